@@ -1,0 +1,8 @@
+/* cli/commands.h - the subcommands of the `wattscale` program.
+ * defines: one entry point per subcommand; each returns the process exit status. */
+#ifndef WS_CLI_COMMANDS_H
+#define WS_CLI_COMMANDS_H
+
+int ws_cmd_measure(int argc, char **argv); /* cli/cmd_measure.c */
+
+#endif

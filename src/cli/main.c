@@ -1,0 +1,38 @@
+/* cli/main.c - the `wattscale` program: dispatches to a subcommand (cli/commands.h).
+ * The CLI is thin: every capability lives in libwattscale. */
+#include "cli/commands.h"
+#include "wattscale/wattscale.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: wattscale COMMAND [ARGS...]\n"
+            "\n"
+            "commands:\n"
+            "  measure [OPTIONS] -- COMMAND [ARGS...]   run COMMAND and measure the energy of this machine's\n"
+            "                                           GPUs (NVML), CPU packages and DRAM (RAPL) meanwhile\n"
+            "  --version                                version and the optional parts of this build\n"
+            "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V") || !strcmp(cmd, "version")) {
+        printf("wattscale %s\n%s\n", ws_version(), ws_build_features());
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "measure")) return ws_cmd_measure(argc - 1, argv + 1);
+    fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,29 @@
+/* core/version.c - ws_version and ws_build_features: what this build was made with. */
+#include "wattscale/wattscale.h"
+#include "ws_config.h"
+
+#include <stdio.h>
+
+const char *ws_version(void) { return WS_VERSION_STRING; }
+
+#define YN(x) ((x) ? "yes" : "no ")
+
+const char *ws_build_features(void) {
+    static char buf[1024];
+    if (buf[0]) return buf;
+    const char *cuda = WS_HAVE_CUDA ? WS_CUDA_VERSION_STRING : "";
+    snprintf(buf, sizeof buf,
+             "cuda    %s %s\n"
+             "cudnn   %s\n"
+             "nccl    %s\n"
+             "mpi     %s\n"
+             "openmp  %s\n"
+             "blas    %s\n"
+             "nvml    dlopen at run time (libnvidia-ml.so.1 or $WATTSCALE_NVML_LIBRARY)\n"
+             "rapl    powercap sysfs, perf_event PMU (at run time)\n"
+             "compiler %s, build %s%s%s",
+             YN(WS_HAVE_CUDA), cuda, YN(WS_HAVE_CUDNN), YN(WS_HAVE_NCCL), YN(WS_HAVE_MPI),
+             YN(WS_HAVE_OPENMP), YN(WS_HAVE_BLAS), WS_C_COMPILER, WS_BUILD_TYPE,
+             WS_SANITIZE[0] ? ", sanitize " : "", WS_SANITIZE);
+    return buf;
+}

@@ -1,0 +1,64 @@
+/* energy/sensor.h - the interface every energy sensor implements (internal).
+ * defines: wsi_sensor, wsi_sensor_ops, wsi_sensor_sample, and the constructors of the
+ * sensors we have: NVML (energy/nvml.c), RAPL through powercap sysfs
+ * (energy/rapl_powercap.c), RAPL through the perf_event PMU (energy/rapl_perf.c), and a
+ * scripted fake for tests (energy/fake_sensor.c).
+ *
+ * A sensor owns one or more devices (GPUs, packages, DRAM zones). The meter (energy/meter.c)
+ * calls `read` for each device from its sampler thread and at region boundaries, always
+ * under its own lock, so sensors need no locking of their own. A new sensor (AMD GPUs,
+ * Intel GPUs, a node meter) implements these four functions and adds one line to meter.c.
+ *
+ * Contract of `read`:
+ *   - energy_j is cumulative, monotonic, already unwrapped (the sensor handles counter
+ *     wrap-around), in J, from an arbitrary origin; has_energy says whether it is valid.
+ *   - power_w is the power now, in W; has_power says whether it is valid. Sensors without
+ *     a power reading (RAPL) leave has_power 0 and the meter derives power from energy.
+ *   - On failure: a status and one line in err; the meter records it and goes on. */
+#ifndef WS_ENERGY_SENSOR_H
+#define WS_ENERGY_SENSOR_H
+
+#include "wattscale/energy.h"
+
+typedef struct {
+    int has_energy;
+    double energy_j;
+    int has_power;
+    double power_w;
+} wsi_sensor_sample;
+
+typedef struct wsi_sensor wsi_sensor;
+
+typedef struct {
+    const char *name;                                           /* "nvml", ... */
+    size_t (*device_count)(const wsi_sensor *s);
+    void (*device_info)(const wsi_sensor *s, size_t i, ws_device_info *out);
+    ws_status (*read)(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_error *err);
+    void (*close)(wsi_sensor *s);                              /* frees s */
+} wsi_sensor_ops;
+
+/* Implementations embed this as their first member. */
+struct wsi_sensor {
+    const wsi_sensor_ops *ops;
+};
+
+/* Constructors. Each returns WS_OK and a sensor with at least one device, or a status
+ * (WS_ENOSENSOR: absent; WS_EPERM: present but unreadable; WS_ESENSOR: broken) with the
+ * reason and the fix in err, and *out = NULL. Non-fatal oddities (a skipped zone, a GPU
+ * without an energy counter) go to `warn(ctx, line)` when warn is non-NULL. */
+typedef void (*wsi_warn_fn)(void *ctx, const char *line);
+
+/* NVIDIA GPUs. library: path or soname to dlopen (NULL: libnvidia-ml.so.1). */
+ws_status wsi_nvml_open(wsi_sensor **out, const char *library, wsi_warn_fn warn, void *ctx, ws_error *err);
+
+/* RAPL through powercap sysfs. root: NULL means /sys/class/powercap. Finds package-N and
+ * dram zones (skips psys and core/uncore; de-duplicates zones seen twice, e.g. under
+ * intel-rapl and intel-rapl-mmio). Each device's domain tells CPU from DRAM. */
+ws_status wsi_powercap_open(wsi_sensor **out, const char *root, wsi_warn_fn warn, void *ctx, ws_error *err);
+
+/* RAPL through the perf_event "power" PMU (energy-pkg, energy-ram), one counter per
+ * package. Needs perf_event_paranoid <= 0 or CAP_PERFMON. sysfs_root: NULL means
+ * /sys/bus/event_source/devices (tests point it elsewhere). */
+ws_status wsi_rapl_perf_open(wsi_sensor **out, const char *sysfs_root, wsi_warn_fn warn, void *ctx, ws_error *err);
+
+#endif

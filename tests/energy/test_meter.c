@@ -1,0 +1,376 @@
+/* tests/energy/test_meter.c - the meter's arithmetic against a scripted in-process sensor
+ * whose true energy is known in closed form: totals, counter vs integral, uncertainty,
+ * regions (nested), idle baseline, read failures, decimated series, CSV, missing domains,
+ * and the footprint. Sensors of real kinds are tested in test_nvml.c and test_powercap.c;
+ * the meter over the fake NVML library is tested at the end of this file. */
+#include "ws_test.h"
+#include "core/timeutil.h"
+#include "energy/meter_internal.h"
+#include "wattscale/energy.h"
+
+#include <unistd.h>
+
+/* ---- a scripted sensor: power p(t) known exactly, counter quantised to a period ---- */
+
+typedef struct {
+    const char *name;
+    ws_domain domain;
+    int has_counter, has_power;
+    double period_s;       /* counter update period; 0: continuous */
+    double p0_w, p1_w;     /* power before and after step_s */
+    double step_s;
+    int fail;              /* every read fails */
+} script_dev;
+
+typedef struct {
+    wsi_sensor base;
+    script_dev dev[4];
+    size_t n;
+    double t0;             /* set at the first read: time zero of the script */
+} script_sensor;
+
+static double script_energy(const script_dev *d, double t) {
+    if (t <= d->step_s) return d->p0_w * t;
+    return d->p0_w * d->step_s + d->p1_w * (t - d->step_s);
+}
+
+static size_t sc_count(const wsi_sensor *s) { return ((const script_sensor *)s)->n; }
+
+static void sc_info(const wsi_sensor *s, size_t i, ws_device_info *out) {
+    const script_dev *d = &((const script_sensor *)s)->dev[i];
+    memset(out, 0, sizeof *out);
+    out->domain = d->domain;
+    snprintf(out->name, sizeof out->name, "%s", d->name);
+    snprintf(out->id, sizeof out->id, "fake:%s", d->name);
+    snprintf(out->backend, sizeof out->backend, "fake");
+    snprintf(out->power_kind, sizeof out->power_kind, "%s", d->has_power ? "instant" : "derived");
+    out->has_counter = d->has_counter;
+    out->has_power = 1;
+    out->counter_period_s = d->period_s;
+}
+
+static ws_status sc_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_error *err) {
+    script_sensor *sc = (script_sensor *)s;
+    const script_dev *d = &sc->dev[i];
+    if (d->fail) {
+        if (err) snprintf(err->msg, sizeof err->msg, "scripted failure of %s", d->name);
+        return WS_ESENSOR;
+    }
+    double now = ws_now_s();
+    if (sc->t0 == 0) sc->t0 = now;
+    double t = now - sc->t0;
+    double tq = d->period_s > 0 ? floor(t / d->period_s) * d->period_s : t;
+    out->has_energy = d->has_counter;
+    out->energy_j = 1000.0 + script_energy(d, tq); /* arbitrary origin, as real counters have */
+    out->has_power = d->has_power;
+    out->power_w = t <= d->step_s ? d->p0_w : d->p1_w;
+    return WS_OK;
+}
+
+static void sc_close(wsi_sensor *s) { free(s); }
+
+static const wsi_sensor_ops script_ops = {"script", sc_count, sc_info, sc_read, sc_close};
+
+static ws_meter *open_scripted(const script_dev *devs, size_t n, double interval_ms, size_t series_capacity,
+                               FILE *csv, script_sensor **out_sensor) {
+    ws_meter_opts o = ws_meter_opts_default();
+    o.sensors = 0; /* no real sensors: only the scripted one */
+    o.interval_ms = interval_ms;
+    o.csv = csv;
+    if (series_capacity) o.series_capacity = series_capacity;
+    ws_meter *m = NULL;
+    ws_error err = {0};
+    WS_TEST_OK(ws_meter_open(&m, &o, &err));
+    script_sensor *s = calloc(1, sizeof *s);
+    s->base.ops = &script_ops;
+    memcpy(s->dev, devs, n * sizeof *devs);
+    s->n = n;
+    WS_TEST_OK(wsi_meter_add_sensor(m, &s->base, &err));
+    if (out_sensor) *out_sensor = s;
+    return m;
+}
+
+/* ---- tests ---- */
+
+static void test_totals_counter_integral_and_uncertainty(void **state) {
+    (void)state;
+    script_dev devs[] = {
+        {"gpu-step", WS_DOMAIN_GPU, 1, 1, 0.05, 100, 300, 0.3, 0}, /* counter + instant power, a step */
+        {"gpu-nocounter", WS_DOMAIN_GPU, 0, 1, 0, 50, 50, 0, 0},   /* power only */
+        {"package-0", WS_DOMAIN_CPU, 1, 0, 0.001, 20, 20, 0, 0},   /* RAPL-like: counter only */
+    };
+    ws_error err = {0};
+    ws_meter *m = open_scripted(devs, 3, 5, 0, NULL, NULL);
+    assert_int_equal(ws_meter_device_count(m), 3);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.6);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_device_energy e[3];
+    WS_TEST_OK(ws_meter_read(m, e, &err));
+    double dur = e[0].duration_s;
+    assert_true(dur > 0.55 && dur < 1.5);
+
+    /* gpu-step: the counter is the source; the truth over [0, dur] lies within the
+     * uncertainty (period x edge power) of the reported figure. */
+    double truth = script_energy(&devs[0], dur);
+    assert_int_equal(e[0].source, WS_SOURCE_COUNTER);
+    assert_true(e[0].has_counter && e[0].has_integral);
+    WS_TEST_NEAR(e[0].uncertainty_j, 0.05 * 300, 1e-9, 1e-9);
+    WS_TEST_NEAR(e[0].energy_j, truth, 0, e[0].uncertainty_j + 1e-6);
+    /* the trapezoids smear the step over one 5 ms interval: error <= 200 W x 5 ms + slack */
+    WS_TEST_NEAR(e[0].integral_energy_j, truth, 0, 200 * 0.005 * 2 + 0.5);
+    assert_true(fabs(e[0].difference_rel) < 0.1);
+    WS_TEST_NEAR(e[0].max_power_w, 300, 1e-9, 0);
+    WS_TEST_NEAR(e[0].mean_power_w, e[0].energy_j / dur, 1e-12, 0);
+
+    /* gpu-nocounter: integral is the source, exact for constant power */
+    assert_int_equal(e[1].source, WS_SOURCE_POWER_INTEGRAL);
+    assert_false(e[1].has_counter);
+    WS_TEST_NEAR(e[1].energy_j, 50 * e[1].duration_s, 1e-9, 1e-9);
+    WS_TEST_NEAR(e[1].mean_power_w, 50, 1e-9, 0);
+
+    /* package-0: counter, power derived from it; no independent integral */
+    assert_int_equal(e[2].source, WS_SOURCE_COUNTER);
+    assert_false(e[2].has_integral);
+    WS_TEST_NEAR(e[2].energy_j, 20 * e[2].duration_s, 0, 20 * 0.001 * 2 + 1e-6);
+    WS_TEST_NEAR(e[2].mean_power_w, 20, 0.01, 0);
+    assert_true(e[2].samples > 50); /* 0.6 s at 5 ms */
+    assert_true(ws_meter_sampler_cpu_s(m) >= 0);
+    ws_meter_close(m);
+}
+
+static void test_regions_nested(void **state) {
+    (void)state;
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0.0, 100, 400, 0.25, 0}};
+    ws_error err = {0};
+    ws_meter *m = open_scripted(devs, 1, 5, 0, NULL, NULL);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    int outer = -1, low = -1, high = -1;
+    WS_TEST_OK(ws_meter_region_begin(m, "epoch", &outer, &err));
+    WS_TEST_OK(ws_meter_region_begin(m, "low", &low, &err));
+    ws_sleep_s(0.1);
+    WS_TEST_OK(ws_meter_region_end(m, low, &err));
+    ws_sleep_s(0.25);
+    WS_TEST_OK(ws_meter_region_begin(m, "high", &high, &err));
+    ws_device_energy tmp;
+    assert_int_equal(ws_meter_region_energy(m, high, &tmp, &err), WS_ESTATE); /* still open */
+    ws_sleep_s(0.1);
+    WS_TEST_OK(ws_meter_region_end(m, high, &err));
+    WS_TEST_OK(ws_meter_region_end(m, outer, &err));
+    assert_int_equal(ws_meter_region_end(m, outer, &err), WS_ESTATE); /* twice */
+    WS_TEST_OK(ws_meter_stop(m, &err));
+
+    assert_int_equal(ws_meter_region_count(m), 3);
+    assert_string_equal(ws_meter_region_name(m, low), "low");
+    assert_int_equal(ws_meter_region_depth(m, outer), 0);
+    assert_int_equal(ws_meter_region_depth(m, low), 1);
+    ws_device_energy eo, el, eh;
+    WS_TEST_OK(ws_meter_region_energy(m, outer, &eo, &err));
+    WS_TEST_OK(ws_meter_region_energy(m, low, &el, &err));
+    WS_TEST_OK(ws_meter_region_energy(m, high, &eh, &err));
+    /* continuous counter (period 0): each region is exact for its own power */
+    WS_TEST_NEAR(el.mean_power_w, 100, 1e-3, 0); /* meter and script clocks differ by us */
+    WS_TEST_NEAR(eh.mean_power_w, 400, 1e-3, 0);
+    WS_TEST_NEAR(eh.max_power_w, 400, 1e-3, 0);
+    assert_true(eo.energy_j > el.energy_j + eh.energy_j);
+    assert_true(eo.duration_s >= el.duration_s + eh.duration_s);
+    ws_meter_close(m);
+}
+
+static void test_idle_baseline(void **state) {
+    (void)state;
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0.0, 70, 70, 0, 0}};
+    ws_error err = {0};
+    ws_meter *m = open_scripted(devs, 1, 5, 0, NULL, NULL);
+    WS_TEST_OK(ws_meter_measure_idle(m, 0.2, &err));
+    WS_TEST_OK(ws_meter_start(m, &err));
+    assert_int_equal(ws_meter_measure_idle(m, 0.1, &err), WS_ESTATE); /* only before start */
+    ws_sleep_s(0.2);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_device_energy e;
+    WS_TEST_OK(ws_meter_read(m, &e, &err));
+    assert_true(e.has_idle);
+    WS_TEST_NEAR(e.idle_power_w, 70, 1e-3, 0);
+    WS_TEST_NEAR(e.energy_above_idle_j, 0, 0, 0.05);
+    ws_meter_close(m);
+}
+
+static void test_failing_device_reports_none_and_warns(void **state) {
+    (void)state;
+    script_dev devs[] = {{"broken", WS_DOMAIN_GPU, 1, 1, 0, 10, 10, 0, 1}, {"ok", WS_DOMAIN_GPU, 0, 1, 0, 10, 10, 0, 0}};
+    ws_error err = {0};
+    ws_meter *m = open_scripted(devs, 2, 5, 0, NULL, NULL);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.05);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_device_energy e[2];
+    WS_TEST_OK(ws_meter_read(m, e, &err));
+    assert_int_equal(e[0].source, WS_SOURCE_NONE);
+    assert_int_equal(e[1].source, WS_SOURCE_POWER_INTEGRAL);
+    int found = 0;
+    for (size_t i = 0; i < ws_meter_warning_count(m); i++)
+        if (strstr(ws_meter_warning(m, i), "scripted failure of broken")) found++;
+    assert_int_equal(found, 1); /* reported once, not once per sample */
+    ws_meter_close(m);
+}
+
+static void test_series_is_bounded_and_ordered(void **state) {
+    (void)state;
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 0, 1, 0, 10, 20, 0.1, 0}};
+    ws_error err = {0};
+    ws_meter *m = open_scripted(devs, 1, 1, 16, NULL, NULL);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.3);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    const double *t, *p;
+    size_t n = ws_meter_series(m, 0, &t, &p);
+    assert_true(n >= 8 && n <= 16);
+    for (size_t i = 1; i < n; i++) assert_true(t[i] > t[i - 1]);
+    assert_true(t[n - 1] > 0.15); /* decimation kept the whole run, not just its start */
+    ws_meter_close(m);
+}
+
+static void test_csv_stream(void **state) {
+    (void)state;
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0, 10, 10, 0, 0}};
+    ws_error err = {0};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *csv = open_memstream(&buf, &len);
+    ws_meter *m = open_scripted(devs, 1, 10, 0, csv, NULL);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.1);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_meter_close(m);
+    fclose(csv);
+    assert_true(strncmp(buf, "time_s,device,kind,power_w,energy_j\n", 36) == 0);
+    int rows = 0;
+    for (char *c = buf; *c; c++) rows += *c == '\n';
+    assert_true(rows >= 5);
+    assert_non_null(strstr(buf, ",fake:gpu,gpu,10.000,"));
+    free(buf);
+}
+
+static void test_missing_domains_have_reasons(void **state) {
+    (void)state;
+    ws_meter_opts o = ws_meter_opts_default();
+    o.powercap_root = "/nonexistent/powercap";
+    o.nvml_library = "/nonexistent/libnvidia-ml.so.1";
+    setenv("WATTSCALE_PERF_SYSFS_ROOT", "/nonexistent/event_source", 1);
+    ws_meter *m = NULL;
+    ws_error err = {0};
+    WS_TEST_OK(ws_meter_open(&m, &o, &err));
+    assert_int_equal(ws_meter_device_count(m), 0);
+    assert_int_equal(ws_meter_missing_count(m), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const ws_missing_domain *x = ws_meter_missing(m, i);
+        assert_true(strlen(x->reason) > 10);
+        if (x->domain == WS_DOMAIN_GPU) assert_non_null(strstr(x->reason, "libnvidia-ml"));
+        else assert_non_null(strstr(x->reason, "/nonexistent/powercap"));
+    }
+    /* a meter with no device still runs and reports nothing, rather than failing */
+    WS_TEST_OK(ws_meter_start(m, &err));
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_meter_close(m);
+    unsetenv("WATTSCALE_PERF_SYSFS_ROOT");
+}
+
+static void test_bad_options_and_states(void **state) {
+    (void)state;
+    ws_meter_opts o = ws_meter_opts_default();
+    o.interval_ms = 0;
+    ws_meter *m = NULL;
+    ws_error err = {0};
+    assert_int_equal(ws_meter_open(&m, &o, &err), WS_EINVAL);
+    assert_null(m);
+    assert_non_null(strstr(err.msg, "interval"));
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0, 10, 10, 0, 0}};
+    m = open_scripted(devs, 1, 10, 0, NULL, NULL);
+    ws_device_energy e;
+    assert_int_equal(ws_meter_stop(m, &err), WS_ESTATE);
+    assert_int_equal(ws_meter_read(m, &e, &err), WS_ESTATE);
+    int id;
+    assert_int_equal(ws_meter_region_begin(m, "x", &id, &err), WS_ESTATE);
+    ws_meter_close(m);
+    ws_meter_close(NULL);
+}
+
+static void test_footprint(void **state) {
+    (void)state;
+    setenv("WATTSCALE_PUE", "1.5", 1);
+    setenv("WATTSCALE_CARBON_G_PER_KWH", "400", 1);
+    setenv("WATTSCALE_PRICE_PER_KWH", "0.2", 1);
+    setenv("WATTSCALE_CURRENCY", "USD", 1);
+    ws_footprint_opts o = ws_footprint_opts_default();
+    ws_footprint f = ws_footprint_of(3.6e6, &o); /* 1 kWh */
+    WS_TEST_NEAR(f.facility_energy_j, 5.4e6, 1e-12, 0);
+    WS_TEST_NEAR(f.co2_g, 600, 1e-12, 0);
+    WS_TEST_NEAR(f.cost, 0.3, 1e-12, 0);
+    assert_string_equal(o.currency, "USD");
+    setenv("WATTSCALE_PUE", "garbage", 1); /* ignored: the default stays */
+    o = ws_footprint_opts_default();
+    WS_TEST_NEAR(o.pue, 1.0, 0, 0);
+    unsetenv("WATTSCALE_PUE");
+    unsetenv("WATTSCALE_CARBON_G_PER_KWH");
+    unsetenv("WATTSCALE_PRICE_PER_KWH");
+    unsetenv("WATTSCALE_CURRENCY");
+}
+
+/* The meter over the fake libnvidia-ml.so (tests/energy/fake_nvml.c): the whole path from
+ * dlopen to figures, with a counter quantised to 100 ms as on the H100. */
+static void test_meter_over_fake_nvml(void **state) {
+    (void)state;
+    const char *lib = getenv("WATTSCALE_FAKE_NVML");
+    if (!lib) skip();
+    const char *dir = ws_test_tmpdir("meter-nvml");
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/nvml.conf", dir);
+    ws_test_write_file(cfg, "gpu name=\"Fake H100\" uuid=GPU-aaaa counter=yes counter_period_ms=100 power_mw=200000\n"
+                            "gpu name=\"Fake H100\" uuid=GPU-bbbb counter=no power_mw=50000\n");
+    setenv("WATTSCALE_FAKE_NVML_CONFIG", cfg, 1);
+    ws_meter_opts o = ws_meter_opts_default();
+    o.sensors = WS_SENSOR_NVML;
+    o.nvml_library = lib;
+    o.interval_ms = 10;
+    ws_meter *m = NULL;
+    ws_error err = {0};
+    WS_TEST_OK(ws_meter_open(&m, &o, &err));
+    assert_int_equal(ws_meter_device_count(m), 2);
+    assert_string_equal(ws_meter_device(m, 0)->id, "GPU-aaaa");
+    assert_true(ws_meter_device(m, 0)->has_counter);
+    assert_false(ws_meter_device(m, 1)->has_counter);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.5);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_device_energy e[2];
+    WS_TEST_OK(ws_meter_read(m, e, &err));
+    assert_int_equal(e[0].source, WS_SOURCE_COUNTER);
+    WS_TEST_NEAR(e[0].uncertainty_j, 0.1 * 200, 1e-6, 0);
+    /* the truth is 200 W x duration; the 100 ms counter may lag one period at each end */
+    WS_TEST_NEAR(e[0].energy_j, 200 * e[0].duration_s, 0, e[0].uncertainty_j * 2);
+    WS_TEST_NEAR(e[0].integral_energy_j, 200 * e[0].duration_s, 1e-3, 0.01);
+    assert_int_equal(e[1].source, WS_SOURCE_POWER_INTEGRAL);
+    WS_TEST_NEAR(e[1].energy_j, 50 * e[1].duration_s, 1e-3, 0.01);
+    /* the 100 ms counter period shows up when sampled every 10 ms */
+    double period = ws_meter_observed_counter_period_s(m, 0);
+    assert_true(period > 0.07 && period < 0.2);
+    ws_meter_close(m);
+    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
+    ws_test_rmtree(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_totals_counter_integral_and_uncertainty),
+        cmocka_unit_test(test_regions_nested),
+        cmocka_unit_test(test_idle_baseline),
+        cmocka_unit_test(test_failing_device_reports_none_and_warns),
+        cmocka_unit_test(test_series_is_bounded_and_ordered),
+        cmocka_unit_test(test_csv_stream),
+        cmocka_unit_test(test_missing_domains_have_reasons),
+        cmocka_unit_test(test_bad_options_and_states),
+        cmocka_unit_test(test_footprint),
+        cmocka_unit_test(test_meter_over_fake_nvml),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
