@@ -14,6 +14,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 ngpus=$(nvidia-smi -L | wc -l)
 nvidia-smi --query-gpu=index,name,uuid,driver_version,power.limit,clocks.max.sm --format=csv > "$out/gpus.csv"
+
+# cost of one NVML call, idle and under load: the meter's CPU overhead is calls x this
+echo "### NVML call cost (GPU 0, 200 calls each; idle, then under SGEMM load)"
+"$build/bin/ws_nvml_call_cost" 200 | sed 's/^/idle   /'
+"$burn" 8 1 > /dev/null & b=$!
+sleep 2
+"$build/bin/ws_nvml_call_cost" 200 | sed 's/^/loaded /'
+wait $b
 for n in 1 2; do
   [ "$n" -gt "$ngpus" ] && continue
   d=$out/gpu$n; mkdir -p "$d"

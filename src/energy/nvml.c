@@ -56,6 +56,7 @@ typedef struct {
     wsi_nvml_device handle;
     unsigned int index;      /* NVML's index, as nvidia-smi shows it */
     int power_instant;       /* 1: NVML_FI_DEV_POWER_INSTANT; 0: nvmlDeviceGetPowerUsage */
+    int fields_combined;     /* 1: power and energy come from one nvmlDeviceGetFieldValues call */
     ws_device_info info;
 } nvml_gpu;
 
@@ -195,6 +196,19 @@ static int probe_power_instant(const nvml_fns *fn, const nvml_gpu *g) {
     return fn->get_field_values(g->handle, 1, &fv) == WSI_NVML_SUCCESS && fv.nvml_return == WSI_NVML_SUCCESS;
 }
 
+/* Asks for instant power and the energy counter in one call; 1 when both fields answer.
+ * Each NVML call costs milliseconds of CPU on some machines (measured on the H100 machine:
+ * see docs/results.md), so the sampler's overhead is proportional to the calls per sample. */
+static int probe_fields_combined(const nvml_fns *fn, const nvml_gpu *g) {
+    if (!fn->get_field_values) return 0;
+    wsi_nvml_field_value fv[2];
+    memset(fv, 0, sizeof fv);
+    fv[0].field_id = WSI_NVML_FI_DEV_POWER_INSTANT;
+    fv[1].field_id = WSI_NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION;
+    return fn->get_field_values(g->handle, 2, fv) == WSI_NVML_SUCCESS && fv[0].nvml_return == WSI_NVML_SUCCESS &&
+           fv[1].nvml_return == WSI_NVML_SUCCESS;
+}
+
 /* Fills g->info. Returns 0 when the GPU must be skipped (neither energy nor power). Only
  * NOT_SUPPORTED counts as "this GPU has no such sensor"; any other error at open (GPU lost,
  * a driver hiccup) leaves the sensor in place, so that reads report it instead of the GPU
@@ -248,6 +262,7 @@ static int describe_gpu(const nvml_fns *fn, nvml_gpu *g, wsi_warn_fn warn, void 
     }
 
     g->power_instant = probe_power_instant(fn, g);
+    g->fields_combined = g->power_instant && info->has_counter && probe_fields_combined(fn, g);
     if (g->power_instant) {
         info->has_power = 1;
         copy_str(info->power_kind, sizeof info->power_kind, "instant");
@@ -278,7 +293,7 @@ static void nvml_device_info(const wsi_sensor *s, size_t i, ws_device_info *out)
     *out = ((const nvml_sensor *)s)->gpus[i].info;
 }
 
-/* Power in mW from a field value of whatever type the driver chose (unsigned int for
+/* A field's number (power in mW, energy in mJ) from a field value of whatever type the driver chose (unsigned int for
  * power fields today; the others are handled so that a driver change cannot make us
  * read the wrong bytes of the union). */
 static int field_to_mw(const wsi_nvml_field_value *fv, double *mw) {
@@ -300,6 +315,28 @@ static ws_status nvml_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_e
     const nvml_fns *fn = &nv->fn;
     wsi_nvml_return rc;
     memset(out, 0, sizeof *out);
+
+    if (g->fields_combined) {
+        wsi_nvml_field_value fv[2];
+        memset(fv, 0, sizeof fv);
+        fv[0].field_id = WSI_NVML_FI_DEV_POWER_INSTANT;
+        fv[1].field_id = WSI_NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION;
+        rc = fn->get_field_values(g->handle, 2, fv);
+        for (int k = 0; k < 2 && rc == WSI_NVML_SUCCESS; k++) rc = fv[k].nvml_return;
+        if (rc != WSI_NVML_SUCCESS)
+            return wsi_error(err, WS_ESENSOR,
+                             "nvmlDeviceGetFieldValues(gpu %u, %s, POWER_INSTANT + TOTAL_ENERGY_CONSUMPTION): %s",
+                             g->index, g->info.id, nvml_text(fn, rc));
+        double power_mw = 0, energy_mj = 0;
+        if (!field_to_mw(&fv[0], &power_mw) || !field_to_mw(&fv[1], &energy_mj))
+            return wsi_error(err, WS_ESENSOR, "nvmlDeviceGetFieldValues(gpu %u, %s): unknown value type %d/%d",
+                             g->index, g->info.id, fv[0].value_type, fv[1].value_type);
+        out->power_w = power_mw / 1000.0;
+        out->has_power = 1;
+        out->energy_j = energy_mj / 1000.0; /* mJ as unsigned long long: exact in a double up to 2^53 */
+        out->has_energy = 1;
+        return WS_OK;
+    }
 
     if (g->info.has_counter) {
         unsigned long long energy_mj = 0; /* since the driver loaded: an arbitrary origin */

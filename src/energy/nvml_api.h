@@ -98,6 +98,11 @@ typedef struct {
  * through the per-field nvml_return, so energy/nvml.c probes it once at open. */
 #define WSI_NVML_FI_DEV_POWER_INSTANT 186
 
+/* NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION: the same counter as
+ * nvmlDeviceGetTotalEnergyConsumption, in mJ (unsigned long long). Asking for it together
+ * with POWER_INSTANT makes one sample one driver call instead of two. */
+#define WSI_NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION 83
+
 /* The functions we resolve with dlsym, one pointer type each (same signatures as nvml.h;
  * `unsigned long long` energy in mJ, `unsigned int` power and limits in mW). */
 typedef wsi_nvml_return (*wsi_nvml_init_fn)(void);                  /* nvmlInit_v2, nvmlInit */

@@ -25,6 +25,8 @@
  *                           loaded, so code must not assume 0 (123456789)
  *     counter_period_ms=<t> the counter advances only at multiples of t after nvmlInit, as
  *                           the H100's does every 100 ms; 0: continuous (100)
+ *     field_energy=yes|no   NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION (83) answers when the GPU
+ *                           has a counter (yes)
  *     field_instant=yes|no  NVML_FI_DEV_POWER_INSTANT answers (its per-field return is
  *                           NOT_SUPPORTED when no, like drivers that predate it) (yes)
  *     average_ms=<t>        nvmlDeviceGetPowerUsage returns the mean power of the last t ms
@@ -65,6 +67,7 @@ typedef struct {
     unsigned long long counter_start_mj;
     double counter_period_s;
     int field_instant;
+    int field_energy;
     double average_s;
     int fail_power;
     double fail_after_s;
@@ -99,6 +102,7 @@ static void gpu_defaults(fake_gpu *g, int i) {
     g->counter_start_mj = 123456789ull;
     g->counter_period_s = 0.1;
     g->field_instant = 1;
+    g->field_energy = 1;
 }
 
 static int parse_bool(const char *v, int *out) {
@@ -122,6 +126,7 @@ static int gpu_set(fake_gpu *g, const char *key, const char *v) {
     if (!strcmp(key, "bus")) return snprintf(g->bus, sizeof g->bus, "%s", v) >= 0;
     if (!strcmp(key, "counter")) return parse_bool(v, &g->counter);
     if (!strcmp(key, "field_instant")) return parse_bool(v, &g->field_instant);
+    if (!strcmp(key, "field_energy")) return parse_bool(v, &g->field_energy);
     if (!strcmp(key, "fail_power")) return parse_bool(v, &g->fail_power);
     if (!parse_num(v, &x) || x < 0) return 0;
     if (!strcmp(key, "limit_mw")) g->limit_mw = (unsigned int)x;
@@ -358,7 +363,7 @@ EXPORT wsi_nvml_return nvmlDeviceGetPowerUsage(wsi_nvml_device device, unsigned 
     return WSI_NVML_SUCCESS;
 }
 
-/* Only NVML_FI_DEV_POWER_INSTANT is known; other fields fail per field, as unknown ids do
+/* Only POWER_INSTANT and TOTAL_ENERGY_CONSUMPTION are known; other fields fail per field, as unknown ids do
  * in the real library, while the call itself succeeds. */
 EXPORT wsi_nvml_return nvmlDeviceGetFieldValues(wsi_nvml_device device, int values_count,
                                                 wsi_nvml_field_value *values) {
@@ -372,7 +377,11 @@ EXPORT wsi_nvml_return nvmlDeviceGetFieldValues(wsi_nvml_device device, int valu
         wsi_nvml_field_value *v = &values[i];
         v->timestamp_us = (long long)tv.tv_sec * 1000000 + tv.tv_usec;
         v->latency_us = 0;
-        if (v->field_id != WSI_NVML_FI_DEV_POWER_INSTANT || !g->field_instant) {
+        if (v->field_id == WSI_NVML_FI_DEV_TOTAL_ENERGY_CONSUMPTION && g->field_energy && g->counter) {
+            v->nvml_return = failing(g) ? WSI_NVML_ERROR_UNKNOWN : WSI_NVML_SUCCESS;
+            v->value_type = WSI_NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
+            v->value.ull_val = failing(g) ? 0 : counter_mj(g, now_s());
+        } else if (v->field_id != WSI_NVML_FI_DEV_POWER_INSTANT || !g->field_instant) {
             v->nvml_return = WSI_NVML_ERROR_NOT_SUPPORTED;
         } else if (failing(g)) {
             v->nvml_return = WSI_NVML_ERROR_UNKNOWN;

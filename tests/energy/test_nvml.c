@@ -281,6 +281,35 @@ static void test_nvml_instant_field_fails_later(void **state) {
     assert_non_null(strstr(err.msg, "NVML_FI_DEV_POWER_INSTANT): Unknown Error"));
 }
 
+/* Power and energy come from one nvmlDeviceGetFieldValues call where both fields answer
+ * (one driver call per sample), and from two calls where the energy field does not; both
+ * give the same counter. A later failure of the combined call names both fields. */
+static void test_nvml_combined_fields(void **state) {
+    fixture *fx = *state;
+    ws_error err = {0};
+    WS_TEST_OK(open_script(fx,
+                           "gpu uuid=GPU-c0000000-0000-0000-0000-000000000000 counter_period_ms=0 power_mw=200000 "
+                           "fail_power=1 fail_after_s=0.2\n"
+                           "gpu uuid=GPU-c1000000-0000-0000-0000-000000000000 counter_period_ms=0 power_mw=200000 "
+                           "field_energy=no\n",
+                           &err));
+    if (fx->open_end_s - fx->open_start_s >= 0.2) skip(); /* too slow a machine to script */
+    wsi_sensor_sample a[2], b[2];
+    for (size_t i = 0; i < 2; i++) WS_TEST_OK(fx->s->ops->read(fx->s, i, &a[i], &err));
+    ws_sleep_s(0.05);
+    for (size_t i = 0; i < 2; i++) WS_TEST_OK(fx->s->ops->read(fx->s, i, &b[i], &err));
+    for (size_t i = 0; i < 2; i++) {
+        assert_true(b[i].has_energy && b[i].has_power);
+        WS_TEST_NEAR(b[i].power_w, 200, 1e-9, 0);
+        /* continuous counter at 200 W: the difference is 200 W x (time between reads) */
+        assert_true(b[i].energy_j - a[i].energy_j > 200 * 0.045 && b[i].energy_j - a[i].energy_j < 200 * 0.2);
+    }
+    ws_sleep_until_s(fx->open_end_s + 0.25);
+    assert_int_equal(fx->s->ops->read(fx->s, 0, &b[0], &err), WS_ESENSOR);
+    assert_non_null(strstr(err.msg, "nvmlDeviceGetFieldValues(gpu 0, GPU-c0000000-"));
+    assert_non_null(strstr(err.msg, "POWER_INSTANT + TOTAL_ENERGY_CONSUMPTION): Unknown Error"));
+}
+
 /* ---- no sensor ---------------------------------------------------------------------- */
 
 static void test_nvml_init_fails(void **state) {
@@ -351,6 +380,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_nvml_power_step, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_nvml_no_counter_warns, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_nvml_failing_reads, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_nvml_combined_fields, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_nvml_instant_field_fails_later, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_nvml_init_fails, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_nvml_no_gpu, fixture_setup, fixture_teardown),
