@@ -61,6 +61,9 @@ for dev in ws["devices"]:
     smi_diff = f"{100*row['rel_diff_smi']:+.2f}%" if e_smi else "n/a"
     print(f"| {uuid[:12]} | {dev['energy_j']:.0f} ({dev['source']}) | {ref:.0f} | "
           f"{100*row['rel_diff_counter']:+.2f}% | {dev['integral_energy_j']:.0f} | {smi_txt} | {smi_diff} |")
-json.dump({"ngpu": ngpu, "duration_s": ws["duration_s"], "gpus": out,
+gap = (list(after.values())[0]["time_s"] - list(before.values())[0]["time_s"]) - ws["duration_s"]
+print(f"\npynvml's window is {gap:.2f} s longer than wattscale's {ws['duration_s']:.2f} s "
+      f"(process start-up and exit, the GPU near idle): its figure includes that energy.")
+json.dump({"ngpu": ngpu, "duration_s": ws["duration_s"], "pynvml_window_extra_s": gap, "gpus": out,
            "meter_cpu_fraction": ws["meter"]["sampler_cpu_fraction_of_core"]},
           open(f"{d}/compare.json", "w"), indent=1)

@@ -86,6 +86,10 @@ typedef struct {
     const char *nvml_library;    /* NULL: $WATTSCALE_NVML_LIBRARY or libnvidia-ml.so.1 */
     FILE *csv;                   /* optional stream for the time series; the caller owns it */
     size_t series_capacity;      /* power points kept per device (decimated when full); default 4096 */
+    double counter_refresh_ms;   /* between boundaries, read costly counters (NVML: ~4 ms CPU each on
+                                  * the H100 machine) at most this often, power every interval;
+                                  * boundaries (start, stop, regions, reads) always read them.
+                                  * Default 1000; 0: every interval. */
 } ws_meter_opts;
 
 typedef struct ws_meter ws_meter;
@@ -120,7 +124,8 @@ WS_API double ws_meter_elapsed_s(const ws_meter *m);
 /* CPU time the sampler thread has used, s: the meter's own overhead. */
 WS_API double ws_meter_sampler_cpu_s(const ws_meter *m);
 /* Mean time between observed changes of device i's counter since start, s; 0 when it
- * never changed twice. Only meaningful when the interval is shorter than the period. */
+ * never changed twice. Only meaningful when the counter is read (counter_refresh_ms 0) at an
+ * interval shorter than its period. */
 WS_API double ws_meter_observed_counter_period_s(const ws_meter *m, size_t i);
 
 /* Regions: named intervals, nested or overlapping, opened and closed while running.

@@ -34,6 +34,8 @@ static void usage(FILE *f) {
             "DRAM (RAPL) while it runs. Prints a table on stderr; exits with COMMAND's status.\n"
             "\n"
             "  --interval MS        sampling interval in ms (default 100, 10 to 60000)\n"
+            "  --counter-interval MS  read costly energy counters (NVML) this often between the\n"
+            "                       start and the end, which always read them (default 1000; 0: every sample)\n"
             "  --idle-seconds S     measure S seconds of idle before COMMAND; report energy above idle\n"
             "  --json FILE          write the report as JSON (schema wattscale.measure/1)\n"
             "  --csv FILE           write the power time series: time_s,device,kind,power_w,energy_j\n"
@@ -145,6 +147,8 @@ int ws_cmd_measure(int argc, char **argv) {
             return EXIT_OURS;
         } else if (!strcmp(a, "--interval")) {
             if (parse_double(a, argv[++i], 10, 60000, &opts.interval_ms)) return EXIT_OURS;
+        } else if (!strcmp(a, "--counter-interval")) {
+            if (parse_double(a, argv[++i], 0, 3600000, &opts.counter_refresh_ms)) return EXIT_OURS;
         } else if (!strcmp(a, "--idle-seconds")) {
             if (parse_double(a, argv[++i], 0, 3600, &idle_s)) return EXIT_OURS;
         } else if (!strcmp(a, "--json")) {

@@ -44,6 +44,8 @@ typedef struct {
     double raw_e0;              /* counter reading at start, J */
     double last_t, last_raw_e, last_power_w;
     int last_has_e, last_has_p;
+    double last_energy_t;       /* when the counter was last read */
+    double integral_at_energy_j;/* the power integral then: the CSV's energy between counter reads */
     double integral_j;
     double max_power_w;
     size_t samples;
@@ -128,6 +130,7 @@ ws_meter_opts ws_meter_opts_default(void) {
     o.interval_ms = 100.0;
     o.sensors = WS_SENSOR_ALL;
     o.series_capacity = 4096;
+    o.counter_refresh_ms = 1000.0;
     return o;
 }
 
@@ -238,6 +241,8 @@ ws_status ws_meter_open(ws_meter **out, const ws_meter_opts *opts, ws_error *err
     ws_meter_opts o = opts ? *opts : ws_meter_opts_default();
     if (!(o.interval_ms >= 1.0) || o.interval_ms > 60000.0)
         return wsi_error(err, WS_EINVAL, "meter: sampling interval %.3g ms out of range (10 to 60000 ms)", o.interval_ms);
+    if (!(o.counter_refresh_ms >= 0))
+        return wsi_error(err, WS_EINVAL, "meter: counter refresh %.3g ms must be >= 0", o.counter_refresh_ms);
     if (o.series_capacity < 16) o.series_capacity = 16;
     o.series_capacity &= ~(size_t)1; /* even, so halving keeps whole pairs */
     ws_meter *m = calloc(1, sizeof *m);
@@ -287,12 +292,17 @@ static void update_open_regions(ws_meter *m, size_t i, double p) {
         if (m->regions[r].open && p > m->regions[r].max_power_w[i]) m->regions[r].max_power_w[i] = p;
 }
 
-/* Reads device i once and folds the reading into its accumulators. Lock held. */
-static void sample_device(ws_meter *m, size_t i, double t) {
+/* Reads device i once and folds the reading into its accumulators. Lock held. `full`
+ * asks for the counter too; otherwise a sensor with a cheap power read (NVML) gives power
+ * alone unless the counter is due (counter_refresh_ms). */
+static void sample_device(ws_meter *m, size_t i, double t, int full) {
     meter_device *d = &m->dev[i];
     wsi_sensor_sample s = {0};
     ws_error e = {0};
-    ws_status st = d->sensor->ops->read(d->sensor, d->index, &s, &e);
+    int power_only = !full && d->primed && d->info.has_counter && d->sensor->ops->read_power &&
+                     t - d->last_energy_t < m->opts.counter_refresh_ms / 1e3;
+    ws_status st = power_only ? d->sensor->ops->read_power(d->sensor, d->index, &s, &e)
+                              : d->sensor->ops->read(d->sensor, d->index, &s, &e);
     if (st != WS_OK) {
         if (d->read_errors++ == 0) add_warning(m, "%s: read failed (later failures not repeated): %s", d->info.name, e.msg);
         return;
@@ -305,6 +315,8 @@ static void sample_device(ws_meter *m, size_t i, double t) {
         d->last_has_e = s.has_energy;
         d->last_power_w = s.has_power ? s.power_w : 0.0;
         d->last_has_p = s.has_power;
+        d->last_energy_t = t;
+        d->integral_at_energy_j = 0;
         d->samples = 1;
         if (s.has_power) d->max_power_w = s.power_w;
         return;
@@ -329,20 +341,30 @@ static void sample_device(ws_meter *m, size_t i, double t) {
     }
     if (p > d->max_power_w) d->max_power_w = p;
     d->last_t = t;
-    if (s.has_energy) d->last_raw_e = s.energy_j;
-    d->last_has_e = s.has_energy;
+    if (s.has_energy) {
+        d->last_raw_e = s.energy_j;
+        d->last_energy_t = t;
+        d->integral_at_energy_j = d->integral_j;
+    }
+    if (!power_only) d->last_has_e = s.has_energy; /* a power-only read says nothing of the counter */
     d->last_power_w = p;
     d->last_has_p = s.has_power;
     d->samples++;
     update_open_regions(m, i, p);
     series_push(m, d, t, p);
-    if (m->opts.csv)
+    if (m->opts.csv) {
+        /* between counter reads: the last counter value plus the power integral since */
+        double energy_j = d->info.has_counter && d->last_has_e
+                              ? d->last_raw_e - d->raw_e0 + (d->integral_j - d->integral_at_energy_j)
+                              : d->integral_j;
         fprintf(m->opts.csv, "%.6f,%s,%s,%.3f,%.6f\n", t - m->t_start, d->info.id, ws_domain_name(d->info.domain), p,
-                d->info.has_counter ? d->last_raw_e - d->raw_e0 : d->integral_j);
+                energy_j);
+    }
 }
 
-static void sample_all(ws_meter *m) {
-    for (size_t i = 0; i < m->n_dev; i++) sample_device(m, i, ws_now_s());
+/* full: read every counter (boundaries of intervals); else the sampler's periodic tick. */
+static void sample_all(ws_meter *m, int full) {
+    for (size_t i = 0; i < m->n_dev; i++) sample_device(m, i, ws_now_s(), full);
 }
 
 static void take_snapshot(const ws_meter *m, snapshot *out) {
@@ -421,7 +443,7 @@ static void *sampler_main(void *arg) {
         int rc = 0;
         while (!m->stop_requested && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&m->wake, &m->lock, &ts);
         if (m->stop_requested) break;
-        sample_all(m);
+        sample_all(m, 0);
         next += interval_s;
         double now = ws_now_s();
         if (next < now) next = now + interval_s; /* fell behind (suspended?): do not burst */
@@ -452,7 +474,7 @@ static ws_status launch(ws_meter *m, ws_error *err) {
     pthread_mutex_lock(&m->lock);
     reset_accumulators(m);
     m->t_start = ws_now_s();
-    sample_all(m);
+    sample_all(m, 1);
     m->stop_requested = 0;
     pthread_mutex_unlock(&m->lock);
     int rc = pthread_create(&m->thread, NULL, sampler_main, m);
@@ -489,7 +511,7 @@ ws_status ws_meter_measure_idle(ws_meter *m, double seconds, ws_error *err) {
         ws_sleep_s(seconds);
         halt(m);
         pthread_mutex_lock(&m->lock);
-        sample_all(m);
+        sample_all(m, 1);
         take_snapshot(m, b);
         for (size_t i = 0; i < m->n_dev; i++) {
             ws_device_energy e;
@@ -525,7 +547,7 @@ ws_status ws_meter_stop(ws_meter *m, ws_error *err) {
     if (m->state != STATE_RUNNING) return wsi_error(err, WS_ESTATE, "meter: stop without start");
     halt(m);
     pthread_mutex_lock(&m->lock);
-    sample_all(m);
+    sample_all(m, 1);
     m->t_stop = ws_now_s();
     take_snapshot(m, m->stop_snap);
     m->state = STATE_STOPPED;
@@ -549,7 +571,7 @@ ws_status ws_meter_read(ws_meter *m, ws_device_energy *out, ws_error *err) {
             pthread_mutex_unlock(&m->lock);
             return wsi_error(err, WS_ENOMEM, "meter: out of memory");
         }
-        sample_all(m);
+        sample_all(m, 1);
         take_snapshot(m, tmp);
         now = tmp;
     }
@@ -616,7 +638,7 @@ ws_status ws_meter_region_begin(ws_meter *m, const char *name, int *region_id, w
         st = wsi_error(err, WS_ENOMEM, "meter: out of memory for region '%s'", name);
         goto out;
     }
-    sample_all(m);
+    sample_all(m, 1);
     take_snapshot(m, r->begin);
     for (size_t i = 0; i < m->n_dev; i++) r->max_power_w[i] = m->dev[i].last_power_w;
     r->open = 1;
@@ -636,7 +658,7 @@ ws_status ws_meter_region_end(ws_meter *m, int region_id, ws_error *err) {
     if (!r->open) {
         st = wsi_error(err, WS_ESTATE, "meter: region '%s' ended twice", r->name);
     } else {
-        sample_all(m);
+        sample_all(m, 1);
         take_snapshot(m, r->end);
         r->open = 0;
         m->open_depth--;

@@ -309,6 +309,38 @@ static int field_to_mw(const wsi_nvml_field_value *fv, double *mw) {
     }
 }
 
+/* Fills out->power_w from the instant field, or from the averaged reading where the GPU
+ * lacks the field. The per-field return is checked, not only the call's: NVML's call
+ * succeeds while a field fails. */
+static ws_status read_power_only(const nvml_fns *fn, const nvml_gpu *g, wsi_sensor_sample *out, ws_error *err) {
+    wsi_nvml_return rc;
+    if (g->power_instant) {
+        wsi_nvml_field_value fv;
+        memset(&fv, 0, sizeof fv);
+        fv.field_id = WSI_NVML_FI_DEV_POWER_INSTANT;
+        rc = fn->get_field_values(g->handle, 1, &fv);
+        if (rc == WSI_NVML_SUCCESS) rc = fv.nvml_return;
+        if (rc != WSI_NVML_SUCCESS)
+            return wsi_error(err, WS_ESENSOR, "nvmlDeviceGetFieldValues(gpu %u, %s, NVML_FI_DEV_POWER_INSTANT): %s",
+                             g->index, g->info.id, nvml_text(fn, rc));
+        double power_mw = 0;
+        if (!field_to_mw(&fv, &power_mw))
+            return wsi_error(err, WS_ESENSOR,
+                             "nvmlDeviceGetFieldValues(gpu %u, %s, NVML_FI_DEV_POWER_INSTANT): unknown value type %d",
+                             g->index, g->info.id, fv.value_type);
+        out->power_w = power_mw / 1000.0;
+    } else {
+        unsigned int power_mw = 0;
+        rc = fn->get_power_usage(g->handle, &power_mw);
+        if (rc != WSI_NVML_SUCCESS)
+            return wsi_error(err, WS_ESENSOR, "nvmlDeviceGetPowerUsage(gpu %u, %s): %s", g->index, g->info.id,
+                             nvml_text(fn, rc));
+        out->power_w = power_mw / 1000.0;
+    }
+    out->has_power = 1;
+    return WS_OK;
+}
+
 static ws_status nvml_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_error *err) {
     nvml_sensor *nv = (nvml_sensor *)s;
     const nvml_gpu *g = &nv->gpus[i];
@@ -348,32 +380,18 @@ static ws_status nvml_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_e
         out->has_energy = 1;
     }
 
-    if (g->power_instant) {
-        wsi_nvml_field_value fv;
-        memset(&fv, 0, sizeof fv);
-        fv.field_id = WSI_NVML_FI_DEV_POWER_INSTANT;
-        rc = fn->get_field_values(g->handle, 1, &fv);
-        if (rc == WSI_NVML_SUCCESS) rc = fv.nvml_return; /* the call can succeed while the field fails */
-        if (rc != WSI_NVML_SUCCESS)
-            return wsi_error(err, WS_ESENSOR, "nvmlDeviceGetFieldValues(gpu %u, %s, NVML_FI_DEV_POWER_INSTANT): %s",
-                             g->index, g->info.id, nvml_text(fn, rc));
-        double power_mw = 0;
-        if (!field_to_mw(&fv, &power_mw))
-            return wsi_error(err, WS_ESENSOR,
-                             "nvmlDeviceGetFieldValues(gpu %u, %s, NVML_FI_DEV_POWER_INSTANT): unknown value type %d",
-                             g->index, g->info.id, fv.value_type);
-        out->power_w = power_mw / 1000.0;
-        out->has_power = 1;
-    } else if (g->info.has_power) {
-        unsigned int power_mw = 0;
-        rc = fn->get_power_usage(g->handle, &power_mw);
-        if (rc != WSI_NVML_SUCCESS)
-            return wsi_error(err, WS_ESENSOR, "nvmlDeviceGetPowerUsage(gpu %u, %s): %s", g->index, g->info.id,
-                             nvml_text(fn, rc));
-        out->power_w = power_mw / 1000.0;
-        out->has_power = 1;
-    }
-    return WS_OK;
+    if (!g->info.has_power) return WS_OK;
+    return read_power_only(fn, g, out, err);
+}
+
+/* Power alone: the instant field (or the averaged reading), never the counter, whose read
+ * costs thousands of times more CPU (bench/energy/nvml_call_cost.c). */
+static ws_status nvml_read_power(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_error *err) {
+    nvml_sensor *nv = (nvml_sensor *)s;
+    const nvml_gpu *g = &nv->gpus[i];
+    memset(out, 0, sizeof *out);
+    if (!g->info.has_power) return nvml_read(s, i, out, err);
+    return read_power_only(&nv->fn, g, out, err);
 }
 
 static void nvml_close(wsi_sensor *s) {
@@ -390,6 +408,7 @@ static const wsi_sensor_ops nvml_ops = {
     .device_info = nvml_device_info,
     .read = nvml_read,
     .close = nvml_close,
+    .read_power = nvml_read_power,
 };
 
 /* ---- open --------------------------------------------------------------------------- */

@@ -27,6 +27,7 @@ typedef struct {
     script_dev dev[4];
     size_t n;
     double t0;             /* set at the first read: time zero of the script */
+    size_t full_reads, power_reads;
 } script_sensor;
 
 static double script_energy(const script_dev *d, double t) {
@@ -51,6 +52,7 @@ static void sc_info(const wsi_sensor *s, size_t i, ws_device_info *out) {
 
 static ws_status sc_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_error *err) {
     script_sensor *sc = (script_sensor *)s;
+    sc->full_reads++;
     const script_dev *d = &sc->dev[i];
     if (d->fail) {
         if (err) snprintf(err->msg, sizeof err->msg, "scripted failure of %s", d->name);
@@ -69,25 +71,42 @@ static ws_status sc_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_err
 
 static void sc_close(wsi_sensor *s) { free(s); }
 
-static const wsi_sensor_ops script_ops = {"script", sc_count, sc_info, sc_read, sc_close};
+/* power alone, as NVML offers: the meter reads the counter less often */
+static ws_status sc_read_power(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_error *err) {
+    script_sensor *sc = (script_sensor *)s;
+    ws_status st = sc_read(s, i, out, err);
+    sc->full_reads--;
+    sc->power_reads++;
+    out->has_energy = 0;
+    out->energy_j = 0;
+    return st;
+}
 
-static ws_meter *open_scripted(const script_dev *devs, size_t n, double interval_ms, size_t series_capacity,
-                               FILE *csv, script_sensor **out_sensor) {
-    ws_meter_opts o = ws_meter_opts_default();
-    o.sensors = 0; /* no real sensors: only the scripted one */
-    o.interval_ms = interval_ms;
-    o.csv = csv;
-    if (series_capacity) o.series_capacity = series_capacity;
+static const wsi_sensor_ops script_ops = {"script", sc_count, sc_info, sc_read, sc_close, NULL};
+static const wsi_sensor_ops script_ops_power = {"script", sc_count, sc_info, sc_read, sc_close, sc_read_power};
+
+static ws_meter *open_scripted_opts(const script_dev *devs, size_t n, ws_meter_opts o, const wsi_sensor_ops *ops,
+                                    script_sensor **out_sensor) {
     ws_meter *m = NULL;
     ws_error err = {0};
+    o.sensors = 0; /* no real sensors: only the scripted one */
     WS_TEST_OK(ws_meter_open(&m, &o, &err));
     script_sensor *s = calloc(1, sizeof *s);
-    s->base.ops = &script_ops;
+    s->base.ops = ops;
     memcpy(s->dev, devs, n * sizeof *devs);
     s->n = n;
     WS_TEST_OK(wsi_meter_add_sensor(m, &s->base, &err));
     if (out_sensor) *out_sensor = s;
     return m;
+}
+
+static ws_meter *open_scripted(const script_dev *devs, size_t n, double interval_ms, size_t series_capacity,
+                               FILE *csv, script_sensor **out_sensor) {
+    ws_meter_opts o = ws_meter_opts_default();
+    o.interval_ms = interval_ms;
+    o.csv = csv;
+    if (series_capacity) o.series_capacity = series_capacity;
+    return open_scripted_opts(devs, n, o, &script_ops, out_sensor);
 }
 
 /* ---- tests ---- */
@@ -136,6 +155,39 @@ static void test_totals_counter_integral_and_uncertainty(void **state) {
     WS_TEST_NEAR(e[2].mean_power_w, 20, 0.01, 0);
     assert_true(e[2].samples > 50); /* 0.6 s at 5 ms */
     assert_true(ws_meter_sampler_cpu_s(m) >= 0);
+    ws_meter_close(m);
+}
+
+/* With a cheap power read, the counter is read at the boundaries and every
+ * counter_refresh_ms only; the figures stay those of the counter. */
+static void test_counter_refresh_limits_counter_reads(void **state) {
+    (void)state;
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0.0, 150, 150, 0, 0}};
+    ws_meter_opts o = ws_meter_opts_default();
+    o.interval_ms = 5;
+    o.counter_refresh_ms = 100;
+    script_sensor *sc = NULL;
+    ws_meter *m = open_scripted_opts(devs, 1, o, &script_ops_power, &sc);
+    ws_error err = {0};
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.5);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_device_energy e;
+    WS_TEST_OK(ws_meter_read(m, &e, &err));
+    /* ~100 ticks: ~5 counter reads plus start and stop, the rest power only */
+    assert_true(sc->full_reads >= 4 && sc->full_reads <= 12);
+    assert_true(sc->power_reads > 50);
+    assert_int_equal(e.source, WS_SOURCE_COUNTER);
+    WS_TEST_NEAR(e.energy_j, 150 * e.duration_s, 1e-3, 0.01);
+    WS_TEST_NEAR(e.integral_energy_j, 150 * e.duration_s, 1e-3, 0.01);
+    ws_meter_close(m);
+    /* counter_refresh_ms 0: the counter at every tick */
+    o.counter_refresh_ms = 0;
+    m = open_scripted_opts(devs, 1, o, &script_ops_power, &sc);
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.1);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    assert_int_equal(sc->power_reads, 0);
     ws_meter_close(m);
 }
 
@@ -332,6 +384,7 @@ static void test_meter_over_fake_nvml(void **state) {
     o.sensors = WS_SENSOR_NVML;
     o.nvml_library = lib;
     o.interval_ms = 10;
+    o.counter_refresh_ms = 0; /* the counter at every tick, to see its period */
     ws_meter *m = NULL;
     ws_error err = {0};
     WS_TEST_OK(ws_meter_open(&m, &o, &err));
@@ -362,6 +415,7 @@ static void test_meter_over_fake_nvml(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_counter_integral_and_uncertainty),
+        cmocka_unit_test(test_counter_refresh_limits_counter_reads),
         cmocka_unit_test(test_regions_nested),
         cmocka_unit_test(test_idle_baseline),
         cmocka_unit_test(test_failing_device_reports_none_and_warns),
