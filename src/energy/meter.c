@@ -590,6 +590,8 @@ double ws_meter_sampler_cpu_s(const ws_meter *m) { return m->sampler_cpu_s; }
 
 double ws_meter_observed_counter_period_s(const ws_meter *m, size_t i) {
     if (i >= m->n_dev || m->dev[i].change_count == 0) return 0.0;
+    /* counter read only every counter_refresh_ms: the changes seen are our reads, not its updates */
+    if (m->dev[i].sensor->ops->read_power && m->opts.counter_refresh_ms > m->opts.interval_ms) return 0.0;
     return m->dev[i].change_interval_sum_s / (double)m->dev[i].change_count;
 }
 
