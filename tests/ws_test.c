@@ -4,7 +4,10 @@
 #endif
 #include "ws_test.h"
 
+#include <cjson/cJSON.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 const char *ws_test_tmpdir(const char *stem) {
@@ -29,4 +32,54 @@ void ws_test_write_file(const char *path, const char *text) {
     if (!f) fail_msg("cannot write %s", path);
     fputs(text, f);
     fclose(f);
+}
+
+int ws_test_run(const char *bin, const char *const *args, int sig, double sig_after_s, char *err, size_t size) {
+    char *argv[128];
+    size_t n = 0;
+    argv[n++] = (char *)bin;
+    for (; args[n - 1] && n < 127; n++) argv[n] = (char *)args[n - 1];
+    argv[n] = NULL;
+    int p[2];
+    if (pipe(p) != 0) fail_msg("pipe failed");
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork failed");
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        execv(bin, argv);
+        _exit(99);
+    }
+    close(p[1]);
+    if (sig) {
+        usleep((useconds_t)(sig_after_s * 1e6));
+        kill(pid, sig);
+    }
+    size_t len = 0;
+    ssize_t k;
+    char sink[4096];
+    while ((k = read(p[0], len + 1 < size ? err + len : sink, len + 1 < size ? size - 1 - len : sizeof sink)) > 0)
+        if (len + 1 < size) len += (size_t)k;
+    if (size) err[len] = 0;
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+void *ws_test_read_json(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)size + 1);
+    size_t n = fread(buf, 1, (size_t)size, f);
+    fclose(f);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    if (!j) fail_msg("not JSON: %s", path);
+    return j;
 }

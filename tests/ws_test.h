@@ -39,4 +39,12 @@ const char *ws_test_tmpdir(const char *stem);
 void ws_test_rmtree(const char *path);
 void ws_test_write_file(const char *path, const char *text);
 
+/* Runs bin with args (NULL-terminated, without argv[0]); sends `sig` after `sig_after_s`
+ * when sig != 0; collects stderr into err (truncated to size). Returns the exit code, or
+ * 128+N when signal N ended it. */
+int ws_test_run(const char *bin, const char *const *args, int sig, double sig_after_s, char *err, size_t size);
+/* Reads a whole JSON file with cJSON; fails the test if it is not JSON. The caller frees
+ * with cJSON_Delete (declared as void * so that tests without cJSON need not include it). */
+void *ws_test_read_json(const char *path);
+
 #endif

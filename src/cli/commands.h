@@ -4,5 +4,6 @@
 #define WS_CLI_COMMANDS_H
 
 int ws_cmd_measure(int argc, char **argv); /* cli/cmd_measure.c */
+int ws_cmd_train(int argc, char **argv);   /* cli/cmd_train.c */
 
 #endif

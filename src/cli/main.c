@@ -13,6 +13,8 @@ static void usage(FILE *f) {
             "commands:\n"
             "  measure [OPTIONS] -- COMMAND [ARGS...]   run COMMAND and measure the energy of this machine's\n"
             "                                           GPUs (NVML), CPU packages and DRAM (RAPL) meanwhile\n"
+            "  train [FLAGS]                            train a model (ResNet) measuring time, accuracy and\n"
+            "                                           energy; writes a run record (see train --help)\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }
@@ -32,6 +34,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(cmd, "measure")) return ws_cmd_measure(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return ws_cmd_train(argc - 1, argv + 1);
     fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -22,52 +22,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Runs WATTSCALE_BIN with args; sends `sig` to it after `sig_after_s` when sig != 0. */
 static void run_ws(const char *const *args, int sig, double sig_after_s, run_result *r) {
     const char *bin = getenv("WATTSCALE_BIN");
     assert_non_null(bin);
-    char *argv[64];
-    size_t n = 0;
-    argv[n++] = (char *)bin;
-    for (; args[n - 1]; n++) argv[n] = (char *)args[n - 1];
-    argv[n] = NULL;
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        close(p[1]);
-        execv(bin, argv);
-        _exit(99);
-    }
-    close(p[1]);
-    if (sig) {
-        usleep((useconds_t)(sig_after_s * 1e6));
-        kill(pid, sig);
-    }
-    size_t len = 0;
-    ssize_t k;
-    while ((k = read(p[0], r->err + len, sizeof r->err - 1 - len)) > 0) len += (size_t)k;
-    r->err[len] = 0;
-    close(p[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    r->status = ws_test_run(bin, args, sig, sig_after_s, r->err, sizeof r->err);
 }
 
-static cJSON *read_json(const char *path) {
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    cJSON *j = cJSON_Parse(buf);
-    if (!j) fail_msg("not JSON: %s", path);
-    return j;
-}
+static cJSON *read_json(const char *path) { return ws_test_read_json(path); }
 
 static void test_exit_status_passes_through(void **state) {
     (void)state;

@@ -1,0 +1,65 @@
+/* models/model.h - what the training loop sees of a model (ResNet now, AFNO later).
+ * defines: ws_model (a small vtable plus the flat parameter, gradient and buffer memory),
+ * ws_model_tensor (one named piece of that memory).
+ *
+ * Memory: every trained parameter lives in one flat buffer `params` (and its twin `grads`),
+ * every untrained state (batch-norm running statistics) in `buffers`, so the optimizer
+ * steps one buffer, the all-reduce sends one buffer, and a checkpoint writes three. The
+ * tensors name the pieces with torchvision's state_dict names ("layer1.0.conv1.weight"),
+ * so weights move to and from PyTorch by name. */
+#ifndef WS_MODELS_MODEL_H
+#define WS_MODELS_MODEL_H
+
+#include <stddef.h>
+#include "ops/ops.h"
+
+typedef struct {
+    char name[64];          /* torchvision state_dict name */
+    size_t offset, count;   /* into params (is_buffer 0) or buffers (is_buffer 1) */
+    int ndims;
+    int dims[4];
+    int no_decay;           /* batch-norm parameter or bias */
+    int is_buffer;
+} ws_model_tensor;
+
+typedef struct ws_model ws_model;
+
+typedef struct {
+    /* x [n, in_c, in_h, in_w] NCHW; n <= max_batch. train: batch statistics (and running
+     * updates) in BN; else running statistics. Returns the logits [n, classes], owned by
+     * the model, valid until the next forward. */
+    ws_status (*forward)(ws_model *m, const ws_exec *ex, const float *x, int n, int train, const float **logits,
+                         ws_error *err);
+    /* dlogits [n, classes] for the last forward (which must have been train=1): adds
+     * (+=) the parameter gradients into grads. */
+    ws_status (*backward)(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err);
+    void (*close)(ws_model *m);
+} ws_model_ops;
+
+struct ws_model {
+    const ws_model_ops *ops;
+    char name[32];
+    int in_c, in_h, in_w, classes, max_batch;
+    float *params, *grads, *buffers;
+    size_t n_params, n_buffers;
+    ws_model_tensor *tensors;
+    size_t n_tensors;
+    double forward_flop_per_sample;  /* multiply-adds x 2 of convs and fc; training ~ 3x */
+    size_t activation_bytes;          /* planned at open for max_batch */
+};
+
+/* Convenience wrappers; m NULL-safe close. */
+static inline ws_status ws_model_forward(ws_model *m, const ws_exec *ex, const float *x, int n, int train,
+                                         const float **logits, ws_error *err) {
+    return m->ops->forward(m, ex, x, n, train, logits, err);
+}
+static inline ws_status ws_model_backward(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err) {
+    return m->ops->backward(m, ex, dlogits, n, err);
+}
+static inline void ws_model_close(ws_model *m) {
+    if (m) m->ops->close(m);
+}
+/* Finds a tensor by name; NULL when absent. */
+const ws_model_tensor *ws_model_find(const ws_model *m, const char *name);
+
+#endif

@@ -1,0 +1,566 @@
+/* models/resnet.c - ResNet v1.5 as a list of nodes over planned activations.
+ * defines: ws_resnet_opts_default, ws_resnet_param_count, ws_resnet_open (models/resnet.h),
+ * ws_model_find (models/model.h).
+ *
+ * The network is built once into a flat list of nodes (conv, batch norm with optional
+ * residual add and ReLU, max pool, global average pool, fc) that read and write numbered
+ * activations. Forward runs the list; backward runs it in reverse. An activation read by
+ * two nodes (a block's input: its first conv and its shortcut) gets its gradient summed:
+ * the first writer overwrites, later ones add through a scratch buffer. Every buffer is
+ * planned and allocated at open for max_batch (style.md: nothing allocates in a step). */
+#include "models/resnet.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "ops/batchnorm.h"
+#include "ops/conv2d.h"
+#include "ops/eltwise.h"
+#include "ops/linear.h"
+#include "ops/pool.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { NODE_CONV, NODE_BN, NODE_MAXPOOL, NODE_GAP, NODE_FC } node_kind;
+
+typedef struct {
+    int c, h, w;      /* per sample */
+    float *data;      /* [max_batch, c, h, w]; the input activation points at the caller's x */
+    float *grad;      /* same shape; NULL for the input */
+} activation;
+
+typedef struct {
+    node_kind kind;
+    int in, out;
+    int relu;              /* BN: ReLU after */
+    int residual;          /* BN: activation added before the ReLU, or -1 */
+    size_t w_off, b_off;   /* params: conv/fc weight, fc bias; BN gamma, beta */
+    size_t rm_off, rv_off; /* buffers: BN running mean, var */
+    float *save_mean, *save_invstd;
+    int32_t *argmax;
+    ws_conv2d_desc conv;   /* n set per call */
+    ws_maxpool_desc pool;
+} node;
+
+typedef struct {
+    ws_model base;
+    ws_resnet_opts opts;
+    node *nodes;
+    size_t n_nodes, cap_nodes;
+    activation *acts;
+    size_t n_acts, cap_acts;
+    size_t cap_tensors;
+    int *grad_written;     /* per activation, during backward */
+    float *scratch;        /* largest activation: gradient sums */
+    void *workspace;       /* conv scratch */
+    size_t workspace_bytes;
+    float *arena;          /* activations and their gradients */
+    float *bn_stats;       /* save_mean/save_invstd of all BN nodes */
+    int32_t *argmax_arena;
+    int planning;          /* building pass 1: count only */
+} resnet;
+
+ws_resnet_opts ws_resnet_opts_default(void) {
+    ws_resnet_opts o;
+    memset(&o, 0, sizeof o);
+    o.depth = 50;
+    o.classes = 1000;
+    o.in_c = 3;
+    o.in_h = o.in_w = 224;
+    o.base_width = 64;
+    o.max_batch = 32;
+    return o;
+}
+
+/* ------------------------------------------------------------------ building */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 0;
+    size_t cap2 = *cap ? *cap * 2 : 64;
+    while (cap2 < need) cap2 *= 2;
+    void *q = realloc(*p, cap2 * elem);
+    if (!q) return -1;
+    *p = q;
+    *cap = cap2;
+    return 0;
+}
+
+static int add_act(resnet *r, int c, int h, int w) {
+    if (grow((void **)&r->acts, &r->cap_acts, r->n_acts + 1, sizeof(activation))) return -1;
+    activation *a = &r->acts[r->n_acts];
+    memset(a, 0, sizeof *a);
+    a->c = c;
+    a->h = h;
+    a->w = w;
+    return (int)r->n_acts++;
+}
+
+static node *add_node(resnet *r, node_kind kind, int in) {
+    if (grow((void **)&r->nodes, &r->cap_nodes, r->n_nodes + 1, sizeof(node))) return NULL;
+    node *n = &r->nodes[r->n_nodes++];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->in = in;
+    n->residual = -1;
+    return n;
+}
+
+/* Registers a named tensor and returns its offset into params or buffers. */
+static size_t add_tensor(resnet *r, const char *name, int is_buffer, int no_decay, int ndims, int d0, int d1, int d2,
+                         int d3) {
+    ws_model *m = &r->base;
+    int dims[4] = {d0, d1, d2, d3};
+    size_t count = 1;
+    for (int i = 0; i < ndims; i++) count *= (size_t)dims[i];
+    size_t *total = is_buffer ? &m->n_buffers : &m->n_params;
+    size_t off = *total;
+    *total += count;
+    if (grow((void **)&m->tensors, &r->cap_tensors, m->n_tensors + 1, sizeof(ws_model_tensor))) return off;
+    ws_model_tensor *t = &m->tensors[m->n_tensors++];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->offset = off;
+    t->count = count;
+    t->ndims = ndims;
+    memcpy(t->dims, dims, sizeof dims);
+    t->no_decay = no_decay;
+    t->is_buffer = is_buffer;
+    return off;
+}
+
+static int conv(resnet *r, const char *name, int in, int k, int ksize, int stride, int pad) {
+    const activation *a = &r->acts[in];
+    ws_conv2d_desc d = ws_conv2d_desc_make(1, a->c, a->h, a->w, k, ksize, ksize, stride, pad);
+    char tn[64];
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    size_t w_off = add_tensor(r, tn, 0, 0, 4, k, a->c, ksize, ksize);
+    int out = add_act(r, k, d.p, d.q);
+    node *n = add_node(r, NODE_CONV, in);
+    if (out < 0 || !n) return -1;
+    n->out = out;
+    n->w_off = w_off;
+    n->conv = d;
+    r->base.forward_flop_per_sample += 2.0 * k * a->c * ksize * ksize * (double)d.p * d.q;
+    return out;
+}
+
+static int bn(resnet *r, const char *name, int in, int relu, int residual) {
+    const activation *a = &r->acts[in];
+    char tn[64];
+    snprintf(tn, sizeof tn, "%s.weight", name);
+    size_t g = add_tensor(r, tn, 0, 1, 1, a->c, 0, 0, 0);
+    snprintf(tn, sizeof tn, "%s.bias", name);
+    size_t b = add_tensor(r, tn, 0, 1, 1, a->c, 0, 0, 0);
+    snprintf(tn, sizeof tn, "%s.running_mean", name);
+    size_t rm = add_tensor(r, tn, 1, 0, 1, a->c, 0, 0, 0);
+    snprintf(tn, sizeof tn, "%s.running_var", name);
+    size_t rv = add_tensor(r, tn, 1, 0, 1, a->c, 0, 0, 0);
+    int out = add_act(r, a->c, a->h, a->w);
+    node *n = add_node(r, NODE_BN, in);
+    if (out < 0 || !n) return -1;
+    n->out = out;
+    n->relu = relu;
+    n->residual = residual;
+    n->w_off = g;
+    n->b_off = b;
+    n->rm_off = rm;
+    n->rv_off = rv;
+    return out;
+}
+
+static int maxpool(resnet *r, int in) {
+    const activation *a = &r->acts[in];
+    ws_maxpool_desc d = ws_maxpool_desc_make(1, a->c, a->h, a->w, 3, 3, 2, 1);
+    int out = add_act(r, a->c, d.p, d.q);
+    node *n = add_node(r, NODE_MAXPOOL, in);
+    if (out < 0 || !n) return -1;
+    n->out = out;
+    n->pool = d;
+    return out;
+}
+
+static int gap(resnet *r, int in) {
+    int out = add_act(r, r->acts[in].c, 1, 1);
+    node *n = add_node(r, NODE_GAP, in);
+    if (out < 0 || !n) return -1;
+    n->out = out;
+    return out;
+}
+
+static int fc(resnet *r, int in, int classes) {
+    int c = r->acts[in].c;
+    size_t w = add_tensor(r, "fc.weight", 0, 0, 2, classes, c, 0, 0);
+    size_t b = add_tensor(r, "fc.bias", 0, 1, 1, classes, 0, 0, 0);
+    int out = add_act(r, classes, 1, 1);
+    node *n = add_node(r, NODE_FC, in);
+    if (out < 0 || !n) return -1;
+    n->out = out;
+    n->w_off = w;
+    n->b_off = b;
+    r->base.forward_flop_per_sample += 2.0 * c * classes;
+    return out;
+}
+
+/* torchvision's BasicBlock: conv3x3(stride) bn relu conv3x3 bn (+shortcut) relu. */
+static int basic_block(resnet *r, const char *p, int x, int planes, int stride) {
+    char n1[96], n2[96];
+    int shortcut = x;
+    if (stride != 1 || r->acts[x].c != planes) {
+        snprintf(n1, sizeof n1, "%s.downsample.0", p);
+        snprintf(n2, sizeof n2, "%s.downsample.1", p);
+        shortcut = bn(r, n2, conv(r, n1, x, planes, 1, stride, 0), 0, -1);
+    }
+    snprintf(n1, sizeof n1, "%s.conv1", p);
+    snprintf(n2, sizeof n2, "%s.bn1", p);
+    int a = bn(r, n2, conv(r, n1, x, planes, 3, stride, 1), 1, -1);
+    snprintf(n1, sizeof n1, "%s.conv2", p);
+    snprintf(n2, sizeof n2, "%s.bn2", p);
+    return bn(r, n2, conv(r, n1, a, planes, 3, 1, 1), 1, shortcut);
+}
+
+/* torchvision's Bottleneck (v1.5): conv1x1 bn relu conv3x3(stride) bn relu conv1x1 bn
+ * (+shortcut) relu; expansion 4. */
+static int bottleneck(resnet *r, const char *p, int x, int planes, int stride) {
+    char n1[96], n2[96];
+    int shortcut = x;
+    if (stride != 1 || r->acts[x].c != planes * 4) {
+        snprintf(n1, sizeof n1, "%s.downsample.0", p);
+        snprintf(n2, sizeof n2, "%s.downsample.1", p);
+        shortcut = bn(r, n2, conv(r, n1, x, planes * 4, 1, stride, 0), 0, -1);
+    }
+    snprintf(n1, sizeof n1, "%s.conv1", p);
+    snprintf(n2, sizeof n2, "%s.bn1", p);
+    int a = bn(r, n2, conv(r, n1, x, planes, 1, 1, 0), 1, -1);
+    snprintf(n1, sizeof n1, "%s.conv2", p);
+    snprintf(n2, sizeof n2, "%s.bn2", p);
+    a = bn(r, n2, conv(r, n1, a, planes, 3, stride, 1), 1, -1);
+    snprintf(n1, sizeof n1, "%s.conv3", p);
+    snprintf(n2, sizeof n2, "%s.bn3", p);
+    return bn(r, n2, conv(r, n1, a, planes * 4, 1, 1, 0), 1, shortcut);
+}
+
+static int blocks_of(int depth, int counts[4], int *bottle) {
+    static const struct {
+        int depth, b[4], bottleneck;
+    } table[] = {{18, {2, 2, 2, 2}, 0}, {34, {3, 4, 6, 3}, 0}, {50, {3, 4, 6, 3}, 1},
+                 {101, {3, 4, 23, 3}, 1}, {152, {3, 8, 36, 3}, 1}};
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].depth == depth) {
+            memcpy(counts, table[i].b, sizeof table[i].b);
+            *bottle = table[i].bottleneck;
+            return 0;
+        }
+    return -1;
+}
+
+/* Builds the node list; returns the logits activation or -1 (no memory). */
+static int build(resnet *r) {
+    const ws_resnet_opts *o = &r->opts;
+    int counts[4], bottle;
+    blocks_of(o->depth, counts, &bottle);
+    int x = add_act(r, o->in_c, o->in_h, o->in_w);
+    if (o->small_stem) {
+        x = bn(r, "bn1", conv(r, "conv1", x, o->base_width, 3, 1, 1), 1, -1);
+    } else {
+        x = bn(r, "bn1", conv(r, "conv1", x, o->base_width, 7, 2, 3), 1, -1);
+        x = maxpool(r, x);
+    }
+    for (int stage = 0; stage < 4 && x >= 0; stage++) {
+        int planes = o->base_width << stage;
+        for (int b = 0; b < counts[stage] && x >= 0; b++) {
+            char p[32];
+            snprintf(p, sizeof p, "layer%d.%d", stage + 1, b);
+            int stride = (b == 0 && stage > 0) ? 2 : 1;
+            x = bottle ? bottleneck(r, p, x, planes, stride) : basic_block(r, p, x, planes, stride);
+        }
+    }
+    if (x < 0) return -1;
+    return fc(r, gap(r, x), o->classes);
+}
+
+/* ------------------------------------------------------------------ init */
+
+static void init_params(resnet *r) {
+    ws_model *m = &r->base;
+    ws_rng rng = ws_rng_seeded(r->opts.seed);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const ws_model_tensor *t = &m->tensors[i];
+        /* each tensor its own stream: adding a layer does not reshuffle the others */
+        ws_rng tr = ws_rng_split(&rng, i);
+        float *p = t->is_buffer ? m->buffers + t->offset : m->params + t->offset;
+        const char *leaf = strrchr(t->name, '.');
+        int is_fc = strncmp(t->name, "fc.", 3) == 0;
+        if (t->is_buffer) {
+            float v = strcmp(leaf, ".running_var") == 0 ? 1.0f : 0.0f;
+            for (size_t j = 0; j < t->count; j++) p[j] = v;
+        } else if (is_fc) {
+            double bound = 1.0 / sqrt((double)r->acts[r->nodes[r->n_nodes - 1].in].c);
+            for (size_t j = 0; j < t->count; j++) p[j] = (float)((2.0 * ws_rng_uniform(&tr) - 1.0) * bound);
+        } else if (t->ndims == 4) {
+            /* kaiming_normal_(mode='fan_out', nonlinearity='relu'): std = sqrt(2 / (K*R*S)) */
+            double std = sqrt(2.0 / ((double)t->dims[0] * t->dims[2] * t->dims[3]));
+            for (size_t j = 0; j < t->count; j++) p[j] = (float)(std * ws_rng_normal(&tr));
+        } else {
+            int is_weight = strcmp(leaf, ".weight") == 0;
+            /* zero_init_residual: the last BN of each block (bn3 of a bottleneck, bn2 of a basic block) */
+            const char *last = r->opts.depth >= 50 ? ".bn3." : ".bn2.";
+            int last_bn = strncmp(t->name, "layer", 5) == 0 && strstr(t->name, last) != NULL;
+            float v = is_weight ? ((r->opts.zero_init_residual && last_bn) ? 0.0f : 1.0f) : 0.0f;
+            for (size_t j = 0; j < t->count; j++) p[j] = v;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ run */
+
+static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const float *x, int n, int train, const float **logits,
+                                ws_error *err) {
+    resnet *r = (resnet *)m;
+    if (n < 1 || n > m->max_batch)
+        return wsi_error(err, WS_EINVAL, "%s: batch %d outside 1..%d planned at open", m->name, n, m->max_batch);
+    r->acts[0].data = (float *)x;
+    ws_status st = WS_OK;
+    for (size_t i = 0; i < r->n_nodes && st == WS_OK; i++) {
+        node *nd = &r->nodes[i];
+        activation *in = &r->acts[nd->in], *out = &r->acts[nd->out];
+        switch (nd->kind) {
+        case NODE_CONV: {
+            ws_conv2d_desc d = nd->conv;
+            d.n = n;
+            st = ws_conv2d_forward(ex, &d, out->data, in->data, m->params + nd->w_off, r->workspace);
+            break;
+        }
+        case NODE_BN: {
+            ws_batchnorm_desc d = {n, in->c, in->h, in->w, 1e-5, 0.1};
+            const float *g = m->params + nd->w_off, *b = m->params + nd->b_off;
+            st = train ? ws_batchnorm_forward_train(ex, &d, out->data, in->data, g, b, m->buffers + nd->rm_off,
+                                                    m->buffers + nd->rv_off, nd->save_mean, nd->save_invstd)
+                       : ws_batchnorm_forward_eval(ex, &d, out->data, in->data, g, b, m->buffers + nd->rm_off,
+                                                   m->buffers + nd->rv_off);
+            size_t count = (size_t)n * out->c * out->h * out->w;
+            if (st == WS_OK && nd->residual >= 0)
+                st = ws_add_forward(ex, count, out->data, out->data, r->acts[nd->residual].data);
+            if (st == WS_OK && nd->relu) st = ws_relu_forward(ex, count, out->data, out->data);
+            break;
+        }
+        case NODE_MAXPOOL: {
+            ws_maxpool_desc d = nd->pool;
+            d.n = n;
+            st = ws_maxpool_forward(ex, &d, out->data, nd->argmax, in->data);
+            break;
+        }
+        case NODE_GAP: st = ws_avgpool_global_forward(ex, n, in->c, in->h, in->w, out->data, in->data); break;
+        case NODE_FC:
+            st = ws_linear_forward(ex, n, in->c, out->c, out->data, in->data, m->params + nd->w_off,
+                                   m->params + nd->b_off);
+            break;
+        }
+    }
+    if (st != WS_OK) return wsi_error(err, st, "%s forward: an operator failed (%s)", m->name, ws_status_message(st));
+    *logits = r->acts[r->n_acts - 1].data;
+    return WS_OK;
+}
+
+/* Where node output goes for activation a: straight into its gradient when nothing has
+ * written it yet this pass, else into scratch, to be added by finish_grad. */
+static float *grad_target(resnet *r, int a) { return r->grad_written[a] ? r->scratch : r->acts[a].grad; }
+
+static void finish_grad(resnet *r, int a, size_t count) {
+    if (r->grad_written[a]) {
+        float *g = r->acts[a].grad;
+        for (size_t i = 0; i < count; i++) g[i] += r->scratch[i];
+    }
+    r->grad_written[a] = 1;
+}
+
+static void add_grad(resnet *r, int a, const float *src, size_t count) {
+    float *g = r->acts[a].grad;
+    if (r->grad_written[a])
+        for (size_t i = 0; i < count; i++) g[i] += src[i];
+    else
+        memcpy(g, src, count * sizeof *g);
+    r->grad_written[a] = 1;
+}
+
+static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err) {
+    resnet *r = (resnet *)m;
+    memset(r->grad_written, 0, r->n_acts * sizeof *r->grad_written);
+    size_t last = r->n_acts - 1;
+    add_grad(r, (int)last, dlogits, (size_t)n * m->classes);
+    ws_status st = WS_OK;
+    for (size_t k = r->n_nodes; k-- > 0 && st == WS_OK;) {
+        node *nd = &r->nodes[k];
+        activation *in = &r->acts[nd->in], *out = &r->acts[nd->out];
+        size_t in_count = (size_t)n * in->c * in->h * in->w;
+        size_t out_count = (size_t)n * out->c * out->h * out->w;
+        int need_dx = nd->in != 0; /* no gradient for the input images */
+        float *dx = need_dx ? grad_target(r, nd->in) : NULL;
+        float *dy = out->grad;
+        switch (nd->kind) {
+        case NODE_CONV: {
+            ws_conv2d_desc d = nd->conv;
+            d.n = n;
+            st = ws_conv2d_backward(ex, &d, dx, m->grads + nd->w_off, dy, in->data, m->params + nd->w_off,
+                                    r->workspace);
+            break;
+        }
+        case NODE_BN: {
+            if (nd->relu) st = ws_relu_backward(ex, out_count, dy, dy, out->data);
+            if (st == WS_OK && nd->residual >= 0) add_grad(r, nd->residual, dy, out_count);
+            ws_batchnorm_desc d = {n, in->c, in->h, in->w, 1e-5, 0.1};
+            if (st == WS_OK)
+                st = ws_batchnorm_backward(ex, &d, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy, in->data,
+                                           m->params + nd->w_off, nd->save_mean, nd->save_invstd);
+            break;
+        }
+        case NODE_MAXPOOL: {
+            ws_maxpool_desc d = nd->pool;
+            d.n = n;
+            st = ws_maxpool_backward(ex, &d, dx, dy, nd->argmax);
+            break;
+        }
+        case NODE_GAP: st = ws_avgpool_global_backward(ex, n, in->c, in->h, in->w, dx, dy); break;
+        case NODE_FC:
+            st = ws_linear_backward(ex, n, in->c, out->c, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy,
+                                    in->data, m->params + nd->w_off);
+            break;
+        }
+        if (st == WS_OK && need_dx) finish_grad(r, nd->in, in_count);
+    }
+    if (st != WS_OK) return wsi_error(err, st, "%s backward: an operator failed (%s)", m->name, ws_status_message(st));
+    return WS_OK;
+}
+
+static void resnet_close(ws_model *m) {
+    resnet *r = (resnet *)m;
+    free(r->nodes);
+    free(r->acts);
+    free(r->grad_written);
+    free(r->scratch);
+    free(r->workspace);
+    free(r->arena);
+    free(r->bn_stats);
+    free(r->argmax_arena);
+    free(m->params);
+    free(m->grads);
+    free(m->buffers);
+    free(m->tensors);
+    free(r);
+}
+
+static const ws_model_ops resnet_ops = {resnet_forward, resnet_backward, resnet_close};
+
+static ws_status validate(const ws_resnet_opts *o, ws_error *err) {
+    int counts[4], bottle;
+    if (blocks_of(o->depth, counts, &bottle))
+        return wsi_error(err, WS_EINVAL, "resnet: depth %d unknown (18, 34, 50, 101 or 152)", o->depth);
+    if (o->classes < 1 || o->in_c < 1 || o->base_width < 1 || o->max_batch < 1)
+        return wsi_error(err, WS_EINVAL, "resnet: classes, channels, width and batch must be positive");
+    int min_px = o->small_stem ? 8 : 32;
+    if (o->in_h < min_px || o->in_w < min_px)
+        return wsi_error(err, WS_EINVAL, "resnet: %dx%d input too small for the %s stem (at least %d px)", o->in_h,
+                         o->in_w, o->small_stem ? "small" : "ImageNet", min_px);
+    return WS_OK;
+}
+
+size_t ws_resnet_param_count(const ws_resnet_opts *o) {
+    if (validate(o, NULL) != WS_OK) return 0;
+    resnet r;
+    memset(&r, 0, sizeof r);
+    r.opts = *o;
+    size_t n = build(&r) >= 0 ? r.base.n_params : 0;
+    free(r.nodes);
+    free(r.acts);
+    free(r.base.tensors);
+    return n;
+}
+
+ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err) {
+    *out = NULL;
+    ws_status st = validate(o, err);
+    if (st != WS_OK) return st;
+    resnet *r = calloc(1, sizeof *r);
+    if (!r) return wsi_error(err, WS_ENOMEM, "resnet: out of memory");
+    ws_model *m = &r->base;
+    r->opts = *o;
+    m->ops = &resnet_ops;
+    snprintf(m->name, sizeof m->name, "resnet%d", o->depth);
+    m->in_c = o->in_c;
+    m->in_h = o->in_h;
+    m->in_w = o->in_w;
+    m->classes = o->classes;
+    m->max_batch = o->max_batch;
+    if (build(r) < 0) goto nomem;
+
+    /* plan: activations and gradients (not for the input), BN statistics, argmax, scratch */
+    size_t act_floats = 0, largest = 0, bn_floats = 0, argmax_count = 0;
+    for (size_t i = 1; i < r->n_acts; i++) {
+        size_t c = (size_t)o->max_batch * r->acts[i].c * r->acts[i].h * r->acts[i].w;
+        act_floats += 2 * c;
+        if (c > largest) largest = c;
+    }
+    ws_exec cpu = {WS_DEVICE_CPU, WS_FP32, 0, NULL};
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        node *nd = &r->nodes[i];
+        if (nd->kind == NODE_BN) bn_floats += 2 * (size_t)r->acts[nd->in].c;
+        if (nd->kind == NODE_MAXPOOL) argmax_count += (size_t)o->max_batch * r->acts[nd->out].c * nd->pool.p * nd->pool.q;
+        if (nd->kind == NODE_CONV) {
+            ws_conv2d_desc d = nd->conv;
+            d.n = o->max_batch;
+            size_t b = ws_conv2d_workspace_bytes(&cpu, &d);
+            if (b > r->workspace_bytes) r->workspace_bytes = b;
+        }
+    }
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
+    r->arena = malloc(act_floats * sizeof(float));
+    r->bn_stats = malloc((bn_floats ? bn_floats : 1) * sizeof(float));
+    r->argmax_arena = malloc((argmax_count ? argmax_count : 1) * sizeof(int32_t));
+    r->scratch = malloc(largest * sizeof(float));
+    r->workspace = malloc(r->workspace_bytes ? r->workspace_bytes : 1);
+    r->grad_written = calloc(r->n_acts, sizeof(int));
+    if (!m->params || !m->grads || !m->buffers || !r->arena || !r->bn_stats || !r->argmax_arena || !r->scratch ||
+        !r->workspace || !r->grad_written)
+        goto nomem;
+    float *p = r->arena;
+    for (size_t i = 1; i < r->n_acts; i++) {
+        size_t c = (size_t)o->max_batch * r->acts[i].c * r->acts[i].h * r->acts[i].w;
+        r->acts[i].data = p;
+        r->acts[i].grad = p + c;
+        p += 2 * c;
+    }
+    float *s = r->bn_stats;
+    int32_t *am = r->argmax_arena;
+    for (size_t i = 0; i < r->n_nodes; i++) {
+        node *nd = &r->nodes[i];
+        if (nd->kind == NODE_BN) {
+            nd->save_mean = s;
+            nd->save_invstd = s + r->acts[nd->in].c;
+            s += 2 * (size_t)r->acts[nd->in].c;
+        }
+        if (nd->kind == NODE_MAXPOOL) {
+            nd->argmax = am;
+            am += (size_t)o->max_batch * r->acts[nd->out].c * nd->pool.p * nd->pool.q;
+        }
+    }
+    m->activation_bytes = act_floats * sizeof(float) + r->workspace_bytes;
+    init_params(r);
+    ws_log(WS_LOG_DEBUG, "%s: %zu parameters, %zu buffers, %.1f MiB activations+gradients at batch %d, %.1f MiB workspace",
+           m->name, m->n_params, m->n_buffers, act_floats * 4.0 / 1048576.0, o->max_batch,
+           r->workspace_bytes / 1048576.0);
+    *out = m;
+    return WS_OK;
+nomem:
+    resnet_close(m);
+    return wsi_error(err, WS_ENOMEM, "resnet%d: out of memory for batch %d (try a smaller --local-batch)", o->depth,
+                     o->max_batch);
+}
+
+const ws_model_tensor *ws_model_find(const ws_model *m, const char *name) {
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}

@@ -1,0 +1,43 @@
+/* ops/batchnorm.h - 2-D batch normalisation over (N, H, W) per channel, PyTorch's
+ * nn.BatchNorm2d semantics: eps 1e-5 default; momentum m (default 0.1) updates
+ * running = (1 - m) * running + m * batch_stat, with the UNBIASED batch variance
+ * (divisor N*H*W - 1) for running_var and the biased one for normalising.
+ * defines: ws_batchnorm_desc, ws_batchnorm_forward_train, ws_batchnorm_forward_eval,
+ *          ws_batchnorm_backward (dispatch, ops/batchnorm.c) and their _cpu references.
+ * Shapes: x, y, dy, dx [N,C,H,W]; gamma, beta, running_*, save_* [C].
+ * forward_train: y (=), running_mean/var updated in place, save_mean and save_invstd
+ *   (= 1/sqrt(var_biased + eps)) written for backward.
+ * forward_eval: y (=) from the running statistics.
+ * backward (training mode): dx (=), dgamma (+=), dbeta (+=). */
+#ifndef WS_OPS_BATCHNORM_H
+#define WS_OPS_BATCHNORM_H
+
+#include "ops/ops.h"
+
+typedef struct {
+    int n, c, h, w;
+    double eps;        /* 1e-5 */
+    double momentum;   /* 0.1, PyTorch's meaning (weight of the new batch statistic) */
+} ws_batchnorm_desc;
+
+ws_status ws_batchnorm_forward_train(const ws_exec *ex, const ws_batchnorm_desc *d, float *y, const float *x,
+                                     const float *gamma, const float *beta, float *running_mean, float *running_var,
+                                     float *save_mean, float *save_invstd);
+ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *d, float *y, const float *x,
+                                    const float *gamma, const float *beta, const float *running_mean,
+                                    const float *running_var);
+ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, float *dx, float *dgamma, float *dbeta,
+                                const float *dy, const float *x, const float *gamma, const float *save_mean,
+                                const float *save_invstd);
+
+ws_status ws_batchnorm_forward_train_cpu(const ws_batchnorm_desc *d, int threads, float *y, const float *x,
+                                         const float *gamma, const float *beta, float *running_mean,
+                                         float *running_var, float *save_mean, float *save_invstd);
+ws_status ws_batchnorm_forward_eval_cpu(const ws_batchnorm_desc *d, int threads, float *y, const float *x,
+                                        const float *gamma, const float *beta, const float *running_mean,
+                                        const float *running_var);
+ws_status ws_batchnorm_backward_cpu(const ws_batchnorm_desc *d, int threads, float *dx, float *dgamma, float *dbeta,
+                                    const float *dy, const float *x, const float *gamma, const float *save_mean,
+                                    const float *save_invstd);
+
+#endif

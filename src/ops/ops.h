@@ -1,0 +1,51 @@
+/* ops/ops.h - what every operator shares: element types, layouts, devices, tensors, and
+ * the execution context that picks a backend.
+ * defines: ws_dtype, ws_layout, ws_device, ws_tensor, ws_exec.
+ *
+ * Operators are one stem each (style.md): ops/<op>.h holds the contract (shapes, which
+ * outputs are overwritten and which accumulate), ops/<op>_cpu.c the reference, and, from
+ * the CUDA issue on, ops/<op>_cuda.cu the twin; only ops/<op>.c chooses between them.
+ * Conventions for every op:
+ *   - CPU reference: fp32, NCHW, float accumulation in double where sums are long
+ *     (batch-norm statistics, the loss); other layouts/types return WS_ENOTSUP.
+ *   - Input gradients (dx) are overwritten (=); parameter gradients (dw, db, dgamma,
+ *     dbeta) accumulate (+=), so micro-batches (--accum) add up like PyTorch's .grad.
+ *   - Nothing allocates: callers pass workspace sized by the op's *_workspace_bytes.
+ *   - Shape letters: N batch, C in-channels, H W input size, K out-channels, R S filter
+ *     size, P Q output size. */
+#ifndef WS_OPS_OPS_H
+#define WS_OPS_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "wattscale/status.h"
+
+typedef enum { WS_FP32 = 0, WS_TF32 = 1, WS_BF16 = 2, WS_FP16 = 3 } ws_dtype;   /* run precision */
+typedef enum { WS_NCHW = 0, WS_NHWC = 1 } ws_layout;
+typedef enum { WS_DEVICE_CPU = 0, WS_DEVICE_CUDA = 1 } ws_device;
+
+const char *ws_dtype_name(ws_dtype t);    /* "fp32", "tf32", "bf16", "fp16" */
+int ws_dtype_parse(const char *s, ws_dtype *out); /* 0 on success */
+size_t ws_dtype_size(ws_dtype t);         /* storage bytes per element (tf32 is stored as fp32) */
+const char *ws_device_name(ws_device d);  /* "cpu", "cuda" */
+
+/* A view of memory owned elsewhere (an arena): 4-D, in the layout named. */
+typedef struct {
+    void *data;
+    ws_dtype dtype;
+    ws_layout layout;
+    ws_device device;
+    int n, c, h, w;
+} ws_tensor;
+
+static inline size_t ws_tensor_count(const ws_tensor *t) { return (size_t)t->n * t->c * t->h * t->w; }
+
+/* How ops run: backend, threads, precision. Upper layers own it and pass it down. */
+typedef struct {
+    ws_device device;
+    ws_dtype precision;
+    int threads;        /* CPU: OpenMP threads (0: the OpenMP default) */
+    void *cuda;         /* CUDA backend state (handles, streams); NULL on the CPU */
+} ws_exec;
+
+#endif

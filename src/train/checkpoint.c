@@ -1,0 +1,161 @@
+/* train/checkpoint.c - checkpoints; contract in train/checkpoint.h. Written atomically
+ * (temp file + rename): a crash during a save leaves the previous checkpoint whole. */
+#include "train/checkpoint.h"
+#include "core/error.h"
+#include "core/tensorfile.h"
+#include "train/run_record.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Settings a resume must not change: they define what the saved numbers mean. */
+static void fingerprint(const ws_train_opts *o, char *buf, size_t size) {
+    snprintf(buf, size, "model=%s width=%d stem=%d data=%s fraction=%.17g gbs=%d lbs=%d accum=%d seed=%llu optimizer=%s",
+             o->model, o->base_width, o->small_stem, o->data, o->data_fraction, o->global_batch, o->local_batch,
+             o->accum, (unsigned long long)o->seed, ws_optimizer_name(o->optim.kind));
+}
+
+static cJSON *domains_json(const double *j, const int *measured) {
+    cJSON *o = cJSON_CreateObject();
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+        cJSON_AddItemToObject(o, ws_domain_name((ws_domain)d),
+                              measured[d] ? cJSON_CreateNumber(j[d]) : cJSON_CreateNull());
+    return o;
+}
+
+ws_status wsi_checkpoint_save(const char *path, const ws_train_opts *o, const ws_model *m, const ws_optim *opt,
+                              const ws_lr_schedule *lr, const ws_run_state *st, ws_error *err) {
+    ws_tensorfile f;
+    ws_tensorfile_init(&f);
+    size_t ob = ws_optim_state_bytes(opt), lb = ws_lr_state_bytes();
+    unsigned char *obuf = malloc(ob ? ob : 1), *lbuf = malloc(lb ? lb : 1);
+    cJSON *meta = cJSON_CreateObject();
+    char fp[1024];
+    fingerprint(o, fp, sizeof fp);
+    cJSON_AddStringToObject(meta, "fingerprint", fp);
+    cJSON_AddNumberToObject(meta, "epoch", st->epoch);
+    cJSON_AddNumberToObject(meta, "step_in_epoch", (double)st->step_in_epoch);
+    cJSON_AddNumberToObject(meta, "total_steps", (double)st->total_steps);
+    cJSON_AddNumberToObject(meta, "total_samples", st->total_samples);
+    cJSON_AddNumberToObject(meta, "ep_loss_sum", st->ep_loss_sum);
+    cJSON_AddNumberToObject(meta, "ep_correct", st->ep_correct);
+    cJSON_AddNumberToObject(meta, "ep_samples", st->ep_samples);
+    cJSON_AddNumberToObject(meta, "ep_time_s", st->ep_time_s);
+    cJSON_AddNumberToObject(meta, "ep_data_s", st->ep_data_s);
+    cJSON_AddNumberToObject(meta, "ep_compute_s", st->ep_compute_s);
+    cJSON_AddNumberToObject(meta, "ep_steps", (double)st->ep_steps);
+    cJSON_AddNumberToObject(meta, "prior_time_s", st->prior_time_s);
+    cJSON_AddItemToObject(meta, "prior_energy_j", domains_json(st->prior_energy_by_domain_j, st->prior_domain_measured));
+    cJSON_AddNumberToObject(meta, "resumed_times", st->resumed_times);
+    cJSON *rows = cJSON_AddArrayToObject(meta, "epochs");
+    for (size_t i = 0; i < st->n_rows; i++) cJSON_AddItemToArray(rows, wsi_epoch_row_json(&st->rows[i]));
+    char *text = cJSON_PrintUnformatted(meta);
+    cJSON_Delete(meta);
+    ws_status s = WS_OK;
+    if (!obuf || !lbuf || !text) {
+        s = wsi_error(err, WS_ENOMEM, "checkpoint %s: out of memory", path);
+        goto out;
+    }
+    ws_optim_state_save(opt, obuf);
+    ws_lr_state_save(lr, lbuf);
+    uint64_t np = m->n_params, nb = m->n_buffers;
+    if ((s = ws_tensorfile_add(&f, "params", WS_TF_F32, 1, &np, m->params, m->n_params, err)) != WS_OK) goto out;
+    if ((s = ws_tensorfile_add(&f, "buffers", WS_TF_F32, 1, &nb, m->buffers, m->n_buffers, err)) != WS_OK) goto out;
+    if ((s = ws_tensorfile_add(&f, "optimizer", WS_TF_U8, 1, NULL, obuf, ob, err)) != WS_OK) goto out;
+    if ((s = ws_tensorfile_add(&f, "schedule", WS_TF_U8, 1, NULL, lbuf, lb, err)) != WS_OK) goto out;
+    if ((s = ws_tensorfile_add(&f, "meta", WS_TF_U8, 1, NULL, text, strlen(text), err)) != WS_OK) goto out;
+    s = ws_tensorfile_write(&f, path, err);
+out:
+    free(text);
+    free(obuf);
+    free(lbuf);
+    ws_tensorfile_free(&f);
+    return s;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+ws_status wsi_checkpoint_load(const char *path, const ws_train_opts *o, ws_model *m, ws_optim *opt, ws_lr_schedule *lr,
+                              ws_run_state *st, ws_error *err) {
+    ws_tensorfile f;
+    ws_status s = ws_tensorfile_read(&f, path, err);
+    if (s != WS_OK) return s;
+    const ws_tf_entry *params = ws_tensorfile_find(&f, "params"), *buffers = ws_tensorfile_find(&f, "buffers");
+    const ws_tf_entry *oe = ws_tensorfile_find(&f, "optimizer"), *le = ws_tensorfile_find(&f, "schedule");
+    const ws_tf_entry *me = ws_tensorfile_find(&f, "meta");
+    cJSON *meta = NULL;
+    if (!params || !buffers || !oe || !le || !me) {
+        s = wsi_error(err, WS_EFORMAT, "%s: not a wattscale training checkpoint (entries missing)", path);
+        goto out;
+    }
+    char *text = malloc(me->count + 1);
+    if (!text) {
+        s = wsi_error(err, WS_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    memcpy(text, me->data, me->count);
+    text[me->count] = 0;
+    meta = cJSON_Parse(text);
+    free(text);
+    if (!meta) {
+        s = wsi_error(err, WS_EFORMAT, "%s: meta entry is not JSON", path);
+        goto out;
+    }
+    char fp[1024];
+    fingerprint(o, fp, sizeof fp);
+    const cJSON *saved = cJSON_GetObjectItemCaseSensitive(meta, "fingerprint");
+    if (!cJSON_IsString(saved) || strcmp(saved->valuestring, fp) != 0) {
+        s = wsi_error(err, WS_EINVAL, "--resume %s: the run was made with [%s], this command asks for [%s]: resume "
+                      "with the same settings", path, cJSON_IsString(saved) ? saved->valuestring : "?", fp);
+        goto out;
+    }
+    if (params->count != m->n_params || buffers->count != m->n_buffers || params->dtype != WS_TF_F32) {
+        s = wsi_error(err, WS_EFORMAT, "%s: %zu parameters saved, the model has %zu", path, params->count, m->n_params);
+        goto out;
+    }
+    memcpy(m->params, params->data, m->n_params * sizeof(float));
+    memcpy(m->buffers, buffers->data, m->n_buffers * sizeof(float));
+    if ((s = ws_optim_state_load(opt, oe->data, oe->count, err)) != WS_OK) goto out;
+    if ((s = ws_lr_state_load(lr, le->data, le->count, err)) != WS_OK) goto out;
+    st->epoch = (int)num(meta, "epoch");
+    st->step_in_epoch = (long)num(meta, "step_in_epoch");
+    st->total_steps = (long)num(meta, "total_steps");
+    st->total_samples = num(meta, "total_samples");
+    st->ep_loss_sum = num(meta, "ep_loss_sum");
+    st->ep_correct = num(meta, "ep_correct");
+    st->ep_samples = num(meta, "ep_samples");
+    st->ep_time_s = num(meta, "ep_time_s");
+    st->ep_data_s = num(meta, "ep_data_s");
+    st->ep_compute_s = num(meta, "ep_compute_s");
+    st->ep_steps = (long)num(meta, "ep_steps");
+    st->prior_time_s = num(meta, "prior_time_s");
+    st->resumed_times = (int)num(meta, "resumed_times");
+    const cJSON *pe = cJSON_GetObjectItemCaseSensitive(meta, "prior_energy_j");
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(pe, ws_domain_name((ws_domain)d));
+        st->prior_domain_measured[d] = cJSON_IsNumber(v);
+        st->prior_energy_by_domain_j[d] = cJSON_IsNumber(v) ? v->valuedouble : 0;
+    }
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(meta, "epochs");
+    size_t n = (size_t)cJSON_GetArraySize(rows);
+    free(st->rows);
+    st->rows = calloc(n + 16, sizeof *st->rows);
+    st->cap_rows = n + 16;
+    st->n_rows = 0;
+    if (!st->rows) {
+        s = wsi_error(err, WS_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows) wsi_epoch_row_from_json(row, &st->rows[st->n_rows++]);
+out:
+    cJSON_Delete(meta);
+    ws_tensorfile_free(&f);
+    return s;
+}

@@ -1,0 +1,229 @@
+/* train/run_record.c - OUT/run.json ("schema": "wattscale.run/1"); contract in
+ * train/run_record.h. A figure not measured is null, never 0. Device-hours count GPUs on
+ * the CUDA backend and ranks (processes) on the CPU backend, and the record says which. */
+#include "train/run_record.h"
+#include "core/error.h"
+#include "core/fileutil.h"
+#include "core/timeutil.h"
+#include "energy/energy_json.h"
+#include "wattscale/wattscale.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static cJSON *num_or_null(int valid, double x) {
+    return valid && isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+cJSON *wsi_epoch_row_json(const ws_epoch_row *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", r->epoch);
+    cJSON_AddNumberToObject(o, "steps", (double)r->steps);
+    cJSON_AddNumberToObject(o, "samples", r->samples);
+    cJSON_AddItemToObject(o, "train_loss", num_or_null(1, r->train_loss));
+    cJSON_AddItemToObject(o, "train_top1", num_or_null(1, r->train_top1));
+    cJSON_AddItemToObject(o, "val_loss", num_or_null(r->evaluated, r->val_loss));
+    cJSON_AddItemToObject(o, "val_top1", num_or_null(r->evaluated, r->val_top1));
+    cJSON_AddItemToObject(o, "val_top5", num_or_null(r->evaluated, r->val_top5));
+    cJSON_AddNumberToObject(o, "lr", r->lr);
+    cJSON_AddNumberToObject(o, "time_s", r->time_s);
+    cJSON_AddNumberToObject(o, "data_s", r->data_s);
+    cJSON_AddNumberToObject(o, "compute_s", r->compute_s);
+    cJSON_AddItemToObject(o, "energy_j", num_or_null(r->has_energy, r->energy_j));
+    cJSON *bd = cJSON_AddObjectToObject(o, "energy_by_domain_j");
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+        cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d), num_or_null(r->domain_measured[d], r->energy_by_domain_j[d]));
+    cJSON_AddStringToObject(o, "energy_source", r->energy_source);
+    return o;
+}
+
+static double get(const cJSON *o, const char *k, int *valid) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (valid) *valid = cJSON_IsNumber(v);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+void wsi_epoch_row_from_json(const cJSON *j, ws_epoch_row *r) {
+    memset(r, 0, sizeof *r);
+    r->epoch = (int)get(j, "epoch", NULL);
+    r->steps = (long)get(j, "steps", NULL);
+    r->samples = get(j, "samples", NULL);
+    r->train_loss = get(j, "train_loss", NULL);
+    r->train_top1 = get(j, "train_top1", NULL);
+    r->val_loss = get(j, "val_loss", &r->evaluated);
+    r->val_top1 = get(j, "val_top1", NULL);
+    r->val_top5 = get(j, "val_top5", NULL);
+    r->lr = get(j, "lr", NULL);
+    r->time_s = get(j, "time_s", NULL);
+    r->data_s = get(j, "data_s", NULL);
+    r->compute_s = get(j, "compute_s", NULL);
+    r->energy_j = get(j, "energy_j", &r->has_energy);
+    const cJSON *bd = cJSON_GetObjectItemCaseSensitive(j, "energy_by_domain_j");
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+        r->energy_by_domain_j[d] = get(bd, ws_domain_name((ws_domain)d), &r->domain_measured[d]);
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "energy_source");
+    snprintf(r->energy_source, sizeof r->energy_source, "%s", cJSON_IsString(src) ? src->valuestring : "none");
+}
+
+cJSON *wsi_train_config_json(const ws_train_opts *o) {
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "model", o->model);
+    cJSON_AddNumberToObject(c, "base_width", o->base_width);
+    cJSON_AddNumberToObject(c, "small_stem", o->small_stem);
+    cJSON_AddBoolToObject(c, "zero_init_residual", o->zero_init_residual);
+    cJSON_AddStringToObject(c, "data", o->data);
+    cJSON_AddNumberToObject(c, "data_fraction", o->data_fraction);
+    cJSON_AddNumberToObject(c, "global_batch", o->global_batch);
+    cJSON_AddNumberToObject(c, "local_batch", o->local_batch);
+    cJSON_AddNumberToObject(c, "accum", o->accum);
+    cJSON_AddNumberToObject(c, "epochs", o->epochs);
+    cJSON_AddNumberToObject(c, "steps", (double)o->steps);
+    if (o->target_metric[0]) {
+        cJSON_AddStringToObject(c, "target_metric", o->target_metric);
+        cJSON_AddNumberToObject(c, "target_value", o->target_value);
+    }
+    cJSON_AddStringToObject(c, "optimizer", ws_optimizer_name(o->optim.kind));
+    cJSON_AddNumberToObject(c, "momentum", o->optim.momentum);
+    cJSON_AddNumberToObject(c, "weight_decay", o->optim.weight_decay);
+    cJSON_AddBoolToObject(c, "decay_bn_and_bias", o->optim.decay_bn_and_bias);
+    cJSON_AddNumberToObject(c, "lr", o->lr.base_lr);
+    static const char *rules[] = {"none", "linear", "sqrt"};
+    static const char *scheds[] = {"constant", "plateau", "cosine", "multistep", "poly"};
+    cJSON_AddStringToObject(c, "lr_rule", rules[o->lr.rule]);
+    cJSON_AddNumberToObject(c, "warmup_epochs", o->lr.warmup_epochs);
+    cJSON_AddStringToObject(c, "schedule", scheds[o->lr.kind]);
+    cJSON_AddNumberToObject(c, "label_smoothing", o->label_smoothing);
+    cJSON_AddStringToObject(c, "device", ws_device_name(o->device));
+    cJSON_AddStringToObject(c, "precision", ws_dtype_name(o->precision));
+    cJSON_AddNumberToObject(c, "threads", o->threads);
+    cJSON_AddNumberToObject(c, "seed", (double)o->seed);
+    cJSON_AddStringToObject(c, "out", o->out_dir);
+    return c;
+}
+
+static cJSON *hardware_json(const ws_meter *meter) {
+    cJSON *h = cJSON_CreateObject();
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(h, "host", host);
+    char cpu[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[512];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "model name", 10)) {
+                char *colon = strchr(line, ':');
+                if (colon) {
+                    snprintf(cpu, sizeof cpu, "%s", colon + 2);
+                    cpu[strcspn(cpu, "\n")] = 0;
+                }
+                break;
+            }
+        fclose(f);
+    }
+    cJSON_AddStringToObject(h, "cpu", cpu);
+    cJSON_AddNumberToObject(h, "logical_cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddNumberToObject(h, "memory_bytes", (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE));
+    cJSON *gpus = cJSON_AddArrayToObject(h, "gpus");
+    for (size_t i = 0; meter && i < ws_meter_device_count(meter); i++) {
+        const ws_device_info *d = ws_meter_device(meter, i);
+        if (d->domain != WS_DOMAIN_GPU) continue;
+        cJSON *g = cJSON_CreateObject();
+        cJSON_AddStringToObject(g, "name", d->name);
+        cJSON_AddStringToObject(g, "uuid", d->id);
+        cJSON_AddStringToObject(g, "bus_id", d->bus_id);
+        cJSON_AddNumberToObject(g, "power_limit_w", d->power_limit_w);
+        cJSON_AddItemToArray(gpus, g);
+    }
+    cJSON_AddStringToObject(h, "wattscale_version", ws_version());
+    return h;
+}
+
+ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, int world, const ws_model *m,
+                               const ws_meter *meter, const ws_run_state *st, double time_s, ws_error *err) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "schema", "wattscale.run/1");
+    cJSON_AddStringToObject(root, "status", st->status);
+    char now[32];
+    ws_wall_time_iso(now, sizeof now);
+    cJSON_AddStringToObject(root, "written_at", now);
+    cJSON_AddItemToObject(root, "config", wsi_train_config_json(o));
+    cJSON *w = cJSON_AddObjectToObject(root, "world");
+    cJSON_AddNumberToObject(w, "size", world);
+    cJSON_AddNumberToObject(w, "nodes", 1);
+    cJSON_AddNumberToObject(w, "ranks_per_node", world);
+    cJSON_AddItemToObject(root, "hardware", hardware_json(meter));
+    cJSON *mj = cJSON_AddObjectToObject(root, "model");
+    cJSON_AddStringToObject(mj, "name", m->name);
+    cJSON_AddNumberToObject(mj, "parameters", (double)m->n_params);
+    cJSON_AddNumberToObject(mj, "forward_flop_per_sample", m->forward_flop_per_sample);
+    cJSON_AddNumberToObject(mj, "activation_bytes", (double)m->activation_bytes);
+
+    /* energy of this session from the meter, plus earlier sessions of a resumed run */
+    size_t nd = meter ? ws_meter_device_count(meter) : 0;
+    ws_device_energy *e = calloc(nd ? nd : 1, sizeof *e);
+    double by[WS_DOMAIN_COUNT] = {0};
+    int measured[WS_DOMAIN_COUNT] = {0};
+    cJSON *energy = cJSON_AddObjectToObject(root, "energy");
+    cJSON *devs = cJSON_AddArrayToObject(energy, "devices");
+    if (e && nd && ws_meter_read((ws_meter *)meter, e, NULL) == WS_OK) {
+        for (size_t i = 0; i < nd; i++) {
+            cJSON_AddItemToArray(devs, wsi_energy_device_json(ws_meter_device(meter, i), &e[i], 0));
+            if (e[i].source == WS_SOURCE_NONE) continue;
+            by[ws_meter_device(meter, i)->domain] += e[i].energy_j;
+            measured[ws_meter_device(meter, i)->domain] = 1;
+        }
+    }
+    free(e);
+    if (meter) cJSON_AddItemToObject(energy, "missing", wsi_energy_missing_json(meter));
+    int any = 0;
+    double total_j = 0;
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        by[d] += st->prior_energy_by_domain_j[d];
+        measured[d] |= st->prior_domain_measured[d];
+        any |= measured[d];
+        total_j += measured[d] ? by[d] : 0;
+    }
+    cJSON_AddStringToObject(energy, "note", "energy of measured domains only; see missing[] for the others");
+
+    cJSON *rows = cJSON_AddArrayToObject(root, "epochs");
+    const ws_epoch_row *last_eval = NULL;
+    for (size_t i = 0; i < st->n_rows; i++) {
+        cJSON_AddItemToArray(rows, wsi_epoch_row_json(&st->rows[i]));
+        if (st->rows[i].evaluated) last_eval = &st->rows[i];
+    }
+
+    double device_hours = time_s * world / 3600.0;
+    cJSON *t = cJSON_AddObjectToObject(root, "totals");
+    cJSON_AddNumberToObject(t, "time_s", time_s);
+    cJSON_AddStringToObject(t, "device_kind", o->device == WS_DEVICE_CUDA ? "gpu" : "cpu_process");
+    cJSON_AddNumberToObject(t, "device_hours", device_hours);
+    cJSON_AddItemToObject(t, "energy_j", num_or_null(any, total_j));
+    cJSON_AddItemToObject(t, "energy_kwh", num_or_null(any, total_j / 3.6e6));
+    cJSON *bd = cJSON_AddObjectToObject(t, "energy_by_domain_j");
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+        cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d), num_or_null(measured[d], by[d]));
+    cJSON_AddStringToObject(t, "energy_domains", !any ? "none" : (measured[0] && measured[1] && measured[2]) ? "all" : "partial");
+    cJSON_AddNumberToObject(t, "samples", st->total_samples);
+    cJSON_AddNumberToObject(t, "updates", (double)st->total_steps);
+    cJSON_AddItemToObject(t, "samples_per_device_hour", num_or_null(device_hours > 0, st->total_samples / device_hours));
+    cJSON_AddItemToObject(t, "updates_per_device_hour", num_or_null(device_hours > 0, st->total_steps / device_hours));
+    cJSON_AddItemToObject(t, "kwh_per_device_hour", num_or_null(any && device_hours > 0, total_j / 3.6e6 / device_hours));
+    cJSON_AddItemToObject(t, "j_per_sample", num_or_null(any && st->total_samples > 0, total_j / st->total_samples));
+    cJSON_AddItemToObject(t, "val_loss", num_or_null(last_eval != NULL, last_eval ? last_eval->val_loss : 0));
+    cJSON_AddItemToObject(t, "val_top1", num_or_null(last_eval != NULL, last_eval ? last_eval->val_top1 : 0));
+    cJSON_AddItemToObject(t, "val_top5", num_or_null(last_eval != NULL, last_eval ? last_eval->val_top5 : 0));
+    cJSON_AddNumberToObject(t, "resumed_times", st->resumed_times);
+
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return wsi_error(err, WS_ENOMEM, "run record %s: out of memory", path);
+    size_t len = strlen(text);
+    text[len] = '\n'; /* replaces the terminator: the file ends with a newline */
+    ws_status s = ws_write_file_atomic(path, text, len + 1, err);
+    free(text);
+    return s;
+}

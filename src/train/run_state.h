@@ -1,0 +1,48 @@
+/* train/run_state.h - the state of one run that outlives a step: position, history of
+ * epoch rows, running totals (internal to train/).
+ * defines: ws_epoch_row, ws_run_state; used by train.c (fills it), checkpoint.c (saves and
+ * restores it) and run_record.c (writes it as run.json). */
+#ifndef WS_TRAIN_RUN_STATE_H
+#define WS_TRAIN_RUN_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "wattscale/energy.h"
+
+typedef struct {
+    int epoch;                  /* 1-based */
+    long steps;                 /* optimizer steps in this epoch */
+    double samples;
+    double train_loss, train_top1;
+    int evaluated;
+    double val_loss, val_top1, val_top5;
+    double lr;                  /* at the end of the epoch */
+    double time_s, data_s, compute_s;
+    int has_energy;
+    double energy_j;            /* all measured devices */
+    double energy_by_domain_j[WS_DOMAIN_COUNT];
+    int domain_measured[WS_DOMAIN_COUNT];
+    char energy_source[24];     /* counter | power_integral | mixed | none */
+} ws_epoch_row;
+
+typedef struct {
+    /* position: the next step to run */
+    int epoch;                  /* 0-based epoch in progress */
+    long step_in_epoch;
+    long total_steps;
+    double total_samples;
+    /* the epoch in progress (partial sums, kept across a mid-epoch checkpoint) */
+    double ep_loss_sum, ep_correct, ep_samples, ep_time_s, ep_data_s, ep_compute_s;
+    long ep_steps;
+    /* totals of earlier sessions of this run (before a resume) */
+    double prior_time_s;
+    double prior_energy_by_domain_j[WS_DOMAIN_COUNT];
+    int prior_domain_measured[WS_DOMAIN_COUNT];
+    /* history */
+    ws_epoch_row *rows;
+    size_t n_rows, cap_rows;
+    char status[32];            /* running | completed | target_reached | failed */
+    int resumed_times;
+} ws_run_state;
+
+#endif
