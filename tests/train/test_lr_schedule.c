@@ -153,6 +153,21 @@ static void test_plateau_script(void **state) {
     run_script(s, 2, rows, (int)(sizeof rows / sizeof rows[0]));
     WS_TEST_NEAR(ws_lr_at(s, 12.5), 0.1, RTOL, 0); /* mid-epoch: the plateau lr */
     ws_lr_close(s);
+
+    /* Only epochs trained wholly after warm-up count: with W = 2.5, epoch 2 (spanning the
+     * warm-up's end) is ignored, so its low loss does not become the best. */
+    o.warmup_epochs = 2.5;
+    o.plateau_patience = 1;
+    s = open_ok(&o);
+    assert_int_equal(ws_lr_epoch_end(s, 1, 1.0), 0);
+    assert_int_equal(ws_lr_epoch_end(s, 2, 1.0), 0);
+    const script_row after[] = {
+        {5.0, 0, 0.4}, /* epoch 3: first counted, best = 5 */
+        {5.0, 0, 0.4}, /* bad 1 */
+        {5.0, 1, 0.2}, /* bad 2 > 1 */
+    };
+    run_script(s, 3, after, 3);
+    ws_lr_close(s);
 }
 
 /* The threshold edge to the last bit: best*(1-thr) itself is not better, the next double

@@ -115,6 +115,20 @@ static void test_sgd_by_hand(void **state) {
         assert_int_equal(ws_optim_steps(opt), 2);
         ws_optim_close(opt);
     }
+    /* The first step copies d into the buffer (torch.clone), it does not compute
+     * momentum*0 + d. The two differ only in the sign of a zero: with p = g = -0,
+     * clone gives buf = -0 and p = -0 - lr*(-0) = +0; 0.9*0 + (-0) = +0 would leave p = -0. */
+    {
+        ws_optim_opts o = ws_optim_opts_default(WS_OPT_SGD);
+        o.weight_decay = 0;
+        ws_optim *opt = NULL;
+        WS_TEST_OK(ws_optim_open(&opt, &o, NULL, 0, 1, &err));
+        float p = -0.0f;
+        const float g = -0.0f;
+        ws_optim_step(opt, &p, &g, 0.1);
+        assert_true(p == 0.0f && !signbit(p));
+        ws_optim_close(opt);
+    }
     /* Weight decay by hand: wd 0.5, momentum 0: d = g + 0.5*p = 0.5 + 0.5 = 1; p = 1 - 0.1. */
     ws_optim_opts o = ws_optim_opts_default(WS_OPT_SGD);
     o.weight_decay = 0.5;
@@ -143,19 +157,20 @@ static void ref_sgd_step(double *p, double *buf, const float *g, const ws_optim_
     }
 }
 
-/* The same formula in float, in PyTorch's operation order: must agree to the bit. */
+/* The same formula in float, in PyTorch's operations (an add with alpha is one fused
+ * multiply-add in ATen, on CPU and CUDA): must agree to the bit. */
 static void ref_sgd_step_float(float *p, float *buf, const float *g, const ws_optim_opts *o, double lr, int first) {
     const float m = (float)o->momentum, lr_f = (float)lr;
     for (size_t t = 0; t < N_LAYOUT; t++) {
         float wd = LAYOUT[t].no_decay && !o->decay_bn_and_bias ? 0.0f : (float)o->weight_decay;
         for (size_t i = LAYOUT[t].offset; i < LAYOUT[t].offset + LAYOUT[t].count; i++) {
             float d = g[i];
-            if (wd != 0.0f) d = d + wd * p[i];
+            if (wd != 0.0f) d = fmaf(wd, p[i], d);
             if (m != 0.0f) {
                 buf[i] = first ? d : m * buf[i] + d;
-                d = o->nesterov ? d + m * buf[i] : buf[i];
+                d = o->nesterov ? fmaf(m, buf[i], d) : buf[i];
             }
-            p[i] = p[i] - lr_f * d;
+            p[i] = fmaf(-lr_f, d, p[i]);
         }
     }
 }
