@@ -56,6 +56,7 @@ typedef struct {
     float *scratch;        /* largest activation: gradient sums */
     void *workspace;       /* conv scratch */
     size_t workspace_bytes;
+    int workspace_threads;  /* the ws_exec.threads the workspace was sized for */
     float *arena;          /* activations and their gradients */
     float *bn_stats;       /* save_mean/save_invstd of all BN nodes */
     int32_t *argmax_arena;
@@ -320,6 +321,10 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const float *x, 
     resnet *r = (resnet *)m;
     if (n < 1 || n > m->max_batch)
         return wsi_error(err, WS_EINVAL, "%s: batch %d outside 1..%d planned at open", m->name, n, m->max_batch);
+    /* conv scratch grows with the thread count: refuse one it was not sized for */
+    if (ex->threads != r->workspace_threads)
+        return wsi_error(err, WS_EINVAL, "%s: opened for %d threads, called with %d", m->name, r->workspace_threads,
+                         ex->threads);
     r->acts[0].data = (float *)x;
     ws_status st = WS_OK;
     for (size_t i = 0; i < r->n_nodes && st == WS_OK; i++) {
@@ -501,7 +506,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         act_floats += 2 * c;
         if (c > largest) largest = c;
     }
-    ws_exec cpu = {WS_DEVICE_CPU, WS_FP32, 0, NULL};
+    ws_exec cpu = {WS_DEVICE_CPU, WS_FP32, o->threads, NULL};
     for (size_t i = 0; i < r->n_nodes; i++) {
         node *nd = &r->nodes[i];
         if (nd->kind == NODE_BN) bn_floats += 2 * (size_t)r->acts[nd->in].c;
@@ -546,6 +551,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
             am += (size_t)o->max_batch * r->acts[nd->out].c * nd->pool.p * nd->pool.q;
         }
     }
+    r->workspace_threads = o->threads;
     m->activation_bytes = act_floats * sizeof(float) + r->workspace_bytes;
     init_params(r);
     ws_log(WS_LOG_DEBUG, "%s: %zu parameters, %zu buffers, %.1f MiB activations+gradients at batch %d, %.1f MiB workspace",

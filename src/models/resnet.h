@@ -20,6 +20,8 @@ typedef struct {
     int base_width;         /* 64 (torchvision); smaller for tests and fixtures */
     int zero_init_residual;
     int max_batch;          /* activations are planned for this many samples */
+    int threads;            /* CPU threads the model will run with (ws_exec.threads; 0: OpenMP
+                             * default): conv scratch is sized for them */
     uint64_t seed;          /* initialisation */
 } ws_resnet_opts;
 

@@ -1,4 +1,4 @@
-/* ops/pool.h - max pooling (any window, stride, zero... i.e. -inf padding, as PyTorch's
+/* ops/pool.h - max pooling (any window and stride; padding never wins, as in PyTorch's
  * nn.MaxPool2d) and global average pooling (nn.AdaptiveAvgPool2d(1) + flatten).
  * defines: ws_maxpool_desc, ws_maxpool_desc_make, ws_maxpool_forward, ws_maxpool_backward,
  *          ws_avgpool_global_forward, ws_avgpool_global_backward (dispatch, ops/pool.c) and

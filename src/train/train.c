@@ -27,6 +27,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* OpenBLAS (Debian's default build uses pthreads) would start its own threads inside each
+ * of our OpenMP chunks; one BLAS thread per chunk avoids oversubscribing the cores. Weak:
+ * absent with other BLAS libraries. */
+extern void openblas_set_num_threads(int n) __attribute__((weak));
+
 ws_train_opts ws_train_opts_default(void) {
     ws_train_opts o;
     memset(&o, 0, sizeof o);
@@ -176,6 +181,7 @@ static ws_status open_model(run *r, const ws_dataset_info *di, ws_error *err) {
     ro.base_width = o->base_width;
     ro.zero_init_residual = o->zero_init_residual;
     ro.max_batch = o->local_batch;
+    ro.threads = o->threads;
     ro.seed = o->seed;
     return ws_resnet_open(&r->model, &ro, err);
 }
@@ -471,6 +477,7 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     r.ex.device = WS_DEVICE_CPU;
     r.ex.precision = WS_FP32;
     r.ex.threads = o->threads;
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
 
     if ((st = open_data(o, WS_SPLIT_TRAIN, &r.train, err)) != WS_OK) goto out;
     if ((st = open_data(o, WS_SPLIT_VAL, &r.val, err)) != WS_OK) goto out;

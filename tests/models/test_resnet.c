@@ -34,6 +34,7 @@ static ws_model *small(int depth, int small_stem, int width, int c, int hw, int 
     o.in_h = o.in_w = hw;
     o.classes = classes;
     o.max_batch = batch;
+    o.threads = 1;
     o.seed = seed;
     ws_model *m = NULL;
     ws_error err = {0};
@@ -150,7 +151,7 @@ static void test_deterministic_and_eval_mode(void **state) {
     ws_model *a = small(18, 1, 4, 1, 12, 3, 2, 9), *b = small(18, 1, 4, 1, 12, 3, 2, 9), *c = small(18, 1, 4, 1, 12, 3, 2, 10);
     assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
     assert_memory_not_equal(a->params, c->params, a->n_params * sizeof(float));
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 0, NULL};
+    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
     float x[2 * 144];
     ws_rng rng = ws_rng_seeded(3);
     for (int i = 0; i < 288; i++) x[i] = (float)ws_rng_normal(&rng);

