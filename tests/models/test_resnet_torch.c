@@ -1,7 +1,9 @@
 /* tests/models/test_resnet_torch.c - the CPU ResNet against PyTorch.
  * Two small networks (A: ResNet-18 layout, width 8, small stem, 3x16x16, 10 classes, batch
- * 4; B: ResNet-50 layout, width 4, ImageNet stem, 3x32x32, 7 classes, batch 3) with weights
- * and inputs from fixed seeds. PyTorch's answers (float64, CPU) are committed in
+ * 4; B: ResNet-50 layout, width 4, ImageNet stem, 3x64x64, 7 classes, batch 4) with weights
+ * and inputs from fixed seeds. Both leave layer4 at 2x2, so its batch norms see 16 values per
+ * channel: at 1x1 and batch 3 (tried first) a BN over 3 values amplified fp32 rounding to
+ * 5% in the logits, an ill-conditioned test rather than a wrong network. PyTorch's answers (float64, CPU) are committed in
  * tools/fixtures/resnet_{a,b}.wstf, made by tools/fixtures/make_fixtures.sh from the inputs
  * this program exports when WATTSCALE_FIXTURE_EXPORT=DIR is set.
  * Tolerances (our fp32 against float64): logits and loss 1e-4 relative + 1e-5 absolute;
@@ -22,7 +24,7 @@ typedef struct {
 
 static const config configs[] = {
     {"a", 18, 8, 1, 3, 16, 10, 4, 21, 0.1f},
-    {"b", 50, 4, 0, 3, 32, 7, 3, 22, 0.1f},
+    {"b", 50, 4, 0, 3, 64, 7, 4, 22, 0.1f},
 };
 
 typedef struct {
