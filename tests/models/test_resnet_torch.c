@@ -6,9 +6,11 @@
  * 5% in the logits, an ill-conditioned test rather than a wrong network. PyTorch's answers (float64, CPU) are committed in
  * tools/fixtures/resnet_{a,b}.wstf, made by tools/fixtures/make_fixtures.sh from the inputs
  * this program exports when WATTSCALE_FIXTURE_EXPORT=DIR is set.
- * Tolerances (our fp32 against float64): logits and loss 1e-4 relative + 1e-5 absolute;
- * parameter gradients 2e-3 relative to the tensor's largest gradient (fp32 sums over
- * thousands of terms through BN's batch statistics), running statistics 1e-4. */
+ * Tolerances (our fp32 against float64), each relative to the largest magnitude in the
+ * tensor, since fp32 error grows with depth rather than with each element: logits 5e-4
+ * (measured 2026-11-25: 8.8e-5 for the 16-block net B, less for A), loss 1e-5; parameter
+ * gradients 2e-3 (fp32 sums over thousands of terms through BN's batch statistics);
+ * running statistics 1e-4 (measured 1.2e-5). */
 #include "ws_test.h"
 #include "core/rng.h"
 #include "core/tensorfile.h"
@@ -145,7 +147,7 @@ static void compare(const config *c) {
     const ws_tf_entry *e = ws_tensorfile_find(&f, "logits");
     assert_non_null(e);
     assert_int_equal(e->count, nl);
-    int ok = close_to("logits", logits, e->data, nl, 1e-4, 1e-5, 0);
+    int ok = close_to("logits", logits, e->data, nl, 5e-4, 1e-5, 1);
     WS_TEST_NEAR(loss, ((const double *)ws_tensorfile_find(&f, "loss")->data)[0], 1e-5, 1e-6);
     memset(s.m->grads, 0, s.m->n_params * sizeof(float));
     WS_TEST_OK(ws_softmax_xent_backward(&ex, c->batch, c->classes, dlogits, probs, s.labels, c->smoothing,
@@ -159,7 +161,7 @@ static void compare(const config *c) {
         const ws_tf_entry *ref = ws_tensorfile_find(&f, name);
         if (!ref || ref->count != t->count) fail_msg("fixture %s lacks %s (or its size differs)", path, name);
         const float *got = (t->is_buffer ? s.m->buffers : s.m->grads) + t->offset;
-        ok &= t->is_buffer ? close_to(name, got, ref->data, t->count, 1e-4, 1e-6, 0)
+        ok &= t->is_buffer ? close_to(name, got, ref->data, t->count, 1e-4, 1e-6, 1)
                            : close_to(name, got, ref->data, t->count, 2e-3, 1e-7, 1);
         compared++;
     }
