@@ -131,24 +131,25 @@ static size_t add_tensor(resnet *r, const char *name, int is_buffer, int no_deca
     return off;
 }
 
+/* Builders copy what they need of their input activation: add_act may move r->acts. */
 static int conv(resnet *r, const char *name, int in, int k, int ksize, int stride, int pad) {
-    const activation *a = &r->acts[in];
-    ws_conv2d_desc d = ws_conv2d_desc_make(1, a->c, a->h, a->w, k, ksize, ksize, stride, pad);
+    const int c = r->acts[in].c;
+    ws_conv2d_desc d = ws_conv2d_desc_make(1, c, r->acts[in].h, r->acts[in].w, k, ksize, ksize, stride, pad);
     char tn[64];
     snprintf(tn, sizeof tn, "%s.weight", name);
-    size_t w_off = add_tensor(r, tn, 0, 0, 4, k, a->c, ksize, ksize);
+    size_t w_off = add_tensor(r, tn, 0, 0, 4, k, c, ksize, ksize);
     int out = add_act(r, k, d.p, d.q);
     node *n = add_node(r, NODE_CONV, in);
     if (out < 0 || !n) return -1;
     n->out = out;
     n->w_off = w_off;
     n->conv = d;
-    r->base.forward_flop_per_sample += 2.0 * k * a->c * ksize * ksize * (double)d.p * d.q;
+    r->base.forward_flop_per_sample += 2.0 * k * c * ksize * ksize * (double)d.p * d.q;
     return out;
 }
 
 static int bn(resnet *r, const char *name, int in, int relu, int residual) {
-    const activation *a = &r->acts[in];
+    const activation a_copy = r->acts[in], *a = &a_copy;
     char tn[64];
     snprintf(tn, sizeof tn, "%s.weight", name);
     size_t g = add_tensor(r, tn, 0, 1, 1, a->c, 0, 0, 0);
@@ -172,7 +173,7 @@ static int bn(resnet *r, const char *name, int in, int relu, int residual) {
 }
 
 static int maxpool(resnet *r, int in) {
-    const activation *a = &r->acts[in];
+    const activation a_copy = r->acts[in], *a = &a_copy;
     ws_maxpool_desc d = ws_maxpool_desc_make(1, a->c, a->h, a->w, 3, 3, 2, 1);
     int out = add_act(r, a->c, d.p, d.q);
     node *n = add_node(r, NODE_MAXPOOL, in);
