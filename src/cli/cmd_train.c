@@ -51,7 +51,11 @@ static void usage(FILE *f) {
             "  --out DIR               (default out/train)      --resume DIR   continue a checkpointed run\n"
             "  --eval-every N  --checkpoint-every N (epochs)  --log-every N (steps; default ~10 s)\n"
             "  --val-limit N           evaluate on at most N validation samples\n"
+            "  --step-log FILE         CSV epoch,step,loss,lr of every step (loss averaged over ranks)\n"
             "  --meter-interval MS     energy sampling interval (default 100)\n"
+            "data parallelism (launch with mpirun -np N or srun; the world comes from the launcher)\n"
+            "  --bucket-mb MB          gradient all-reduce bucket size (default 25)\n"
+            "  --watchdog S            end the job when a rank makes no progress for S seconds (600; 0 off)\n"
             "  --quiet\n");
 }
 
@@ -258,6 +262,15 @@ int ws_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--meter-interval")) {
             DOUBLE_ARG(10, 60000);
             o.meter_interval_ms = d;
+        } else if (!strcmp(a, "--step-log")) {
+            NEED_VALUE();
+            snprintf(o.step_log, sizeof o.step_log, "%s", v);
+        } else if (!strcmp(a, "--bucket-mb")) {
+            DOUBLE_ARG(0.001, 65536);
+            o.bucket_mb = d;
+        } else if (!strcmp(a, "--watchdog")) {
+            DOUBLE_ARG(0, 1e7);
+            o.watchdog_s = d;
         } else if (!strcmp(a, "--quiet")) {
             o.quiet = 1;
         } else {

@@ -46,6 +46,11 @@ struct ws_model {
     size_t n_tensors;
     double forward_flop_per_sample;  /* multiply-adds x 2 of convs and fc; training ~ 3x */
     size_t activation_bytes;          /* planned at open for max_batch */
+    /* Called by backward as soon as a parameter range of grads is final for this pass
+     * (reverse layer order), so data parallelism can start reducing it while backward goes
+     * on. NULL: nobody listens. */
+    void (*grads_ready)(void *ctx, size_t offset, size_t count);
+    void *grads_ready_ctx;
 };
 
 /* Convenience wrappers; m NULL-safe close. */

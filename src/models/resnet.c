@@ -390,6 +390,26 @@ static void add_grad(resnet *r, int a, const float *src, size_t count) {
     r->grad_written[a] = 1;
 }
 
+/* Tells the listener which parameter gradients the node just finished. */
+static void announce(ws_model *m, const resnet *r, const node *nd) {
+    switch (nd->kind) {
+    case NODE_CONV: {
+        const ws_conv2d_desc *d = &nd->conv;
+        m->grads_ready(m->grads_ready_ctx, nd->w_off, (size_t)d->k * d->c * d->r * d->s);
+        break;
+    }
+    case NODE_BN:
+        m->grads_ready(m->grads_ready_ctx, nd->w_off, (size_t)r->acts[nd->in].c);
+        m->grads_ready(m->grads_ready_ctx, nd->b_off, (size_t)r->acts[nd->in].c);
+        break;
+    case NODE_FC:
+        m->grads_ready(m->grads_ready_ctx, nd->w_off, (size_t)r->acts[nd->out].c * r->acts[nd->in].c);
+        m->grads_ready(m->grads_ready_ctx, nd->b_off, (size_t)r->acts[nd->out].c);
+        break;
+    default: break;
+    }
+}
+
 static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err) {
     resnet *r = (resnet *)m;
     memset(r->grad_written, 0, r->n_acts * sizeof *r->grad_written);
@@ -434,6 +454,7 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const float *dl
             break;
         }
         if (st == WS_OK && need_dx) finish_grad(r, nd->in, in_count);
+        if (st == WS_OK && m->grads_ready) announce(m, r, nd);
     }
     if (st != WS_OK) return wsi_error(err, st, "%s backward: an operator failed (%s)", m->name, ws_status_message(st));
     return WS_OK;

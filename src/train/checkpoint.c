@@ -46,6 +46,7 @@ ws_status wsi_checkpoint_save(const char *path, const ws_train_opts *o, const ws
     cJSON_AddNumberToObject(meta, "ep_time_s", st->ep_time_s);
     cJSON_AddNumberToObject(meta, "ep_data_s", st->ep_data_s);
     cJSON_AddNumberToObject(meta, "ep_compute_s", st->ep_compute_s);
+    cJSON_AddNumberToObject(meta, "ep_comm_s", st->ep_comm_s);
     cJSON_AddNumberToObject(meta, "ep_steps", (double)st->ep_steps);
     cJSON_AddNumberToObject(meta, "prior_time_s", st->prior_time_s);
     cJSON_AddItemToObject(meta, "prior_energy_j", domains_json(st->prior_energy_by_domain_j, st->prior_domain_measured));
@@ -133,6 +134,8 @@ ws_status wsi_checkpoint_load(const char *path, const ws_train_opts *o, ws_model
     st->ep_time_s = num(meta, "ep_time_s");
     st->ep_data_s = num(meta, "ep_data_s");
     st->ep_compute_s = num(meta, "ep_compute_s");
+    st->ep_comm_s = num(meta, "ep_comm_s");
+    if (!isfinite(st->ep_comm_s)) st->ep_comm_s = 0;
     st->ep_steps = (long)num(meta, "ep_steps");
     st->prior_time_s = num(meta, "prior_time_s");
     st->resumed_times = (int)num(meta, "resumed_times");

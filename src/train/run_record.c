@@ -32,6 +32,7 @@ cJSON *wsi_epoch_row_json(const ws_epoch_row *r) {
     cJSON_AddNumberToObject(o, "time_s", r->time_s);
     cJSON_AddNumberToObject(o, "data_s", r->data_s);
     cJSON_AddNumberToObject(o, "compute_s", r->compute_s);
+    cJSON_AddNumberToObject(o, "comm_s", r->comm_s);
     cJSON_AddItemToObject(o, "energy_j", num_or_null(r->has_energy, r->energy_j));
     cJSON *bd = cJSON_AddObjectToObject(o, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
@@ -60,6 +61,7 @@ void wsi_epoch_row_from_json(const cJSON *j, ws_epoch_row *r) {
     r->time_s = get(j, "time_s", NULL);
     r->data_s = get(j, "data_s", NULL);
     r->compute_s = get(j, "compute_s", NULL);
+    r->comm_s = get(j, "comm_s", NULL);
     r->energy_j = get(j, "energy_j", &r->has_energy);
     const cJSON *bd = cJSON_GetObjectItemCaseSensitive(j, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
@@ -142,8 +144,9 @@ static cJSON *hardware_json(const ws_meter *meter) {
     return h;
 }
 
-ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, int world, const ws_model *m,
-                               const ws_meter *meter, const ws_run_state *st, double time_s, ws_error *err) {
+ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const ws_model *m, const ws_meter *meter,
+                               const ws_run_state *st, double time_s, ws_error *err) {
+    int world = st->world_size > 0 ? st->world_size : 1;
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "schema", "wattscale.run/1");
     cJSON_AddStringToObject(root, "status", st->status);
@@ -153,8 +156,9 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, int wor
     cJSON_AddItemToObject(root, "config", wsi_train_config_json(o));
     cJSON *w = cJSON_AddObjectToObject(root, "world");
     cJSON_AddNumberToObject(w, "size", world);
-    cJSON_AddNumberToObject(w, "nodes", 1);
-    cJSON_AddNumberToObject(w, "ranks_per_node", world);
+    cJSON_AddNumberToObject(w, "nodes", st->nodes > 0 ? st->nodes : 1);
+    cJSON_AddNumberToObject(w, "ranks_per_node", st->ranks_per_node > 0 ? st->ranks_per_node : world);
+    cJSON_AddStringToObject(w, "backend", st->world_backend[0] ? st->world_backend : "single");
     cJSON_AddItemToObject(root, "hardware", hardware_json(meter));
     cJSON *mj = cJSON_AddObjectToObject(root, "model");
     cJSON_AddStringToObject(mj, "name", m->name);
@@ -162,22 +166,35 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, int wor
     cJSON_AddNumberToObject(mj, "forward_flop_per_sample", m->forward_flop_per_sample);
     cJSON_AddNumberToObject(mj, "activation_bytes", (double)m->activation_bytes);
 
-    /* energy of this session from the meter, plus earlier sessions of a resumed run */
+    /* energy: this node's devices listed, every node's totals (one meter per node, on its
+     * local rank 0: no device counted twice), plus earlier sessions of a resumed run */
     size_t nd = meter ? ws_meter_device_count(meter) : 0;
     ws_device_energy *e = calloc(nd ? nd : 1, sizeof *e);
     double by[WS_DOMAIN_COUNT] = {0};
     int measured[WS_DOMAIN_COUNT] = {0};
     cJSON *energy = cJSON_AddObjectToObject(root, "energy");
     cJSON *devs = cJSON_AddArrayToObject(energy, "devices");
-    if (e && nd && ws_meter_read((ws_meter *)meter, e, NULL) == WS_OK) {
-        for (size_t i = 0; i < nd; i++) {
+    if (e && nd && ws_meter_read((ws_meter *)meter, e, NULL) == WS_OK)
+        for (size_t i = 0; i < nd; i++)
             cJSON_AddItemToArray(devs, wsi_energy_device_json(ws_meter_device(meter, i), &e[i], 0));
-            if (e[i].source == WS_SOURCE_NONE) continue;
-            by[ws_meter_device(meter, i)->domain] += e[i].energy_j;
-            measured[ws_meter_device(meter, i)->domain] = 1;
+    free(e);
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        by[d] = st->session_energy_by_domain_j[d];
+        measured[d] = st->session_domain_measured[d];
+    }
+    if (st->node_energy && st->nodes > 0) {
+        cJSON *nodes = cJSON_AddArrayToObject(energy, "nodes");
+        for (int k = 0; k < st->nodes; k++) {
+            const double *ne = st->node_energy + (size_t)k * 2 * WS_DOMAIN_COUNT;
+            cJSON *n = cJSON_CreateObject();
+            cJSON_AddNumberToObject(n, "node", k);
+            if (st->node_hosts) cJSON_AddStringToObject(n, "host", st->node_hosts + (size_t)k * 64);
+            cJSON *nb = cJSON_AddObjectToObject(n, "energy_by_domain_j");
+            for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+                cJSON_AddItemToObject(nb, ws_domain_name((ws_domain)d), num_or_null(ne[WS_DOMAIN_COUNT + d] > 0, ne[d]));
+            cJSON_AddItemToArray(nodes, n);
         }
     }
-    free(e);
     if (meter) cJSON_AddItemToObject(energy, "missing", wsi_energy_missing_json(meter));
     int any = 0;
     double total_j = 0;

@@ -11,8 +11,10 @@
 #include "train/run_state.h"
 #include "train/train.h"
 
-ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, int world, const ws_model *m,
-                               const ws_meter *meter, const ws_run_state *st, double time_s, ws_error *err);
+/* meter: this node's (its devices are listed); the energy totals come from st (summed over
+ * nodes by the caller). */
+ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const ws_model *m, const ws_meter *meter,
+                               const ws_run_state *st, double time_s, ws_error *err);
 cJSON *wsi_epoch_row_json(const ws_epoch_row *row);
 void wsi_epoch_row_from_json(const cJSON *j, ws_epoch_row *row);
 /* The settings of a run, as given and as resolved (GBS, LBS, accum). */

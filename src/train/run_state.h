@@ -17,7 +17,7 @@ typedef struct {
     int evaluated;
     double val_loss, val_top1, val_top5;
     double lr;                  /* at the end of the epoch */
-    double time_s, data_s, compute_s;
+    double time_s, data_s, compute_s, comm_s; /* comm: blocked in the gradient all-reduce */
     int has_energy;
     double energy_j;            /* all measured devices */
     double energy_by_domain_j[WS_DOMAIN_COUNT];
@@ -32,7 +32,7 @@ typedef struct {
     long total_steps;
     double total_samples;
     /* the epoch in progress (partial sums, kept across a mid-epoch checkpoint) */
-    double ep_loss_sum, ep_correct, ep_samples, ep_time_s, ep_data_s, ep_compute_s;
+    double ep_loss_sum, ep_correct, ep_samples, ep_time_s, ep_data_s, ep_compute_s, ep_comm_s;
     long ep_steps;
     /* totals of earlier sessions of this run (before a resume) */
     double prior_time_s;
@@ -42,6 +42,14 @@ typedef struct {
     ws_epoch_row *rows;
     size_t n_rows, cap_rows;
     char status[32];            /* running | completed | target_reached | failed */
+    /* energy of the session so far, summed over nodes (filled before each record write) */
+    double session_energy_by_domain_j[WS_DOMAIN_COUNT];
+    int session_domain_measured[WS_DOMAIN_COUNT];
+    /* the world, for the record */
+    int world_size, nodes, ranks_per_node;
+    char world_backend[16];
+    double *node_energy;        /* nodes x (WS_DOMAIN_COUNT energies, WS_DOMAIN_COUNT flags) */
+    char *node_hosts;           /* nodes x 64 bytes */
     int resumed_times;
 } ws_run_state;
 

@@ -2,17 +2,22 @@
  * defines: ws_train_opts_default, ws_train_resolve_batches, ws_train_run (train/train.h).
  *
  * One global step = `accum` micro-batches of `local_batch` samples on each of `world`
- * ranks (world is 1 until the data-parallel layer exists), then one optimizer step. The
- * sampler hands out micro-batches; global step k of an epoch consists of its micro-batches
- * k*accum .. k*accum+accum-1, so the samples of a global step do not depend on how GBS is
- * split into LBS x world x accum. Each epoch is a meter region; the run record is
- * rewritten after every epoch, so a killed run keeps what it completed. */
+ * ranks, then one gradient all-reduce (average, in buckets overlapped with the last
+ * micro-batch's backward: dist/grad_sync.c) and one optimizer step. Micro-batch m of rank r
+ * is "virtual rank" m*world + r of world*accum: the sampler gives it the interleaved share
+ * of the global batch, so a global step sees the same samples, in the same micro-batches
+ * (hence the same batch-norm statistics), however GBS is split into LBS x world x accum; one
+ * process with --accum 2 reproduces two ranks. Each epoch is a meter region (on each node's
+ * local rank 0, the only rank with sensors); rank 0 rewrites the run record after every
+ * epoch, so a killed run keeps what it completed. */
 #include "train/train.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "data/dataset.h"
 #include "data/sampler.h"
+#include "dist/grad_sync.h"
+#include "dist/world.h"
 #include "models/resnet.h"
 #include "ops/loss.h"
 #include "train/checkpoint.h"
@@ -53,6 +58,8 @@ ws_train_opts ws_train_opts_default(void) {
     o.eval_every = 1;
     o.checkpoint_every = 1;
     o.meter_interval_ms = 100;
+    o.bucket_mb = 25;
+    o.watchdog_s = 600;
     snprintf(o.out_dir, sizeof o.out_dir, "out/train");
     return o;
 }
@@ -132,14 +139,19 @@ static int mkdir_p(const char *path) {
 typedef struct {
     ws_train_opts o;
     int world;
+    ws_world *w;
+    ws_grad_sync *sync;
+    int rank;
     ws_exec ex;
     ws_dataset *train, *val;
-    ws_sampler *train_sampler, *val_sampler;
+    ws_sampler **train_samplers; /* one per micro-batch (virtual rank) */
+    ws_sampler *val_sampler;
     ws_model *model;
     ws_optim *optim;
     ws_lr_schedule *lr;
     ws_meter *meter;
     FILE *power_csv;
+    FILE *step_log;
     float *x, *probs, *dlogits;
     int32_t *labels;
     int64_t *indices;
@@ -151,11 +163,14 @@ typedef struct {
 static void run_free(run *r) {
     ws_meter_close(r->meter);
     if (r->power_csv) fclose(r->power_csv);
+    if (r->step_log) fclose(r->step_log);
     ws_lr_close(r->lr);
     ws_optim_close(r->optim);
     ws_model_close(r->model);
-    ws_sampler_close(r->train_sampler);
+    for (int i = 0; r->train_samplers && i < r->o.accum; i++) ws_sampler_close(r->train_samplers[i]);
+    free(r->train_samplers);
     ws_sampler_close(r->val_sampler);
+    ws_grad_sync_close(r->sync);
     ws_dataset_close(r->train);
     ws_dataset_close(r->val);
     free(r->x);
@@ -228,10 +243,14 @@ static void sum_energy(const ws_meter *m, const ws_device_energy *e, ws_epoch_ro
 
 static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
     ws_model *m = r->model;
+    /* every rank evaluates its shard with rank 0's running statistics, as PyTorch DDP
+     * (broadcast_buffers) does */
+    ws_status bst = ws_world_bcast_bytes(r->w, m->buffers, m->n_buffers * sizeof(float), 0, err);
+    if (bst != WS_OK) return bst;
     size_t steps = ws_sampler_steps_per_epoch(r->val_sampler);
     double loss_sum = 0, top1 = 0, top5 = 0, count = 0;
     for (size_t s = 0; s < steps; s++) {
-        if (r->o.val_limit > 0 && count >= (double)r->o.val_limit) break;
+        if (r->o.val_limit > 0 && count * r->world >= (double)r->o.val_limit) break;
         size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->indices);
         if (n == 0) break;
         ws_status st = ws_dataset_load(r->val, r->indices, n, r->x, r->labels, err);
@@ -247,11 +266,24 @@ static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
         top5 += ws_topk_correct((int)n, m->classes, logits, r->labels, m->classes >= 5 ? 5 : m->classes);
         count += (double)n;
     }
+    double sums[4] = {loss_sum, top1, top5, count};
+    ws_status rst = ws_world_allreduce_sum_f64(r->w, sums, 4, err);
+    if (rst != WS_OK) return rst;
+    loss_sum = sums[0];
+    top1 = sums[1];
+    top5 = sums[2];
+    count = sums[3];
     row->evaluated = count > 0;
     row->val_loss = count > 0 ? loss_sum / count : NAN;
     row->val_top1 = count > 0 ? top1 / count : NAN;
     row->val_top5 = count > 0 ? top5 / count : NAN;
     return WS_OK;
+}
+
+static void on_grads_ready(void *ctx, size_t offset, size_t count) {
+    run *r = ctx;
+    ws_error e = {0};
+    if (ws_grad_sync_ready(r->sync, offset, count, &e) != WS_OK) ws_fatal("gradient all-reduce: %s", e.msg);
 }
 
 /* One global step: accum micro-batches forward and backward, then the optimizer. */
@@ -262,8 +294,8 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
     double loss_sum = 0, correct = 0, samples = 0;
     for (int micro = 0; micro < r->o.accum; micro++) {
         double t0 = ws_now_s();
-        size_t n = ws_sampler_batch(r->train_sampler, (uint64_t)r->st.epoch,
-                                    (size_t)(r->st.step_in_epoch * r->o.accum + micro), r->indices);
+        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
+                                    r->indices);
         ws_status st = ws_dataset_load(r->train, r->indices, n, r->x, r->labels, err);
         if (st != WS_OK) return st;
         double t1 = ws_now_s();
@@ -279,7 +311,14 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
             st = ws_softmax_xent_backward(&r->ex, (int)n, m->classes, r->dlogits, r->probs, r->labels,
                                           r->o.label_smoothing, 1.0f / ((float)n * (float)r->o.accum));
         if (st != WS_OK) return wsi_error(err, st, "loss failed");
+        /* the last micro-batch's gradients are final as backward produces them: reduce
+         * them meanwhile */
+        int last = micro == r->o.accum - 1 && r->sync;
+        m->grads_ready = last ? on_grads_ready : NULL;
+        m->grads_ready_ctx = r;
+        if (last) ws_grad_sync_begin(r->sync);
         st = ws_model_backward(m, &r->ex, r->dlogits, (int)n, err);
+        m->grads_ready = NULL;
         if (st != WS_OK) return st;
         loss_sum += loss * (double)n;
         samples += (double)n;
@@ -287,6 +326,12 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
         *compute_s += ws_now_s() - t1;
     }
     double t2 = ws_now_s();
+    if (r->sync) {
+        double w0 = ws_grad_sync_wait_s(r->sync);
+        ws_status st = ws_grad_sync_finish(r->sync, err);
+        if (st != WS_OK) return st;
+        r->st.ep_comm_s += ws_grad_sync_wait_s(r->sync) - w0;
+    }
     if (!isfinite(loss_sum))
         return wsi_error(err, WS_EINVAL,
                          "training diverged: loss is %g at epoch %d step %ld (lower --lr, or check the data)",
@@ -317,31 +362,90 @@ static void progress(run *r, double lr, double step_loss, double elapsed_s, doub
            energy);
 }
 
-static ws_status write_record(run *r, ws_error *err) {
-    char path[600];
-    snprintf(path, sizeof path, "%s/run.json", r->o.out_dir);
-    return wsi_run_record_write(path, &r->o, r->world, r->model, r->meter, &r->st,
-                                r->st.prior_time_s + (ws_now_s() - r->t_session0), err);
+/* Sums a row's energy over the nodes: only each node's local rank 0 has sensors, so no
+ * device is counted twice. Collective: every rank calls it at the same point. */
+static ws_status reduce_energy(run *r, double by[WS_DOMAIN_COUNT], int measured[WS_DOMAIN_COUNT], ws_error *err) {
+    double v[2 * WS_DOMAIN_COUNT];
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        v[d] = by[d];
+        v[WS_DOMAIN_COUNT + d] = measured[d];
+    }
+    ws_status st = ws_world_allreduce_sum_f64(r->w, v, 2 * WS_DOMAIN_COUNT, err);
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        by[d] = v[d];
+        measured[d] = v[WS_DOMAIN_COUNT + d] > 0;
+    }
+    return st;
 }
 
+/* This session's energy so far on this node (zero off local rank 0). */
+static void local_session_energy(run *r, double by[WS_DOMAIN_COUNT], int measured[WS_DOMAIN_COUNT]) {
+    ws_epoch_row tmp;
+    memset(&tmp, 0, sizeof tmp);
+    size_t n = ws_meter_device_count(r->meter);
+    ws_device_energy e[64];
+    if (n > 0 && n <= 64 && ws_meter_read(r->meter, e, NULL) == WS_OK) sum_energy(r->meter, e, &tmp);
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        by[d] = tmp.energy_by_domain_j[d];
+        measured[d] = tmp.domain_measured[d];
+    }
+}
+
+/* Collective: totals over nodes, per-node figures to rank 0; rank 0 writes run.json. */
+static ws_status write_record(run *r, ws_error *err) {
+    double by[WS_DOMAIN_COUNT];
+    int measured[WS_DOMAIN_COUNT];
+    local_session_energy(r, by, measured);
+    double mine[2 * WS_DOMAIN_COUNT + 1];
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        mine[d] = by[d];
+        mine[WS_DOMAIN_COUNT + d] = measured[d];
+    }
+    mine[2 * WS_DOMAIN_COUNT] = ws_world_node(r->w);
+    int size = ws_world_size(r->w);
+    double *all = r->rank == 0 ? calloc((size_t)size * (2 * WS_DOMAIN_COUNT + 1), sizeof *all) : NULL;
+    ws_status st = ws_world_gather_f64(r->w, mine, 2 * WS_DOMAIN_COUNT + 1, all, 0, err);
+    if (st == WS_OK) st = reduce_energy(r, by, measured, err);
+    if (st == WS_OK && r->rank == 0) {
+        for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+            r->st.session_energy_by_domain_j[d] = by[d];
+            r->st.session_domain_measured[d] = measured[d];
+        }
+        if (all && r->st.node_energy) {
+            memset(r->st.node_energy, 0, (size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT * sizeof(double));
+            for (int k = 0; k < size; k++) {
+                const double *g = all + (size_t)k * (2 * WS_DOMAIN_COUNT + 1);
+                int node = (int)g[2 * WS_DOMAIN_COUNT];
+                if (node < 0 || node >= r->st.nodes) continue;
+                for (int d = 0; d < 2 * WS_DOMAIN_COUNT; d++) r->st.node_energy[(size_t)node * 2 * WS_DOMAIN_COUNT + d] += g[d];
+            }
+        }
+        char path[600];
+        snprintf(path, sizeof path, "%s/run.json", r->o.out_dir);
+        st = wsi_run_record_write(path, &r->o, r->model, r->meter, &r->st,
+                                  r->st.prior_time_s + (ws_now_s() - r->t_session0), err);
+    }
+    free(all);
+    return st;
+}
+
+/* Collective (the energy sum); rank 0 writes: the parameters are the same on every rank,
+ * and rank 0's BN statistics are the ones evaluation uses. */
 static ws_status save_checkpoint(run *r, ws_error *err) {
+    double by[WS_DOMAIN_COUNT];
+    int measured[WS_DOMAIN_COUNT];
+    local_session_energy(r, by, measured);
+    ws_status st = reduce_energy(r, by, measured, err);
+    if (st != WS_OK || r->rank != 0) return st;
     char path[600];
     snprintf(path, sizeof path, "%s/checkpoint.wstf", r->o.out_dir);
     ws_run_state copy = r->st;
     copy.prior_time_s = r->st.prior_time_s + (ws_now_s() - r->t_session0);
     /* energy of this session so far joins the prior totals in the saved copy */
-    size_t n = ws_meter_device_count(r->meter);
-    ws_device_energy *e = calloc(n ? n : 1, sizeof *e);
-    if (!e) return wsi_error(err, WS_ENOMEM, "checkpoint: out of memory");
-    if (n && ws_meter_read(r->meter, e, NULL) == WS_OK) {
-        ws_epoch_row tmp;
-        sum_energy(r->meter, e, &tmp);
-        for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
-            copy.prior_energy_by_domain_j[d] += tmp.energy_by_domain_j[d];
-            copy.prior_domain_measured[d] |= tmp.domain_measured[d];
-        }
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
+        copy.prior_energy_by_domain_j[d] += by[d];
+        copy.prior_domain_measured[d] |= measured[d];
     }
-    free(e);
     return wsi_checkpoint_save(path, &r->o, r->model, r->optim, r->lr, &copy, err);
 }
 
@@ -361,13 +465,21 @@ static ws_status run_epochs(run *r, ws_error *err) {
             double loss = 0, correct = 0, samples = 0;
             ws_status st = train_step(r, lr, &loss, &correct, &samples, &r->st.ep_data_s, &r->st.ep_compute_s, err);
             if (st != WS_OK) return st;
+            if (o->step_log[0]) {
+                double v[2] = {loss, samples};
+                ws_status lst = ws_world_allreduce_sum_f64(r->w, v, 2, err);
+                if (lst != WS_OK) return lst;
+                if (r->step_log) fprintf(r->step_log, "%d,%ld,%.9g,%.9g\n", r->st.epoch + 1, r->st.step_in_epoch + 1,
+                                         v[0] / v[1], lr);
+            }
             r->st.ep_loss_sum += loss;
             r->st.ep_correct += correct;
             r->st.ep_samples += samples;
             r->st.ep_steps++;
-            r->st.total_samples += samples;
+            r->st.total_samples += samples * r->world; /* every rank trains an equal share (drop_last) */
             r->st.total_steps++;
             r->st.step_in_epoch++;
+            ws_world_heartbeat(r->w);
             log_samples += samples;
             double now = ws_now_s();
             int due = o->log_every > 0 ? (r->st.step_in_epoch % o->log_every == 0) : (now - last_log >= 10.0);
@@ -385,9 +497,13 @@ static ws_status run_epochs(run *r, ws_error *err) {
         memset(&row, 0, sizeof row);
         row.epoch = r->st.epoch + 1;
         row.steps = r->st.ep_steps;
-        row.samples = r->st.ep_samples;
-        row.train_loss = r->st.ep_samples > 0 ? r->st.ep_loss_sum / r->st.ep_samples : NAN;
-        row.train_top1 = r->st.ep_samples > 0 ? r->st.ep_correct / r->st.ep_samples : NAN;
+        double sums[3] = {r->st.ep_loss_sum, r->st.ep_correct, r->st.ep_samples};
+        ws_status rst = ws_world_allreduce_sum_f64(r->w, sums, 3, err);
+        if (rst != WS_OK) return rst;
+        row.samples = sums[2];
+        row.train_loss = sums[2] > 0 ? sums[0] / sums[2] : NAN;
+        row.train_top1 = sums[2] > 0 ? sums[1] / sums[2] : NAN;
+        row.comm_s = r->st.ep_comm_s;
         row.lr = lr;
         row.time_s = r->st.ep_time_s;
         row.data_s = r->st.ep_data_s;
@@ -398,6 +514,18 @@ static ws_status run_epochs(run *r, ws_error *err) {
             sum_energy(r->meter, e, &row);
         else
             snprintf(row.energy_source, sizeof row.energy_source, "none");
+        if (r->world > 1) {
+            /* the sources of rank 0's node stand for all nodes: they run the same sensors */
+            rst = reduce_energy(r, row.energy_by_domain_j, row.domain_measured, err);
+            if (rst != WS_OK) return rst;
+            row.energy_j = 0;
+            row.has_energy = 0;
+            for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+                if (row.domain_measured[d]) {
+                    row.energy_j += row.energy_by_domain_j[d];
+                    row.has_energy = 1;
+                }
+        }
         int is_last = !(r->st.epoch + 1 < last_epoch && r->st.total_steps < total_limit);
         if (o->eval_every > 0 && ((r->st.epoch + 1) % o->eval_every == 0 || is_last)) {
             ws_status st = evaluate(r, &row, err);
@@ -413,18 +541,18 @@ static ws_status run_epochs(run *r, ws_error *err) {
         }
         r->st.rows[r->st.n_rows++] = row;
         if (!o->quiet) {
-            char energy[64] = "energy not measured";
+            char energy[64] = "energy not measured", val[96] = "not evaluated";
             if (row.has_energy) snprintf(energy, sizeof energy, "%.1f J (%s)", row.energy_j, row.energy_source);
-            ws_log(WS_LOG_INFO,
-                   "epoch %d done: train loss %.4f top1 %.4f | val loss %.4f top1 %.4f top5 %.4f | %.1f s | %s",
-                   row.epoch, row.train_loss, row.train_top1, row.val_loss, row.val_top1, row.val_top5, row.time_s,
-                   energy);
+            if (row.evaluated)
+                snprintf(val, sizeof val, "val loss %.4f top1 %.4f top5 %.4f", row.val_loss, row.val_top1, row.val_top5);
+            ws_log(WS_LOG_INFO, "epoch %d done: train loss %.4f top1 %.4f | %s | %.1f s | %s", row.epoch,
+                   row.train_loss, row.train_top1, val, row.time_s, energy);
         }
         if (epoch_done) {
             r->st.epoch++;
             r->st.step_in_epoch = 0;
             r->st.ep_loss_sum = r->st.ep_correct = r->st.ep_samples = 0;
-            r->st.ep_time_s = r->st.ep_data_s = r->st.ep_compute_s = 0;
+            r->st.ep_time_s = r->st.ep_data_s = r->st.ep_compute_s = r->st.ep_comm_s = 0;
             r->st.ep_steps = 0;
         }
         int target = 0;
@@ -452,28 +580,111 @@ static ws_status run_epochs(run *r, ws_error *err) {
     return WS_OK;
 }
 
+static ws_status open_samplers(run *r, const ws_dataset_info *ti, const ws_dataset_info *vi, ws_error *err) {
+    const ws_train_opts *o = &r->o;
+    ws_sampler_opts so = ws_sampler_opts_default();
+    so.seed = o->seed;
+    so.shuffle = 1;
+    so.drop_last = 1;
+    so.fraction = o->data_fraction;
+    so.local_batch = o->local_batch;
+    so.world = r->world * o->accum;
+    r->train_samplers = calloc((size_t)o->accum, sizeof *r->train_samplers);
+    if (!r->train_samplers) return wsi_error(err, WS_ENOMEM, "out of memory for samplers");
+    for (int m = 0; m < o->accum; m++) {
+        so.rank = m * r->world + r->rank; /* the virtual rank of this micro-batch */
+        ws_status st = ws_sampler_open(&r->train_samplers[m], ws_dataset_labels(r->train), ti->count, ti->classes, &so, err);
+        if (st != WS_OK) return st;
+    }
+    so.shuffle = 0;
+    so.drop_last = 0;
+    so.world = r->world;
+    so.rank = r->rank;
+    return ws_sampler_open(&r->val_sampler, ws_dataset_labels(r->val), vi->count, vi->classes, &so, err);
+}
+
+/* Data parallelism: one gradient bucket plan over the parameter tensors; identical starting
+ * parameters and buffers on every rank (rank 0's: after a resume too). */
+static ws_status setup_world(run *r, ws_error *err) {
+    ws_model *m = r->model;
+    ws_status st = ws_world_bcast_bytes(r->w, m->params, m->n_params * sizeof(float), 0, err);
+    if (st == WS_OK) st = ws_world_bcast_bytes(r->w, m->buffers, m->n_buffers * sizeof(float), 0, err);
+    if (st != WS_OK || r->world == 1) return st;
+    ws_grad_range *ranges = calloc(m->n_tensors, sizeof *ranges);
+    if (!ranges) return wsi_error(err, WS_ENOMEM, "out of memory for gradient buckets");
+    size_t n = 0;
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!m->tensors[i].is_buffer) {
+            ranges[n].offset = m->tensors[i].offset;
+            ranges[n].count = m->tensors[i].count;
+            n++;
+        }
+    st = ws_grad_sync_open(&r->sync, r->w, m->grads, ranges, n, (size_t)(r->o.bucket_mb * 1048576.0), err);
+    free(ranges);
+    /* the record names every node's host; rank 0 keeps the table */
+    r->st.nodes = ws_world_nodes(r->w);
+    r->st.node_energy = calloc((size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT, sizeof(double));
+    r->st.node_hosts = calloc((size_t)r->st.nodes, 64);
+    char *hosts = calloc((size_t)r->world, 64);
+    char mine[64] = {0};
+    snprintf(mine, sizeof mine, "%s", ws_world_host(r->w));
+    if (st == WS_OK && hosts && r->st.node_hosts) {
+        st = ws_world_allgather_bytes(r->w, mine, 64, hosts, err);
+        double me = ws_world_node(r->w), *all = calloc((size_t)r->world, sizeof *all);
+        if (st == WS_OK && all) {
+            /* every rank learns every rank's node, to name each node by a host */
+            for (int k = 0; k < r->world; k++) all[k] = 0;
+            all[r->rank] = me;
+            st = ws_world_allreduce_sum_f64(r->w, all, (size_t)r->world, err);
+            for (int k = 0; st == WS_OK && k < r->world; k++)
+                if ((int)all[k] >= 0 && (int)all[k] < r->st.nodes)
+                    memcpy(r->st.node_hosts + (size_t)all[k] * 64, hosts + (size_t)k * 64, 64);
+        }
+        free(all);
+    }
+    free(hosts);
+    return st;
+}
+
 ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     run r;
     memset(&r, 0, sizeof r);
     r.o = *opts;
-    r.world = 1;
     r.t_session0 = ws_now_s();
     snprintf(r.st.status, sizeof r.st.status, "running");
     ws_train_opts *o = &r.o;
-    ws_status st = ws_train_resolve_batches(o, r.world, err);
+    ws_status st = ws_world_open(&r.w, err);
     if (st != WS_OK) return st;
-    if (o->epochs <= 0 && o->steps <= 0) return wsi_error(err, WS_EINVAL, "give --epochs N or --steps N (N > 0)");
-    if (o->device != WS_DEVICE_CPU)
-        return wsi_error(err, WS_ENOTSUP,
-                         "--device %s: this build trains on the CPU only (the CUDA backend is the next issue); use "
-                         "--device cpu",
-                         ws_device_name(o->device));
-    if (o->precision != WS_FP32)
-        return wsi_error(err, WS_ENOTSUP, "--precision %s: the CPU backend computes in fp32 only",
-                         ws_dtype_name(o->precision));
+    r.world = ws_world_size(r.w);
+    r.rank = ws_world_rank(r.w);
+    r.st.world_size = r.world;
+    r.st.ranks_per_node = ws_world_local_size(r.w);
+    r.st.nodes = ws_world_nodes(r.w);
+    snprintf(r.st.world_backend, sizeof r.st.world_backend, "%s", ws_world_backend(r.w));
+    if (r.rank != 0) o->quiet = 1; /* rank 0 talks for all */
+    if (r.world > 1) ws_world_set_watchdog(r.w, o->watchdog_s);
+    if ((st = ws_train_resolve_batches(o, r.world, err)) != WS_OK) goto out;
+    if (o->epochs <= 0 && o->steps <= 0) {
+        st = wsi_error(err, WS_EINVAL, "give --epochs N or --steps N (N > 0)");
+        goto out;
+    }
+    if (o->device != WS_DEVICE_CPU) {
+        st = wsi_error(err, WS_ENOTSUP,
+                       "--device %s: this build trains on the CPU only (the CUDA backend is the next issue); use "
+                       "--device cpu",
+                       ws_device_name(o->device));
+        goto out;
+    }
+    if (o->precision != WS_FP32) {
+        st = wsi_error(err, WS_ENOTSUP, "--precision %s: the CPU backend computes in fp32 only",
+                       ws_dtype_name(o->precision));
+        goto out;
+    }
     if (!o->out_dir[0]) snprintf(o->out_dir, sizeof o->out_dir, "%s", o->resume_dir[0] ? o->resume_dir : "out/train");
-    if (mkdir_p(o->out_dir) != 0)
-        return wsi_error(err, WS_EIO, "cannot create --out %s: %s", o->out_dir, strerror(errno));
+    if (r.rank == 0 && mkdir_p(o->out_dir) != 0) {
+        st = wsi_error(err, WS_EIO, "cannot create --out %s: %s", o->out_dir, strerror(errno));
+        goto out;
+    }
     r.ex.device = WS_DEVICE_CPU;
     r.ex.precision = WS_FP32;
     r.ex.threads = o->threads;
@@ -483,25 +694,11 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     if ((st = open_data(o, WS_SPLIT_VAL, &r.val, err)) != WS_OK) goto out;
     const ws_dataset_info *ti = ws_dataset_info_get(r.train);
     const ws_dataset_info *vi = ws_dataset_info_get(r.val);
-    ws_sampler_opts so;
-    memset(&so, 0, sizeof so);
-    so.seed = o->seed;
-    so.shuffle = 1;
-    so.drop_last = 1;
-    so.fraction = o->data_fraction;
-    so.rank = 0;
-    so.world = r.world;
-    so.local_batch = o->local_batch;
-    if ((st = ws_sampler_open(&r.train_sampler, ws_dataset_labels(r.train), ti->count, ti->classes, &so, err)) != WS_OK)
-        goto out;
-    so.shuffle = 0;
-    so.drop_last = 0;
-    if ((st = ws_sampler_open(&r.val_sampler, ws_dataset_labels(r.val), vi->count, vi->classes, &so, err)) != WS_OK)
-        goto out;
-    r.steps_per_epoch = (long)(ws_sampler_steps_per_epoch(r.train_sampler) / (size_t)o->accum);
+    if ((st = open_samplers(&r, ti, vi, err)) != WS_OK) goto out;
+    r.steps_per_epoch = (long)ws_sampler_steps_per_epoch(r.train_samplers[0]);
     if (r.steps_per_epoch < 1) {
         st = wsi_error(err, WS_EINVAL, "%zu training samples give no full global batch of %d: lower --global-batch",
-                       ws_sampler_subset_size(r.train_sampler), o->global_batch);
+                       ws_sampler_subset_size(r.train_samplers[0]), o->global_batch);
         goto out;
     }
     if ((st = open_model(&r, ti, err)) != WS_OK) goto out;
@@ -527,24 +724,37 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         if ((st = wsi_checkpoint_load(path, o, r.model, r.optim, r.lr, &r.st, err)) != WS_OK) goto out;
         r.st.resumed_times++;
         snprintf(r.st.status, sizeof r.st.status, "running");
-        ws_log(WS_LOG_INFO, "resumed from %s at epoch %d step %ld", path, r.st.epoch + 1, r.st.step_in_epoch);
+        if (!o->quiet)
+            ws_log(WS_LOG_INFO, "resumed from %s at epoch %d step %ld", path, r.st.epoch + 1, r.st.step_in_epoch);
+    }
+    if ((st = setup_world(&r, err)) != WS_OK) goto out;
+    if (o->step_log[0] && r.rank == 0 && !(r.step_log = fopen(o->step_log, o->resume_dir[0] ? "a" : "w"))) {
+        st = wsi_error(err, WS_EIO, "cannot write --step-log %s: %s", o->step_log, strerror(errno));
+        goto out;
     }
 
-    char csv_path[600];
-    snprintf(csv_path, sizeof csv_path, "%s/power.csv", o->out_dir);
-    r.power_csv = fopen(csv_path, o->resume_dir[0] ? "a" : "w");
+    /* one meter per node: its local rank 0 reads the sensors, the other ranks none */
     ws_meter_opts mo = ws_meter_opts_default();
     mo.interval_ms = o->meter_interval_ms;
-    mo.csv = r.power_csv;
+    if (ws_world_local_rank(r.w) == 0) {
+        char csv_path[600];
+        snprintf(csv_path, sizeof csv_path, "%s/power%s%d.csv", o->out_dir, r.world > 1 ? "-node" : "",
+                 r.world > 1 ? ws_world_node(r.w) : 0);
+        if (r.world == 1) snprintf(csv_path, sizeof csv_path, "%s/power.csv", o->out_dir);
+        r.power_csv = fopen(csv_path, o->resume_dir[0] ? "a" : "w");
+        mo.csv = r.power_csv;
+    } else {
+        mo.sensors = 0;
+    }
     if ((st = ws_meter_open(&r.meter, &mo, err)) != WS_OK) goto out;
     if (!o->quiet) {
         ws_log(WS_LOG_INFO,
                "train %s on %s: %zu train / %zu val samples (fraction %.4g), GBS %d = LBS %d x world %d x accum %d, "
-               "%ld steps/epoch, %s %s, %zu parameters",
-               r.model->name, o->data, ws_sampler_subset_size(r.train_sampler),
+               "%ld steps/epoch, %s %s, %zu parameters, world %d rank(s) on %d node(s) (%s)",
+               r.model->name, o->data, ws_sampler_subset_size(r.train_samplers[0]),
                ws_sampler_subset_size(r.val_sampler), o->data_fraction, o->global_batch, o->local_batch, r.world,
                o->accum, r.steps_per_epoch, ws_device_name(o->device), ws_dtype_name(o->precision),
-               r.model->n_params);
+               r.model->n_params, r.world, ws_world_nodes(r.w), ws_world_backend(r.w));
         for (size_t i = 0; i < ws_meter_device_count(r.meter); i++)
             ws_log(WS_LOG_INFO, "energy sensor: %s %s (%s)", ws_domain_name(ws_meter_device(r.meter, i)->domain),
                    ws_meter_device(r.meter, i)->name, ws_meter_device(r.meter, i)->id);
@@ -567,6 +777,14 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     }
     if (st == WS_OK && !o->quiet) ws_log(WS_LOG_INFO, "run record: %s/run.json (%s)", o->out_dir, r.st.status);
 out:
+    if (st != WS_OK && r.world > 1 && r.w) {
+        /* the other ranks wait in a collective this rank will never join: end them all */
+        ws_log(WS_LOG_ERROR, "rank %d: %s", r.rank, err ? err->msg : ws_status_message(st));
+        ws_world_abort(r.w, st == WS_EINVAL || st == WS_ENOTSUP ? 2 : 1);
+    }
     run_free(&r);
+    free(r.st.node_energy);
+    free(r.st.node_hosts);
+    ws_world_close(r.w);
     return st;
 }

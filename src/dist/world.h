@@ -1,0 +1,106 @@
+/* dist/world.h - the data-parallel world: who am I, how many are we, and the few
+ * collectives the trainer needs for metrics and set-up (not for gradients: dist/grad_sync.h).
+ * defines: ws_world (opaque), ws_world_open/close/end/abort, the rank and node queries,
+ * barrier, allreduce (sum, max), bcast, gather, allgather, the watchdog and heartbeat.
+ * Implementation: dist/world.c (MPI when the build has it; a single process otherwise).
+ *
+ * Backends: "mpi" (launched by mpirun or srun, built with MPI) or "single" (one process;
+ * every collective is a local copy or nothing). mpi.h stays out of this header: the few
+ * files that talk MPI themselves (grad_sync.c) ask for the communicator with
+ * wsi_world_mpi_comm.
+ *
+ * Threads: all calls but ws_world_heartbeat, the queries and ws_world_abort belong to the
+ * thread that opened the world (MPI_THREAD_FUNNELED). ws_world_heartbeat may be called
+ * from any thread.
+ *
+ * Failure policy: a collective returns WS_ELIBRARY with the MPI call and MPI_Error_string's
+ * text in err. A rank that fails alone must not call ws_world_close (MPI_Finalize would
+ * wait for peers that are waiting for it): end with ws_world_end(w, code), which aborts
+ * the whole job when code != 0 and the world has several ranks. */
+#ifndef WS_DIST_WORLD_H
+#define WS_DIST_WORLD_H
+
+#include <stddef.h>
+
+#include "wattscale/status.h"
+
+typedef struct ws_world ws_world;
+
+/* Bootstrap, in this order of precedence:
+ *  1. built with MPI and launched by mpirun/srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE, PMIX_RANK,
+ *     SLURM_PROCID with SLURM_NTASKS in the environment) or MPI already initialised by the
+ *     caller: MPI_Init_thread(MPI_THREAD_FUNNELED) unless initialised, a private duplicate
+ *     of MPI_COMM_WORLD with MPI_ERRORS_RETURN; local rank and size from
+ *     MPI_Comm_split_type(MPI_COMM_TYPE_SHARED); nodes numbered 0..nodes-1 in the order of
+ *     their lowest global rank. Installs a fatal hook (ws_fatal -> MPI_Abort) and, when
+ *     size > 1, the rank prefix of log lines. Built without MPI but launched as several
+ *     ranks: WS_ENOTSUP (each process would otherwise train alone, silently).
+ *  2. WATTSCALE_WORLD_SIZE (with WATTSCALE_RANK, WATTSCALE_LOCAL_RANK): size 1 gives a
+ *     single world; larger sizes need a launcher, so WS_ENOTSUP (saying so, or that this
+ *     build lacks MPI); malformed values WS_EINVAL.
+ *  3. otherwise a single-process world.
+ * On failure *out is NULL and nothing needs closing. */
+ws_status ws_world_open(ws_world **out, ws_error *err);
+
+/* Queries; cannot fail. Single world: 0, 1, 0, 1, 0, 1. */
+int ws_world_rank(const ws_world *w);
+int ws_world_size(const ws_world *w);
+int ws_world_local_rank(const ws_world *w);  /* among the ranks on this node */
+int ws_world_local_size(const ws_world *w);
+int ws_world_node(const ws_world *w);        /* 0..nodes-1 */
+int ws_world_nodes(const ws_world *w);
+const char *ws_world_host(const ws_world *w);    /* this rank's hostname (gethostname) */
+const char *ws_world_backend(const ws_world *w); /* "mpi" or "single" */
+
+ws_status ws_world_barrier(ws_world *w, ws_error *err);
+/* In place, blocking, the same result on every rank; for metrics (losses, energy,
+ * counts), not for gradients. */
+ws_status ws_world_allreduce_sum_f64(ws_world *w, double *buf, size_t n, ws_error *err);
+ws_status ws_world_allreduce_max_f64(ws_world *w, double *buf, size_t n, ws_error *err);
+ws_status ws_world_allreduce_min_f64(ws_world *w, double *buf, size_t n, ws_error *err);
+/* buf[0..n) of rank `root` to every rank (e.g. an NCCL unique id, a seed). */
+ws_status ws_world_bcast_bytes(ws_world *w, void *buf, size_t n, int root, ws_error *err);
+/* n doubles from every rank to root: out[r*n + i] = rank r's in[i]. out (size*n) is used
+ * on root only and may be NULL elsewhere. */
+ws_status ws_world_gather_f64(ws_world *w, const double *in, size_t n, double *out, int root, ws_error *err);
+/* len bytes from every rank to every rank (hostnames, GPU UUIDs): out[r*len..] = rank r's
+ * in; out has size*len bytes. */
+ws_status ws_world_allgather_bytes(ws_world *w, const void *in, size_t len, void *out, ws_error *err);
+
+/* Watchdog: a thread that, when ws_world_heartbeat was not called for `seconds`, logs this
+ * rank, host, how long and where it stalled (inside a collective: waiting for peers;
+ * outside: stuck itself), then aborts the whole job with exit code 3 (MPI_Abort; _exit in
+ * a single world). Setting it (re)starts the clock; 0 disables. The trainer beats once per
+ * step and per evaluation batch and sets the limit well above its slowest step (the first
+ * steps, evaluation and checkpoints included). */
+void ws_world_set_watchdog(ws_world *w, double seconds);
+void ws_world_heartbeat(ws_world *w);
+
+/* Ends the whole job now: MPI_Abort(code) in an MPI world, else exit(code). Safe from any
+ * thread with MPI (OpenMPI and MPICH treat MPI_Abort as callable while dying). */
+void ws_world_abort(ws_world *w, int code) __attribute__((noreturn));
+
+/* Stops the watchdog, removes the fatal hook, frees the communicators and calls
+ * MPI_Finalize if ws_world_open called MPI_Init. Collective: every rank must reach it.
+ * NULL is a no-op. */
+void ws_world_close(ws_world *w);
+
+/* The way out of a program that has a world: code 0, or a single-process world: closes
+ * and returns code (for `return ws_world_end(w, rc);` from main). code != 0 with several
+ * ranks: the failure may be this rank's alone, so MPI_Abort(code) ends every rank instead
+ * of leaving the others waiting in a collective; does not return. */
+int ws_world_end(ws_world *w, int code);
+
+/* ---- for the dist layer itself ---- */
+
+/* A pointer to this world's MPI_Comm (the MPI_ERRORS_RETURN duplicate of MPI_COMM_WORLD);
+ * NULL in a single world. void * keeps mpi.h out of this header. */
+void *wsi_world_mpi_comm(ws_world *w);
+/* Names the blocking call this rank is in (a string literal), so the watchdog can say
+ * whether a stalled rank waits for peers or is stuck itself; NULL when it leaves. */
+void wsi_world_enter(ws_world *w, const char *call);
+void wsi_world_leave(ws_world *w);
+/* MPI's words for an MPI error code into err: "<call>: <MPI_Error_string>" (WS_ELIBRARY). */
+ws_status wsi_world_mpi_error(ws_error *err, int mpi_rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
