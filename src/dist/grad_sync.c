@@ -168,7 +168,8 @@ ws_status ws_grad_sync_open(ws_grad_sync **out, ws_world *w, float *grads, const
     size_t span = 0;
     ws_status st = WS_OK;
     for (size_t i = 0; i < n_tensors && st == WS_OK; i++) {
-        if (sorted[i].count > SIZE_MAX / sizeof(float) - sorted[i].offset)
+        if (sorted[i].offset > SIZE_MAX / sizeof(float) ||
+            sorted[i].count > SIZE_MAX / sizeof(float) - sorted[i].offset)
             st = wsi_error(err, WS_EINVAL, "ws_grad_sync_open: tensor at offset %zu, count %zu overflows",
                            sorted[i].offset, sorted[i].count);
         else if (sorted[i].count && sorted[i].offset < span)

@@ -88,7 +88,9 @@ static int env_int(const char *name, int allow_zero) {
 }
 
 /* The number of ranks a launcher says it started (0: no launcher seen; 1 or more). PMIx
- * exports a rank but no size; it counts as "launched", size unknown (1). */
+ * exports a rank but no size; it counts as "launched", size unknown (1). Under Slurm the
+ * size is the step's (SLURM_STEP_NUM_TASKS, set by srun): a batch script itself also has
+ * SLURM_PROCID and SLURM_NTASKS (the allocation's), but is one process. */
 static int launcher_size(const char **which) {
     static const char *sizes[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -99,8 +101,8 @@ static int launcher_size(const char **which) {
         }
     }
     if (getenv("SLURM_PROCID") && getenv("SLURM_NTASKS")) {
-        int n = env_int("SLURM_NTASKS", 0);
-        *which = "SLURM_NTASKS";
+        int n = env_int("SLURM_STEP_NUM_TASKS", 0);
+        *which = "SLURM_STEP_NUM_TASKS";
         return n > 0 ? n : 1;
     }
     if (getenv("PMIX_RANK")) {

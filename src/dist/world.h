@@ -76,8 +76,10 @@ ws_status ws_world_allgather_bytes(ws_world *w, const void *in, size_t len, void
 void ws_world_set_watchdog(ws_world *w, double seconds);
 void ws_world_heartbeat(ws_world *w);
 
-/* Ends the whole job now: MPI_Abort(code) in an MPI world, else exit(code). Safe from any
- * thread with MPI (OpenMPI and MPICH treat MPI_Abort as callable while dying). */
+/* Ends the whole job now: MPI_Abort(code) in an MPI world, else exit(code). The watchdog
+ * calls MPI_Abort from its own thread, which MPI_THREAD_FUNNELED does not strictly allow;
+ * OpenMPI 4.1 copes (tests/dist/test_world_mpi.c, mode hang), and an alarm(10) armed first
+ * ends the process should MPI_Abort ever hang, which mpirun then treats as a dead rank. */
 void ws_world_abort(ws_world *w, int code) __attribute__((noreturn));
 
 /* Stops the watchdog, removes the fatal hook, frees the communicators and calls

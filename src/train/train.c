@@ -251,6 +251,7 @@ static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
     double loss_sum = 0, top1 = 0, top5 = 0, count = 0;
     for (size_t s = 0; s < steps; s++) {
         if (r->o.val_limit > 0 && count * r->world >= (double)r->o.val_limit) break;
+        ws_world_heartbeat(r->w);
         size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->indices);
         if (n == 0) break;
         ws_status st = ws_dataset_load(r->val, r->indices, n, r->x, r->labels, err);
@@ -327,10 +328,12 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
     }
     double t2 = ws_now_s();
     if (r->sync) {
-        double w0 = ws_grad_sync_wait_s(r->sync);
+        /* communication time: blocked in finish, plus the MPI progress made inside the
+         * ready() calls during backward (on the CPU, OpenMPI reduces there) */
+        double w0 = ws_grad_sync_wait_s(r->sync), p0 = ws_grad_sync_ready_s(r->sync);
         ws_status st = ws_grad_sync_finish(r->sync, err);
         if (st != WS_OK) return st;
-        r->st.ep_comm_s += ws_grad_sync_wait_s(r->sync) - w0;
+        r->st.ep_comm_s += ws_grad_sync_wait_s(r->sync) - w0 + ws_grad_sync_ready_s(r->sync) - p0;
     }
     if (!isfinite(loss_sum))
         return wsi_error(err, WS_EINVAL,
@@ -764,6 +767,7 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     }
     if ((st = ws_meter_start(r.meter, err)) != WS_OK) goto out;
     st = run_epochs(&r, err);
+    ws_world_set_watchdog(r.w, 0); /* only collectives follow, and the record */
     ws_meter_stop(r.meter, NULL);
     if (st == WS_OK && !strcmp(r.st.status, "running")) snprintf(r.st.status, sizeof r.st.status, "completed");
     if (st != WS_OK) snprintf(r.st.status, sizeof r.st.status, "failed");
