@@ -138,6 +138,22 @@ WS_API int ws_meter_region_depth(const ws_meter *m, int region_id);
 /* `out` has ws_meter_device_count entries; WS_ESTATE while the region is open. */
 WS_API ws_status ws_meter_region_energy(const ws_meter *m, int region_id, ws_device_energy *out, ws_error *err);
 
+/* Phases: label stretches of time (data loading, compute, waiting for the all-reduce, ...)
+ * so that the energy sampled meanwhile is attributed to them. Entering a phase reads no
+ * sensor (it only notes the time); each sample interval's energy (from the power samples:
+ * the integral, or the counter-derived power of RAPL) is split among the phases in
+ * proportion to the time each held in that interval, so the attribution is as fine as the
+ * sampling interval. Phase 0 is "none" (time in no defined phase). Energies accumulate from
+ * start; take differences for intervals. */
+enum { WS_METER_MAX_PHASES = 8 };
+/* Returns the new phase's id (1..WS_METER_MAX_PHASES-1), or -1 when all are taken. */
+WS_API int ws_meter_phase_define(ws_meter *m, const char *name);
+WS_API void ws_meter_phase_enter(ws_meter *m, int id); /* cheap; any thread */
+WS_API const char *ws_meter_phase_name(const ws_meter *m, int id);
+/* energy_j: ws_meter_device_count entries, J per device attributed to phase id so far;
+ * *time_s: the time spent in it. */
+WS_API ws_status ws_meter_phase_energy(ws_meter *m, int id, double *energy_j, double *time_s, ws_error *err);
+
 /* The kept power series of device i: up to series_capacity points (time since start, s;
  * power, W), evenly decimated when the run was longer. Returns the number of points. */
 WS_API size_t ws_meter_series(const ws_meter *m, size_t i, const double **t_s, const double **power_w);

@@ -54,6 +54,9 @@ typedef struct {
     double last_change_t;       /* when the counter last moved: observed update period */
     double change_interval_sum_s;
     size_t change_count;
+    /* phases: energy attributed so far, and the phase times seen at the last sample */
+    double phase_energy_j[WS_METER_MAX_PHASES];
+    double phase_seen_s[WS_METER_MAX_PHASES];
     /* idle baseline */
     int has_idle;
     double idle_power_w;
@@ -94,6 +97,14 @@ struct ws_meter {
     region *regions;
     size_t n_regions, cap_regions;
     int open_depth;
+
+    /* phases: own lock, so that entering one never waits for a sensor read */
+    pthread_mutex_t phase_lock;
+    char phase_names[WS_METER_MAX_PHASES][32];
+    int n_phases;
+    int phase;                  /* current */
+    double phase_since;         /* when it was entered */
+    double phase_closed_s[WS_METER_MAX_PHASES];
 };
 
 enum { STATE_OPENED = 0, STATE_RUNNING = 1, STATE_STOPPED = 2 };
@@ -249,6 +260,9 @@ ws_status ws_meter_open(ws_meter **out, const ws_meter_opts *opts, ws_error *err
     if (!m) return wsi_error(err, WS_ENOMEM, "meter: out of memory");
     m->opts = o;
     pthread_mutex_init(&m->lock, NULL);
+    pthread_mutex_init(&m->phase_lock, NULL);
+    snprintf(m->phase_names[0], sizeof m->phase_names[0], "none");
+    m->n_phases = 1;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -292,6 +306,31 @@ static void update_open_regions(ws_meter *m, size_t i, double p) {
         if (m->regions[r].open && p > m->regions[r].max_power_w[i]) m->regions[r].max_power_w[i] = p;
 }
 
+/* Phase times up to t: closed stretches plus the open one. */
+static void phase_times(ws_meter *m, double t, double out[WS_METER_MAX_PHASES]) {
+    pthread_mutex_lock(&m->phase_lock);
+    for (int k = 0; k < WS_METER_MAX_PHASES; k++) out[k] = m->phase_closed_s[k];
+    if (t > m->phase_since) out[m->phase] += t - m->phase_since;
+    pthread_mutex_unlock(&m->phase_lock);
+}
+
+/* Splits one sample interval's energy among the phases by the time each held in it. */
+static void attribute_phases(ws_meter *m, meter_device *d, double t, double energy_j) {
+    double now[WS_METER_MAX_PHASES], total = 0, delta[WS_METER_MAX_PHASES];
+    phase_times(m, t, now);
+    for (int k = 0; k < WS_METER_MAX_PHASES; k++) {
+        delta[k] = now[k] - d->phase_seen_s[k];
+        if (delta[k] < 0) delta[k] = 0;
+        total += delta[k];
+        d->phase_seen_s[k] = now[k];
+    }
+    if (total <= 0) {
+        d->phase_energy_j[0] += energy_j;
+        return;
+    }
+    for (int k = 0; k < WS_METER_MAX_PHASES; k++) d->phase_energy_j[k] += energy_j * delta[k] / total;
+}
+
 /* Reads device i once and folds the reading into its accumulators. Lock held. `full`
  * asks for the counter too; otherwise a sensor with a cheap power read (NVML) gives power
  * alone unless the counter is due (counter_refresh_ms). */
@@ -317,6 +356,7 @@ static void sample_device(ws_meter *m, size_t i, double t, int full) {
         d->last_has_p = s.has_power;
         d->last_energy_t = t;
         d->integral_at_energy_j = 0;
+        phase_times(m, t, d->phase_seen_s);
         d->samples = 1;
         if (s.has_power) d->max_power_w = s.power_w;
         return;
@@ -340,6 +380,7 @@ static void sample_device(ws_meter *m, size_t i, double t, int full) {
         p = d->last_power_w;
     }
     if (p > d->max_power_w) d->max_power_w = p;
+    if (dt > 0) attribute_phases(m, d, t, s.has_power ? 0.5 * (p + d->last_power_w) * dt : p * dt);
     d->last_t = t;
     if (s.has_energy) {
         d->last_raw_e = s.energy_j;
@@ -467,7 +508,12 @@ static void reset_accumulators(ws_meter *m) {
         d->series_n = 0;
         d->series_seen = 0;
         d->series_stride = 1;
+        memset(d->phase_energy_j, 0, sizeof d->phase_energy_j);
     }
+    pthread_mutex_lock(&m->phase_lock);
+    memset(m->phase_closed_s, 0, sizeof m->phase_closed_s);
+    m->phase_since = ws_now_s();
+    pthread_mutex_unlock(&m->phase_lock);
 }
 
 static ws_status launch(ws_meter *m, ws_error *err) {
@@ -685,6 +731,44 @@ ws_status ws_meter_region_energy(const ws_meter *m, int id, ws_device_energy *ou
     return WS_OK;
 }
 
+/* ---------------------------------------------------------------- phases */
+
+int ws_meter_phase_define(ws_meter *m, const char *name) {
+    pthread_mutex_lock(&m->phase_lock);
+    int id = m->n_phases < WS_METER_MAX_PHASES ? m->n_phases++ : -1;
+    if (id > 0) snprintf(m->phase_names[id], sizeof m->phase_names[id], "%s", name);
+    pthread_mutex_unlock(&m->phase_lock);
+    return id;
+}
+
+void ws_meter_phase_enter(ws_meter *m, int id) {
+    if (id < 0 || id >= WS_METER_MAX_PHASES) id = 0;
+    double t = ws_now_s();
+    pthread_mutex_lock(&m->phase_lock);
+    if (t > m->phase_since) m->phase_closed_s[m->phase] += t - m->phase_since;
+    m->phase = id;
+    m->phase_since = t;
+    pthread_mutex_unlock(&m->phase_lock);
+}
+
+const char *ws_meter_phase_name(const ws_meter *m, int id) {
+    return id >= 0 && id < m->n_phases ? m->phase_names[id] : NULL;
+}
+
+ws_status ws_meter_phase_energy(ws_meter *m, int id, double *energy_j, double *time_s, ws_error *err) {
+    if (id < 0 || id >= m->n_phases) return wsi_error(err, WS_EINVAL, "meter: no phase %d", id);
+    pthread_mutex_lock(&m->lock);
+    if (m->state == STATE_RUNNING) sample_all(m, 0);
+    for (size_t i = 0; i < m->n_dev; i++) energy_j[i] = m->dev[i].phase_energy_j[id];
+    pthread_mutex_unlock(&m->lock);
+    if (time_s) {
+        double now[WS_METER_MAX_PHASES];
+        phase_times(m, m->state == STATE_STOPPED ? m->t_stop : ws_now_s(), now);
+        *time_s = now[id];
+    }
+    return WS_OK;
+}
+
 /* ---------------------------------------------------------------- close */
 
 void ws_meter_close(ws_meter *m) {
@@ -707,6 +791,7 @@ void ws_meter_close(ws_meter *m) {
     free(m->start_snap);
     free(m->stop_snap);
     pthread_mutex_destroy(&m->lock);
+    pthread_mutex_destroy(&m->phase_lock);
     pthread_cond_destroy(&m->wake);
     free(m);
 }

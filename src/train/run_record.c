@@ -38,6 +38,9 @@ cJSON *wsi_epoch_row_json(const ws_epoch_row *r) {
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
         cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d), num_or_null(r->domain_measured[d], r->energy_by_domain_j[d]));
     cJSON_AddStringToObject(o, "energy_source", r->energy_source);
+    static const char *phases[4] = {"other", "data", "compute", "allreduce_wait"};
+    cJSON *ph = cJSON_AddObjectToObject(o, "energy_by_phase_j");
+    for (int k = 0; k < 4; k++) cJSON_AddItemToObject(ph, phases[k], num_or_null(r->has_energy, r->phase_energy_j[k]));
     return o;
 }
 
@@ -66,6 +69,12 @@ void wsi_epoch_row_from_json(const cJSON *j, ws_epoch_row *r) {
     const cJSON *bd = cJSON_GetObjectItemCaseSensitive(j, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
         r->energy_by_domain_j[d] = get(bd, ws_domain_name((ws_domain)d), &r->domain_measured[d]);
+    static const char *phases[4] = {"other", "data", "compute", "allreduce_wait"};
+    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(j, "energy_by_phase_j");
+    for (int k = 0; k < 4; k++) {
+        r->phase_energy_j[k] = get(ph, phases[k], NULL);
+        if (!isfinite(r->phase_energy_j[k])) r->phase_energy_j[k] = 0;
+    }
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "energy_source");
     snprintf(r->energy_source, sizeof r->energy_source, "%s", cJSON_IsString(src) ? src->valuestring : "none");
 }

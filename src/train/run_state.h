@@ -23,6 +23,10 @@ typedef struct {
     double energy_by_domain_j[WS_DOMAIN_COUNT];
     int domain_measured[WS_DOMAIN_COUNT];
     char energy_source[24];     /* counter | power_integral | mixed | none */
+    /* energy attributed from the power samples to what the ranks were doing (meter phases):
+     * 0 other (evaluation, checkpoints), 1 data loading, 2 compute, 3 waiting for the
+     * gradient all-reduce; valid with has_energy */
+    double phase_energy_j[4];
 } ws_epoch_row;
 
 typedef struct {
@@ -33,6 +37,7 @@ typedef struct {
     double total_samples;
     /* the epoch in progress (partial sums, kept across a mid-epoch checkpoint) */
     double ep_loss_sum, ep_correct, ep_samples, ep_time_s, ep_data_s, ep_compute_s, ep_comm_s;
+    double phase_mark_j[4];     /* cumulative phase energies at the start of the epoch */
     long ep_steps;
     /* totals of earlier sessions of this run (before a resume) */
     double prior_time_s;

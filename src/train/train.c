@@ -152,6 +152,7 @@ typedef struct {
     ws_meter *meter;
     FILE *power_csv;
     FILE *step_log;
+    int phase_data, phase_compute, phase_comm;
     float *x, *probs, *dlogits;
     int32_t *labels;
     int64_t *indices;
@@ -295,11 +296,13 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
     double loss_sum = 0, correct = 0, samples = 0;
     for (int micro = 0; micro < r->o.accum; micro++) {
         double t0 = ws_now_s();
+        ws_meter_phase_enter(r->meter, r->phase_data);
         size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
                                     r->indices);
         ws_status st = ws_dataset_load(r->train, r->indices, n, r->x, r->labels, err);
         if (st != WS_OK) return st;
         double t1 = ws_now_s();
+        ws_meter_phase_enter(r->meter, r->phase_compute);
         const float *logits;
         st = ws_model_forward(m, &r->ex, r->x, (int)n, 1, &logits, err);
         if (st != WS_OK) return st;
@@ -331,7 +334,9 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
         /* communication time: blocked in finish, plus the MPI progress made inside the
          * ready() calls during backward (on the CPU, OpenMPI reduces there) */
         double w0 = ws_grad_sync_wait_s(r->sync), p0 = ws_grad_sync_ready_s(r->sync);
+        ws_meter_phase_enter(r->meter, r->phase_comm);
         ws_status st = ws_grad_sync_finish(r->sync, err);
+        ws_meter_phase_enter(r->meter, r->phase_compute);
         if (st != WS_OK) return st;
         r->st.ep_comm_s += ws_grad_sync_wait_s(r->sync) - w0 + ws_grad_sync_ready_s(r->sync) - p0;
     }
@@ -340,6 +345,7 @@ static ws_status train_step(run *r, double lr, double *loss_out, double *correct
                          "training diverged: loss is %g at epoch %d step %ld (lower --lr, or check the data)",
                          loss_sum, r->st.epoch + 1, r->st.step_in_epoch);
     ws_optim_step(r->optim, m->params, m->grads, lr);
+    ws_meter_phase_enter(r->meter, 0);
     *compute_s += ws_now_s() - t2;
     *loss_out = loss_sum;
     *correct_out = correct;
@@ -452,6 +458,19 @@ static ws_status save_checkpoint(run *r, ws_error *err) {
     return wsi_checkpoint_save(path, &r->o, r->model, r->optim, r->lr, &copy, err);
 }
 
+/* Cumulative energy attributed to each phase (other, data, compute, all-reduce wait), summed
+ * over this node's devices. */
+static void phase_totals(run *r, double out[4]) {
+    size_t n = ws_meter_device_count(r->meter);
+    double e[64];
+    int ids[4] = {0, r->phase_data, r->phase_compute, r->phase_comm};
+    for (int k = 0; k < 4; k++) {
+        out[k] = 0;
+        if (n == 0 || n > 64 || ids[k] < 0 || ws_meter_phase_energy(r->meter, ids[k], e, NULL, NULL) != WS_OK) continue;
+        for (size_t i = 0; i < n; i++) out[k] += e[i];
+    }
+}
+
 static ws_status run_epochs(run *r, ws_error *err) {
     const ws_train_opts *o = &r->o;
     long total_limit = o->steps > 0 ? o->steps : (long)o->epochs * r->steps_per_epoch;
@@ -461,6 +480,7 @@ static ws_status run_epochs(run *r, ws_error *err) {
     while (r->st.epoch < last_epoch && r->st.total_steps < total_limit) {
         int region = -1;
         ws_meter_region_begin(r->meter, "epoch", &region, NULL);
+        phase_totals(r, r->st.phase_mark_j);
         double t_epoch0 = ws_now_s();
         double lr = 0;
         while (r->st.step_in_epoch < r->steps_per_epoch && r->st.total_steps < total_limit) {
@@ -517,7 +537,12 @@ static ws_status run_epochs(run *r, ws_error *err) {
             sum_energy(r->meter, e, &row);
         else
             snprintf(row.energy_source, sizeof row.energy_source, "none");
+        double phase_now[4];
+        phase_totals(r, phase_now);
+        for (int k = 0; k < 4; k++) row.phase_energy_j[k] = phase_now[k] - r->st.phase_mark_j[k];
         if (r->world > 1) {
+            rst = ws_world_allreduce_sum_f64(r->w, row.phase_energy_j, 4, err);
+            if (rst != WS_OK) return rst;
             /* the sources of rank 0's node stand for all nodes: they run the same sensors */
             rst = reduce_energy(r, row.energy_by_domain_j, row.domain_measured, err);
             if (rst != WS_OK) return rst;
@@ -750,6 +775,9 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         mo.sensors = 0;
     }
     if ((st = ws_meter_open(&r.meter, &mo, err)) != WS_OK) goto out;
+    r.phase_data = ws_meter_phase_define(r.meter, "data");
+    r.phase_compute = ws_meter_phase_define(r.meter, "compute");
+    r.phase_comm = ws_meter_phase_define(r.meter, "allreduce_wait");
     if (!o->quiet) {
         ws_log(WS_LOG_INFO,
                "train %s on %s: %zu train / %zu val samples (fraction %.4g), GBS %d = LBS %d x world %d x accum %d, "

@@ -56,6 +56,11 @@ print(f"2 ranks, 1 fake GPU at 100 W: {gpu:.1f} J over {t:.2f} s metered, {len(d
 assert len(r["energy"]["nodes"]) == 1
 # once: 100 W x the metered time, within two 100 ms counter periods (20 J); twice would be ~200 W
 assert abs(gpu - 100 * t) <= 25, (gpu, t)
+# the epoch's energy is split by phase from the power samples; training is mostly compute
+ph = r["epochs"][0]["energy_by_phase_j"]
+print("energy by phase, J:", {k: round(v, 2) for k, v in ph.items()})
+assert ph["compute"] > 0 and ph["data"] >= 0 and ph["allreduce_wait"] >= 0, ph
+assert ph["compute"] > ph["allreduce_wait"], ph
 PY
 
 # 4: a rank killed mid-run ends the job

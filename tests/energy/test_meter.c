@@ -347,6 +347,43 @@ static void test_bad_options_and_states(void **state) {
     ws_meter_close(NULL);
 }
 
+/* Phases split the sampled energy by the time each held: a power step that coincides with
+ * a phase change lands in the right phase, within one sampling interval. */
+static void test_phases_attribute_energy(void **state) {
+    (void)state;
+    script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0.0, 50, 300, 0.2, 0}};
+    ws_error err = {0};
+    ws_meter *m = open_scripted(devs, 1, 5, 0, NULL, NULL);
+    int a = ws_meter_phase_define(m, "compute"), b = ws_meter_phase_define(m, "allreduce");
+    assert_int_equal(a, 1);
+    assert_int_equal(b, 2);
+    assert_string_equal(ws_meter_phase_name(m, b), "allreduce");
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_meter_phase_enter(m, a); /* the script's clock starts at the meter's first sample, just before */
+    ws_sleep_s(0.2);
+    ws_meter_phase_enter(m, b);
+    ws_sleep_s(0.1);
+    ws_meter_phase_enter(m, 0);
+    ws_sleep_s(0.05);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    double ea, eb, e0, ta, tb;
+    WS_TEST_OK(ws_meter_phase_energy(m, a, &ea, &ta, &err));
+    WS_TEST_OK(ws_meter_phase_energy(m, b, &eb, &tb, &err));
+    WS_TEST_OK(ws_meter_phase_energy(m, 0, &e0, NULL, &err));
+    WS_TEST_NEAR(ta, 0.2, 0, 0.02);
+    WS_TEST_NEAR(tb, 0.1, 0, 0.02);
+    /* 50 W x 0.2 s, 300 W x 0.1 s, 300 W x 0.05 s; one 5 ms interval of 300 W slack each,
+     * plus scheduling jitter of the sleeps */
+    WS_TEST_NEAR(ea, 10, 0, 2.5);
+    WS_TEST_NEAR(eb, 30, 0, 4.5);
+    WS_TEST_NEAR(e0, 15, 0, 4.5);
+    ws_device_energy e;
+    WS_TEST_OK(ws_meter_read(m, &e, &err));
+    WS_TEST_NEAR(ea + eb + e0, e.integral_energy_j, 1e-9, 1e-9); /* the phases partition the integral */
+    assert_int_equal(ws_meter_phase_energy(m, 7, &ea, NULL, &err), WS_EINVAL);
+    ws_meter_close(m);
+}
+
 static void test_footprint(void **state) {
     (void)state;
     setenv("WATTSCALE_PUE", "1.5", 1);
@@ -423,6 +460,7 @@ int main(void) {
         cmocka_unit_test(test_csv_stream),
         cmocka_unit_test(test_missing_domains_have_reasons),
         cmocka_unit_test(test_bad_options_and_states),
+        cmocka_unit_test(test_phases_attribute_energy),
         cmocka_unit_test(test_footprint),
         cmocka_unit_test(test_meter_over_fake_nvml),
     };
