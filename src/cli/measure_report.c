@@ -2,7 +2,7 @@
  * contract in cli/measure_report.h. */
 #include "cli/measure_report.h"
 #include "core/error.h"
-#include "core/fileutil.h"
+#include "core/json.h"
 #include "energy/energy_json.h"
 #include "wattscale/wattscale.h"
 
@@ -127,12 +127,7 @@ ws_status ws_measure_write_json(const char *path, const ws_measure_result *r, ws
     cJSON *w = cJSON_AddArrayToObject(root, "warnings");
     for (size_t i = 0; i < ws_meter_warning_count(m); i++)
         cJSON_AddItemToArray(w, cJSON_CreateString(ws_meter_warning(m, i)));
-    char *text = cJSON_Print(root);
+    ws_status st = ws_json_write_file(path, root, err);
     cJSON_Delete(root);
-    if (!text) return wsi_error(err, WS_ENOMEM, "write %s: out of memory", path);
-    size_t len = strlen(text);
-    text[len] = '\n'; /* replaces the terminator: the file ends with a newline */
-    ws_status st = ws_write_file_atomic(path, text, len + 1, err);
-    free(text);
     return st;
 }

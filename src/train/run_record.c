@@ -3,7 +3,7 @@
  * the CUDA backend and ranks (processes) on the CPU backend, and the record says which. */
 #include "train/run_record.h"
 #include "core/error.h"
-#include "core/fileutil.h"
+#include "core/json.h"
 #include "core/timeutil.h"
 #include "energy/energy_json.h"
 #include "wattscale/wattscale.h"
@@ -14,33 +14,31 @@
 #include <string.h>
 #include <unistd.h>
 
-static cJSON *num_or_null(int valid, double x) {
-    return valid && isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
-}
-
 cJSON *wsi_epoch_row_json(const ws_epoch_row *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", r->epoch);
     cJSON_AddNumberToObject(o, "steps", (double)r->steps);
     cJSON_AddNumberToObject(o, "samples", r->samples);
-    cJSON_AddItemToObject(o, "train_loss", num_or_null(1, r->train_loss));
-    cJSON_AddItemToObject(o, "train_top1", num_or_null(1, r->train_top1));
-    cJSON_AddItemToObject(o, "val_loss", num_or_null(r->evaluated, r->val_loss));
-    cJSON_AddItemToObject(o, "val_top1", num_or_null(r->evaluated, r->val_top1));
-    cJSON_AddItemToObject(o, "val_top5", num_or_null(r->evaluated, r->val_top5));
+    cJSON_AddItemToObject(o, "train_loss", ws_json_num_or_null(1, r->train_loss));
+    cJSON_AddItemToObject(o, "train_top1", ws_json_num_or_null(1, r->train_top1));
+    cJSON_AddItemToObject(o, "val_loss", ws_json_num_or_null(r->evaluated, r->val_loss));
+    cJSON_AddItemToObject(o, "val_top1", ws_json_num_or_null(r->evaluated, r->val_top1));
+    cJSON_AddItemToObject(o, "val_top5", ws_json_num_or_null(r->evaluated, r->val_top5));
     cJSON_AddNumberToObject(o, "lr", r->lr);
     cJSON_AddNumberToObject(o, "time_s", r->time_s);
     cJSON_AddNumberToObject(o, "data_s", r->data_s);
     cJSON_AddNumberToObject(o, "compute_s", r->compute_s);
     cJSON_AddNumberToObject(o, "comm_s", r->comm_s);
-    cJSON_AddItemToObject(o, "energy_j", num_or_null(r->has_energy, r->energy_j));
+    cJSON_AddItemToObject(o, "energy_j", ws_json_num_or_null(r->has_energy, r->energy_j));
     cJSON *bd = cJSON_AddObjectToObject(o, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
-        cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d), num_or_null(r->domain_measured[d], r->energy_by_domain_j[d]));
+        cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d),
+                              ws_json_num_or_null(r->domain_measured[d], r->energy_by_domain_j[d]));
     cJSON_AddStringToObject(o, "energy_source", r->energy_source);
     static const char *phases[4] = {"other", "data", "compute", "allreduce_wait"};
     cJSON *ph = cJSON_AddObjectToObject(o, "energy_by_phase_j");
-    for (int k = 0; k < 4; k++) cJSON_AddItemToObject(ph, phases[k], num_or_null(r->has_energy, r->phase_energy_j[k]));
+    for (int k = 0; k < 4; k++)
+        cJSON_AddItemToObject(ph, phases[k], ws_json_num_or_null(r->has_energy, r->phase_energy_j[k]));
     return o;
 }
 
@@ -200,7 +198,8 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
             if (st->node_hosts) cJSON_AddStringToObject(n, "host", st->node_hosts + (size_t)k * 64);
             cJSON *nb = cJSON_AddObjectToObject(n, "energy_by_domain_j");
             for (int d = 0; d < WS_DOMAIN_COUNT; d++)
-                cJSON_AddItemToObject(nb, ws_domain_name((ws_domain)d), num_or_null(ne[WS_DOMAIN_COUNT + d] > 0, ne[d]));
+                cJSON_AddItemToObject(nb, ws_domain_name((ws_domain)d),
+                                      ws_json_num_or_null(ne[WS_DOMAIN_COUNT + d] > 0, ne[d]));
             cJSON_AddItemToArray(nodes, n);
         }
     }
@@ -227,29 +226,31 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
     cJSON_AddNumberToObject(t, "time_s", time_s);
     cJSON_AddStringToObject(t, "device_kind", o->device == WS_DEVICE_CUDA ? "gpu" : "cpu_process");
     cJSON_AddNumberToObject(t, "device_hours", device_hours);
-    cJSON_AddItemToObject(t, "energy_j", num_or_null(any, total_j));
-    cJSON_AddItemToObject(t, "energy_kwh", num_or_null(any, total_j / 3.6e6));
+    cJSON_AddItemToObject(t, "energy_j", ws_json_num_or_null(any, total_j));
+    cJSON_AddItemToObject(t, "energy_kwh", ws_json_num_or_null(any, total_j / 3.6e6));
     cJSON *bd = cJSON_AddObjectToObject(t, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
-        cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d), num_or_null(measured[d], by[d]));
-    cJSON_AddStringToObject(t, "energy_domains", !any ? "none" : (measured[0] && measured[1] && measured[2]) ? "all" : "partial");
+        cJSON_AddItemToObject(bd, ws_domain_name((ws_domain)d), ws_json_num_or_null(measured[d], by[d]));
+    cJSON_AddStringToObject(t, "energy_domains",
+                            !any                                          ? "none"
+                            : (measured[0] && measured[1] && measured[2]) ? "all"
+                                                                          : "partial");
     cJSON_AddNumberToObject(t, "samples", st->total_samples);
     cJSON_AddNumberToObject(t, "updates", (double)st->total_steps);
-    cJSON_AddItemToObject(t, "samples_per_device_hour", num_or_null(device_hours > 0, st->total_samples / device_hours));
-    cJSON_AddItemToObject(t, "updates_per_device_hour", num_or_null(device_hours > 0, st->total_steps / device_hours));
-    cJSON_AddItemToObject(t, "kwh_per_device_hour", num_or_null(any && device_hours > 0, total_j / 3.6e6 / device_hours));
-    cJSON_AddItemToObject(t, "j_per_sample", num_or_null(any && st->total_samples > 0, total_j / st->total_samples));
-    cJSON_AddItemToObject(t, "val_loss", num_or_null(last_eval != NULL, last_eval ? last_eval->val_loss : 0));
-    cJSON_AddItemToObject(t, "val_top1", num_or_null(last_eval != NULL, last_eval ? last_eval->val_top1 : 0));
-    cJSON_AddItemToObject(t, "val_top5", num_or_null(last_eval != NULL, last_eval ? last_eval->val_top5 : 0));
+    cJSON_AddItemToObject(t, "samples_per_device_hour",
+                          ws_json_num_or_null(device_hours > 0, st->total_samples / device_hours));
+    cJSON_AddItemToObject(t, "updates_per_device_hour",
+                          ws_json_num_or_null(device_hours > 0, st->total_steps / device_hours));
+    cJSON_AddItemToObject(t, "kwh_per_device_hour",
+                          ws_json_num_or_null(any && device_hours > 0, total_j / 3.6e6 / device_hours));
+    cJSON_AddItemToObject(t, "j_per_sample",
+                          ws_json_num_or_null(any && st->total_samples > 0, total_j / st->total_samples));
+    cJSON_AddItemToObject(t, "val_loss", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_loss : 0));
+    cJSON_AddItemToObject(t, "val_top1", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top1 : 0));
+    cJSON_AddItemToObject(t, "val_top5", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top5 : 0));
     cJSON_AddNumberToObject(t, "resumed_times", st->resumed_times);
 
-    char *text = cJSON_Print(root);
+    ws_status s = ws_json_write_file(path, root, err);
     cJSON_Delete(root);
-    if (!text) return wsi_error(err, WS_ENOMEM, "run record %s: out of memory", path);
-    size_t len = strlen(text);
-    text[len] = '\n'; /* replaces the terminator: the file ends with a newline */
-    ws_status s = ws_write_file_atomic(path, text, len + 1, err);
-    free(text);
     return s;
 }
