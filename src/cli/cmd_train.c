@@ -38,8 +38,9 @@ static void usage(FILE *f) {
             "  --optimizer NAME        sgd (default) | lars | adam | adamw\n"
             "  --lr X                  base learning rate at GBS 256 (default 0.1)\n"
             "  --lr-rule RULE          linear (default: lr x GBS/256) | sqrt | none\n"
-            "  --warmup-epochs E       linear warm-up from the base to the scaled lr (default 0)\n"
+            "  --warmup-epochs E       linear warm-up from the base to the scaled lr (default 5, as the study)\n"
             "  --schedule NAME         plateau (default) | cosine | multistep | poly | constant\n"
+            "  --schedule-epochs E     cosine/poly horizon (default: the run's epochs)\n"
             "  --plateau-factor F  --plateau-patience N  --min-lr X  --milestones E1,E2,..  --gamma G\n"
             "  --momentum M (0.9)  --nesterov  --weight-decay W (1e-4)  --no-decay-bn-bias\n"
             "  --label-smoothing E     (default 0)\n"
@@ -202,6 +203,9 @@ int ws_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--schedule")) {
             NEED_VALUE();
             if (ws_sched_parse(v, &o.lr.kind)) return bad(a, v, "is plateau, cosine, multistep, poly or constant");
+        } else if (!strcmp(a, "--schedule-epochs")) {
+            DOUBLE_ARG(0.001, 1e6);
+            o.schedule_epochs = d;
         } else if (!strcmp(a, "--plateau-factor")) {
             DOUBLE_ARG(0, 1);
             o.lr.plateau_factor = d;

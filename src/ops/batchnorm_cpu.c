@@ -14,7 +14,6 @@
 #ifdef _OPENMP
 #include <omp.h>
 /* threads <= 0: the OpenMP default */
-static int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 #endif
 
 /* every comparison is false for NaN, so a NaN eps or momentum is rejected too */
@@ -34,7 +33,7 @@ ws_status ws_batchnorm_forward_train_cpu(const ws_batchnorm_desc *d, int threads
     if (count < 2) return WS_EINVAL;
     double m = d->momentum;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif
@@ -73,7 +72,7 @@ ws_status ws_batchnorm_forward_eval_cpu(const ws_batchnorm_desc *d, int threads,
     if (!desc_ok(d) || !y || !x || !gamma || !beta || !running_mean || !running_var) return WS_EINVAL;
     size_t hw = (size_t)d->h * d->w, chw = (size_t)d->c * hw;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif
@@ -98,7 +97,7 @@ ws_status ws_batchnorm_backward_cpu(const ws_batchnorm_desc *d, int threads, flo
         return WS_EINVAL;
     size_t hw = (size_t)d->h * d->w, chw = (size_t)d->c * hw, count = (size_t)d->n * hw;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif

@@ -29,14 +29,6 @@
 
 enum { ALIGN_FLOATS = 16 }; /* 64 B: chunk buffers on separate cache lines */
 
-static int resolve_threads(int threads) {
-    if (threads > 0) return threads;
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
 
 static int desc_ok(const ws_conv2d_desc *d) {
     if (!d || d->n < 1 || d->c < 1 || d->h < 1 || d->w < 1 || d->k < 1 || d->r < 1 || d->s < 1 || d->stride < 1 ||
@@ -52,7 +44,7 @@ static int desc_ok(const ws_conv2d_desc *d) {
 static int is_direct(const ws_conv2d_desc *d) { return d->r == 1 && d->s == 1 && d->stride == 1 && d->pad == 0; }
 
 static int chunk_count(const ws_conv2d_desc *d, int threads) {
-    int t = resolve_threads(threads);
+    int t = wsi_omp_threads(threads);
     return t < d->n ? t : d->n;
 }
 

@@ -13,12 +13,11 @@
 #ifdef _OPENMP
 #include <omp.h>
 /* threads <= 0: the OpenMP default */
-static int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 #endif
 
 void ws_relu_forward_cpu(size_t n, int threads, float *y, const float *x) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static) if (n >= PARALLEL_MIN)
 #else
     (void)threads;
 #endif
@@ -27,7 +26,7 @@ void ws_relu_forward_cpu(size_t n, int threads, float *y, const float *x) {
 
 void ws_relu_backward_cpu(size_t n, int threads, float *dx, const float *dy, const float *y) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static) if (n >= PARALLEL_MIN)
 #else
     (void)threads;
 #endif
@@ -36,7 +35,7 @@ void ws_relu_backward_cpu(size_t n, int threads, float *dx, const float *dy, con
 
 void ws_add_forward_cpu(size_t n, int threads, float *y, const float *a, const float *b) {
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static) if (n >= PARALLEL_MIN)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static) if (n >= PARALLEL_MIN)
 #else
     (void)threads;
 #endif

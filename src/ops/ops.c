@@ -2,6 +2,9 @@
 #include "ops/ops.h"
 
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 const char *ws_dtype_name(ws_dtype t) {
     switch (t) {
@@ -26,3 +29,12 @@ int ws_dtype_parse(const char *s, ws_dtype *out) {
 size_t ws_dtype_size(ws_dtype t) { return (t == WS_BF16 || t == WS_FP16) ? 2 : 4; }
 
 const char *ws_device_name(ws_device d) { return d == WS_DEVICE_CUDA ? "cuda" : "cpu"; }
+
+int wsi_omp_threads(int threads) {
+    if (threads > 0) return threads;
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

@@ -48,4 +48,8 @@ typedef struct {
     void *cuda;         /* CUDA backend state (handles, streams); NULL on the CPU */
 } ws_exec;
 
+/* The OpenMP team size for an op: threads when > 0, else the OpenMP default (1 without
+ * OpenMP). */
+int wsi_omp_threads(int threads);
+
 #endif

@@ -15,14 +15,13 @@
 #ifdef _OPENMP
 #include <omp.h>
 /* threads <= 0: the OpenMP default */
-static int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 #endif
 
 void ws_maxpool_forward_cpu(const ws_maxpool_desc *d, int threads, float *y, int32_t *argmax, const float *x) {
     int planes = d->n * d->c;
     size_t hw = (size_t)d->h * d->w, pq = (size_t)d->p * d->q;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif
@@ -60,7 +59,7 @@ void ws_maxpool_backward_cpu(const ws_maxpool_desc *d, int threads, float *dx, c
     int planes = d->n * d->c;
     size_t hw = (size_t)d->h * d->w, pq = (size_t)d->p * d->q;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif
@@ -78,7 +77,7 @@ void ws_avgpool_global_forward_cpu(int n, int c, int h, int w, int threads, floa
     int planes = n * c;
     size_t hw = (size_t)h * w;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif
@@ -94,7 +93,7 @@ void ws_avgpool_global_backward_cpu(int n, int c, int h, int w, int threads, flo
     int planes = n * c;
     size_t hw = (size_t)h * w;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(resolve_threads(threads)) schedule(static)
+#pragma omp parallel for num_threads(wsi_omp_threads(threads)) schedule(static)
 #else
     (void)threads;
 #endif

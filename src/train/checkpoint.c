@@ -13,9 +13,11 @@
 
 /* Settings a resume must not change: they define what the saved numbers mean. */
 static void fingerprint(const ws_train_opts *o, char *buf, size_t size) {
-    snprintf(buf, size, "model=%s width=%d stem=%d data=%s fraction=%.17g gbs=%d lbs=%d accum=%d seed=%llu optimizer=%s",
+    snprintf(buf, size,
+             "model=%s width=%d stem=%d data=%s fraction=%.17g gbs=%d lbs=%d accum=%d seed=%llu optimizer=%s "
+             "schedule_epochs=%.17g",
              o->model, o->base_width, o->small_stem, o->data, o->data_fraction, o->global_batch, o->local_batch,
-             o->accum, (unsigned long long)o->seed, ws_optimizer_name(o->optim.kind));
+             o->accum, (unsigned long long)o->seed, ws_optimizer_name(o->optim.kind), o->lr.total_epochs);
 }
 
 static cJSON *domains_json(const double *j, const int *measured) {

@@ -104,6 +104,7 @@ cJSON *wsi_train_config_json(const ws_train_opts *o) {
     cJSON_AddStringToObject(c, "lr_rule", rules[o->lr.rule]);
     cJSON_AddNumberToObject(c, "warmup_epochs", o->lr.warmup_epochs);
     cJSON_AddStringToObject(c, "schedule", scheds[o->lr.kind]);
+    cJSON_AddNumberToObject(c, "schedule_epochs", o->lr.total_epochs);
     cJSON_AddNumberToObject(c, "label_smoothing", o->label_smoothing);
     cJSON_AddStringToObject(c, "device", ws_device_name(o->device));
     cJSON_AddStringToObject(c, "precision", ws_dtype_name(o->precision));

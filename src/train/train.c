@@ -732,6 +732,18 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     if ((st = open_model(&r, ti, err)) != WS_OK) goto out;
     if ((st = open_optim(&r, err)) != WS_OK) goto out;
     o->lr.global_batch = o->global_batch;
+    /* cosine and poly decay over the run unless told otherwise; a resumed run that extends
+     * --epochs keeps its schedule only with the same --schedule-epochs */
+    o->lr.total_epochs = o->schedule_epochs > 0 ? o->schedule_epochs
+                         : o->epochs > 0       ? (double)o->epochs
+                                               : ceil((double)o->steps / (double)r.steps_per_epoch);
+    if ((o->lr.kind == WS_SCHED_COSINE || o->lr.kind == WS_SCHED_POLY) && !(o->lr.total_epochs > o->lr.warmup_epochs)) {
+        st = wsi_error(err, WS_EINVAL,
+                       "--schedule %s decays over %g epochs (--schedule-epochs, default the run's), which must exceed "
+                       "--warmup-epochs %g",
+                       o->lr.kind == WS_SCHED_COSINE ? "cosine" : "poly", o->lr.total_epochs, o->lr.warmup_epochs);
+        goto out;
+    }
     if ((st = ws_lr_open(&r.lr, &o->lr, err)) != WS_OK) goto out;
 
     size_t in_count = (size_t)o->local_batch * ti->c * ti->h * ti->w;

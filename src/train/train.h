@@ -32,6 +32,7 @@ typedef struct {
     /* optimisation */
     ws_optim_opts optim;
     ws_lr_opts lr;
+    double schedule_epochs;    /* cosine/poly horizon; 0: the run's length (epochs, or steps in epochs) */
     float label_smoothing;
     /* execution */
     ws_device device;
