@@ -46,6 +46,12 @@ static void usage(FILE *f) {
             "  --label-smoothing E     (default 0)\n"
             "execution\n"
             "  --device cpu|cuda       (default cpu)      --precision fp32|tf32|bf16|fp16 (default fp32)\n"
+            "                          cuda: NHWC, cuDNN/cuBLAS; fp32 never uses TF32; bf16/fp16 keep fp32\n"
+            "                          master weights and statistics; fp16 adds dynamic loss scaling\n"
+            "  --gpu N                 GPU index (default: the local rank's, local rank %% visible GPUs)\n"
+            "  --cuda-graph auto|on|off  replay each step as one CUDA graph (auto: single rank, no --accum)\n"
+            "  --deterministic         deterministic cuDNN algorithms only\n"
+            "  --timing-warmup-steps N steady-state throughput and J/sample from step N+1 (default 10)\n"
             "  --threads N             CPU threads (default: all)\n"
             "  --seed N                weights, data order and synthetic data (default 0)\n"
             "output\n"
@@ -239,6 +245,20 @@ int ws_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--precision")) {
             NEED_VALUE();
             if (ws_dtype_parse(v, &o.precision)) return bad(a, v, "is fp32, tf32, bf16 or fp16");
+        } else if (!strcmp(a, "--gpu")) {
+            LONG_ARG(0, 1023);
+            o.gpu = (int)l;
+        } else if (!strcmp(a, "--cuda-graph")) {
+            NEED_VALUE();
+            if (!strcmp(v, "auto")) o.cuda_graph = -1;
+            else if (!strcmp(v, "on")) o.cuda_graph = 1;
+            else if (!strcmp(v, "off")) o.cuda_graph = 0;
+            else return bad(a, v, "is auto, on or off");
+        } else if (!strcmp(a, "--deterministic")) {
+            o.deterministic = 1;
+        } else if (!strcmp(a, "--timing-warmup-steps")) {
+            LONG_ARG(0, 1000000000L);
+            o.timing_warmup_steps = l;
         } else if (!strcmp(a, "--threads")) {
             LONG_ARG(0, 4096);
             o.threads = (int)l;

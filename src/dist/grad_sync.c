@@ -22,6 +22,10 @@
 #if WS_HAVE_MPI
 #include <mpi.h>
 #endif
+#if WS_HAVE_NCCL
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+#endif
 
 typedef struct {
     size_t offset, count; /* floats, a contiguous range of grads */
@@ -43,11 +47,41 @@ struct ws_grad_sync {
 #if WS_HAVE_MPI
     MPI_Request *req;   /* [nb]; MPI_REQUEST_NULL once complete or never started */
 #endif
+    int nccl;           /* device gradients, reduced by NCCL (ws_grad_sync_use_nccl) */
+#if WS_HAVE_NCCL
+    ncclComm_t comm;
+    cudaStream_t compute, stream; /* the model's stream, and NCCL's own */
+    cudaEvent_t *ready;           /* [nb]: the bucket's gradients are written on compute */
+    cudaEvent_t done;             /* the last all-reduce has finished on stream */
+#endif
 };
+
+#if WS_HAVE_NCCL
+static ws_status nccl_error(ws_error *err, ncclResult_t rc, ncclComm_t comm, const char *what) {
+    const char *last = comm ? ncclGetLastError(comm) : NULL;
+    return wsi_error(err, WS_ELIBRARY, "%s: %s%s%s (NCCL_DEBUG=WARN says more)", what, ncclGetErrorString(rc),
+                     last && *last ? ": " : "", last ? last : "");
+}
+#endif
 
 /* ------------------------------------------------------------------ reduction (MPI) */
 
 static ws_status reduce_start(ws_grad_sync *s, size_t i, ws_error *err) {
+#if WS_HAVE_NCCL
+    if (s->nccl) {
+        /* the bucket's gradients were enqueued on the compute stream: NCCL's stream waits
+         * for them there, then averages in place (ncclAvg: no separate division) */
+        float *p = s->grads + s->b[i].offset;
+        cudaError_t e = cudaEventRecord(s->ready[i], s->compute);
+        if (e == cudaSuccess) e = cudaStreamWaitEvent(s->stream, s->ready[i], 0);
+        if (e != cudaSuccess)
+            return wsi_error(err, WS_ELIBRARY, "gradient bucket %zu: %s", i, cudaGetErrorString(e));
+        ncclResult_t rc = ncclAllReduce(p, p, s->b[i].count, ncclFloat, ncclAvg, s->comm, s->stream);
+        if (rc != ncclSuccess) return nccl_error(err, rc, s->comm, "ncclAllReduce (gradient bucket)");
+        s->bytes += (double)s->b[i].count * sizeof(float);
+        return WS_OK;
+    }
+#endif
 #if WS_HAVE_MPI
     MPI_Comm comm = *(MPI_Comm *)wsi_world_mpi_comm(s->w);
     int rc = MPI_Iallreduce(MPI_IN_PLACE, s->grads + s->b[i].offset, (int)s->b[i].count, MPI_FLOAT, MPI_SUM, comm,
@@ -65,6 +99,7 @@ static ws_status reduce_start(ws_grad_sync *s, size_t i, ws_error *err) {
 /* OpenMPI moves non-blocking collectives forward mostly inside MPI calls; backward calls
  * this after each report, so the reduction advances while backward computes. */
 static ws_status reduce_progress(ws_grad_sync *s, ws_error *err) {
+    if (s->nccl) return WS_OK; /* NCCL progresses on its own */
 #if WS_HAVE_MPI
     int done = 0;
     int rc = MPI_Testall((int)s->next, s->req, &done, MPI_STATUSES_IGNORE);
@@ -76,6 +111,15 @@ static ws_status reduce_progress(ws_grad_sync *s, ws_error *err) {
 }
 
 static ws_status reduce_wait_all(ws_grad_sync *s, ws_error *err) {
+#if WS_HAVE_NCCL
+    if (s->nccl) {
+        /* asynchronous: the compute stream (the optimizer) waits, the host does not */
+        cudaError_t e = cudaEventRecord(s->done, s->stream);
+        if (e == cudaSuccess) e = cudaStreamWaitEvent(s->compute, s->done, 0);
+        if (e != cudaSuccess) return wsi_error(err, WS_ELIBRARY, "gradient all-reduce join: %s", cudaGetErrorString(e));
+        return WS_OK;
+    }
+#endif
 #if WS_HAVE_MPI
     int rc = MPI_Waitall((int)s->nb, s->req, MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) return wsi_world_mpi_error(err, rc, "MPI_Waitall(%zu gradient buckets)", s->nb);
@@ -88,6 +132,7 @@ static ws_status reduce_wait_all(ws_grad_sync *s, ws_error *err) {
 /* Sum to mean. A division, not a multiplication by 1/size: identical for powers of two,
  * and for other sizes it is the mean PyTorch computes (it divides too). */
 static void reduce_scale(ws_grad_sync *s, size_t i) {
+    if (s->nccl) return; /* ncclAvg did it */
     float *g = s->grads + s->b[i].offset;
     float d = (float)s->size;
     for (size_t k = 0; k < s->b[i].count; k++) g[k] /= d;
@@ -332,8 +377,55 @@ ws_grad_range ws_grad_sync_bucket(const ws_grad_sync *s, size_t i) {
     return r;
 }
 
+ws_status ws_grad_sync_use_nccl(ws_grad_sync *s, int device, void *compute_stream, ws_error *err) {
+    if (s->size == 1) return WS_OK;
+#if WS_HAVE_NCCL
+    ncclUniqueId id;
+    memset(&id, 0, sizeof id);
+    ncclResult_t rc = ncclSuccess;
+    if (ws_world_rank(s->w) == 0 && (rc = ncclGetUniqueId(&id)) != ncclSuccess)
+        return nccl_error(err, rc, NULL, "ncclGetUniqueId");
+    ws_status st = ws_world_bcast_bytes(s->w, &id, sizeof id, 0, err);
+    if (st != WS_OK) return st;
+    cudaError_t e = cudaSetDevice(device);
+    if (e != cudaSuccess) return wsi_error(err, WS_ELIBRARY, "cudaSetDevice(%d): %s", device, cudaGetErrorString(e));
+    wsi_world_enter(s->w, "ncclCommInitRank");
+    rc = ncclCommInitRank(&s->comm, s->size, id, ws_world_rank(s->w));
+    wsi_world_leave(s->w);
+    if (rc != ncclSuccess) {
+        s->comm = NULL;
+        return nccl_error(err, rc, NULL, "ncclCommInitRank (one rank per GPU: are two ranks on one GPU?)");
+    }
+    s->compute = (cudaStream_t)compute_stream;
+    if ((e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess ||
+        (e = cudaEventCreateWithFlags(&s->done, cudaEventDisableTiming)) != cudaSuccess)
+        return wsi_error(err, WS_ELIBRARY, "NCCL stream and events: %s", cudaGetErrorString(e));
+    s->ready = calloc(s->nb ? s->nb : 1, sizeof *s->ready);
+    if (!s->ready) return wsi_error(err, WS_ENOMEM, "out of memory for %zu bucket events", s->nb);
+    for (size_t i = 0; i < s->nb; i++)
+        if ((e = cudaEventCreateWithFlags(&s->ready[i], cudaEventDisableTiming)) != cudaSuccess)
+            return wsi_error(err, WS_ELIBRARY, "bucket events: %s", cudaGetErrorString(e));
+    s->nccl = 1;
+    ws_log(WS_LOG_DEBUG, "grad sync: NCCL %d ranks, %zu buckets on GPU %d", s->size, s->nb, device);
+    return WS_OK;
+#else
+    (void)device, (void)compute_stream;
+    return wsi_error(err, WS_ENOTSUP, "data parallelism on GPUs needs NCCL, which this build did not find "
+                     "(install NCCL and reconfigure)");
+#endif
+}
+
 void ws_grad_sync_close(ws_grad_sync *s) {
     if (!s) return;
+#if WS_HAVE_NCCL
+    if (s->stream) cudaStreamSynchronize(s->stream);
+    for (size_t i = 0; s->ready && i < s->nb; i++)
+        if (s->ready[i]) cudaEventDestroy(s->ready[i]);
+    free(s->ready);
+    if (s->done) cudaEventDestroy(s->done);
+    if (s->stream) cudaStreamDestroy(s->stream);
+    if (s->comm) ncclCommDestroy(s->comm);
+#endif
     free(s->b);
     free(s->by_offset);
     free(s->seen);

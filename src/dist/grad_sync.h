@@ -1,8 +1,8 @@
 /* dist/grad_sync.h - data-parallel gradient averaging in buckets, overlapped with backward.
  * defines: ws_grad_range, ws_grad_sync (opaque), ws_grad_sync_open/begin/ready/finish/close,
  * the counters (wait_s, ready_s, bytes, buckets, started) and ws_grad_sync_bucket. Implementation:
- * dist/grad_sync.c (planning and readiness; the reduction itself, MPI here, sits behind
- * four functions there that the NCCL twin replaces).
+ * dist/grad_sync.c (planning and readiness; the reduction itself sits behind four
+ * functions there: MPI on host memory, or NCCL on device memory after ws_grad_sync_use_nccl).
  *
  * Plan (once, at open): the parameter tensors, taken in reverse order (the order backward
  * finishes them), are packed into buckets of at most bucket_bytes; a bucket is one
@@ -72,6 +72,13 @@ size_t ws_grad_sync_started(const ws_grad_sync *s);
 /* Bucket i (0 <= i < buckets, plan order: the first one backward completes) as a range of
  * grads; for tests and the start-up log. */
 ws_grad_range ws_grad_sync_bucket(const ws_grad_sync *s, size_t i);
+/* Gradients on a GPU (grads a device pointer): the reductions become ncclAllReduce (average)
+ * on a stream of their own, each waiting for its bucket on compute_stream (a cudaStream_t),
+ * and finish makes compute_stream wait for the last one; the host never blocks, and a CUDA
+ * graph captured on compute_stream holds the whole exchange. Creates the NCCL communicator
+ * (rank 0's unique id broadcast through the world). Collective. Size 1: nothing to do.
+ * WS_ENOTSUP without NCCL in the build; WS_ELIBRARY with NCCL's words. */
+ws_status ws_grad_sync_use_nccl(ws_grad_sync *s, int device, void *compute_stream, ws_error *err);
 /* NULL is a no-op. Must not be called with a pass in flight in an MPI world (the requests
  * would dangle): finish first. */
 void ws_grad_sync_close(ws_grad_sync *s);

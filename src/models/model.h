@@ -20,19 +20,23 @@ typedef struct {
     int dims[4];
     int no_decay;           /* batch-norm parameter or bias */
     int is_buffer;
+    int device_krsc;        /* a conv weight stored [K,R,S,C] in the model's memory (CUDA, NHWC);
+                               checkpoints and PyTorch see dims, [K,C,R,S] */
 } ws_model_tensor;
 
 typedef struct ws_model ws_model;
 
 typedef struct {
-    /* x [n, in_c, in_h, in_w] NCHW; n <= max_batch. train: batch statistics (and running
-     * updates) in BN; else running statistics. Returns the logits [n, classes], owned by
-     * the model, valid until the next forward. */
-    ws_status (*forward)(ws_model *m, const ws_exec *ex, const float *x, int n, int train, const float **logits,
+    /* x [n, in_c, in_h, in_w] in ex's layout and activation storage type, in the model's
+     * memory; n <= max_batch; ex must be the exec the model was opened with. train: batch
+     * statistics (and running updates) in BN; else running statistics. Returns the logits
+     * [n, classes] (activation storage type), owned by the model, valid until the next
+     * forward. */
+    ws_status (*forward)(ws_model *m, const ws_exec *ex, const void *x, int n, int train, const void **logits,
                          ws_error *err);
     /* dlogits [n, classes] for the last forward (which must have been train=1): adds
      * (+=) the parameter gradients into grads. */
-    ws_status (*backward)(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err);
+    ws_status (*backward)(ws_model *m, const ws_exec *ex, const void *dlogits, int n, ws_error *err);
     void (*close)(ws_model *m);
 } ws_model_ops;
 
@@ -40,7 +44,14 @@ struct ws_model {
     const ws_model_ops *ops;
     char name[32];
     int in_c, in_h, in_w, classes, max_batch;
+    /* In the memory of `exec` (host memory on the CPU, device memory on CUDA); fp32. Use
+     * ws_model_get_params and friends for host copies in PyTorch's order. */
     float *params, *grads, *buffers;
+    /* params in the activation storage type, what the ops read as weights: params itself for
+     * fp32/tf32, a bf16/fp16 copy otherwise, refreshed by the optimizer's step and by
+     * ws_model_set_params / ws_model_refresh_work. */
+    void *params_work;
+    ws_exec exec;                     /* the device, layout and precision the model runs on */
     size_t n_params, n_buffers;
     ws_model_tensor *tensors;
     size_t n_tensors;
@@ -54,17 +65,28 @@ struct ws_model {
 };
 
 /* Convenience wrappers; m NULL-safe close. */
-static inline ws_status ws_model_forward(ws_model *m, const ws_exec *ex, const float *x, int n, int train,
-                                         const float **logits, ws_error *err) {
+static inline ws_status ws_model_forward(ws_model *m, const ws_exec *ex, const void *x, int n, int train,
+                                         const void **logits, ws_error *err) {
     return m->ops->forward(m, ex, x, n, train, logits, err);
 }
-static inline ws_status ws_model_backward(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err) {
+static inline ws_status ws_model_backward(ws_model *m, const ws_exec *ex, const void *dlogits, int n, ws_error *err) {
     return m->ops->backward(m, ex, dlogits, n, err);
 }
 static inline void ws_model_close(ws_model *m) {
     if (m) m->ops->close(m);
 }
-/* Finds a tensor by name; NULL when absent. */
+/* Finds a tensor by name; NULL when absent. (models/model.c, like the calls below.) */
 const ws_model_tensor *ws_model_find(const ws_model *m, const char *name);
+
+/* Host copies in PyTorch's order (each tensor as its dims say), whatever the device:
+ * n_params floats for params and grads, n_buffers for buffers. Synchronous (set-up,
+ * checkpoints, tests). set_params also refreshes params_work. */
+ws_status ws_model_get_params(const ws_model *m, float *host, ws_error *err);
+ws_status ws_model_set_params(ws_model *m, const float *host, ws_error *err);
+ws_status ws_model_get_grads(const ws_model *m, float *host, ws_error *err);
+ws_status ws_model_get_buffers(const ws_model *m, float *host, ws_error *err);
+ws_status ws_model_set_buffers(ws_model *m, const float *host, ws_error *err);
+/* params_work = (storage type) params, after params changed in place on the device. */
+ws_status ws_model_refresh_work(ws_model *m, ws_error *err);
 
 #endif

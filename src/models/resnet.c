@@ -1,13 +1,20 @@
 /* models/resnet.c - ResNet v1.5 as a list of nodes over planned activations.
- * defines: ws_resnet_opts_default, ws_resnet_param_count, ws_resnet_open (models/resnet.h),
- * ws_model_find (models/model.h).
+ * defines: ws_resnet_opts_default, ws_resnet_param_count, ws_resnet_open (models/resnet.h).
  *
  * The network is built once into a flat list of nodes (conv, batch norm with optional
  * residual add and ReLU, max pool, global average pool, fc) that read and write numbered
  * activations. Forward runs the list; backward runs it in reverse. An activation read by
  * two nodes (a block's input: its first conv and its shortcut) gets its gradient summed:
  * the first writer overwrites, later ones add through a scratch buffer. Every buffer is
- * planned and allocated at open for max_batch (style.md: nothing allocates in a step). */
+ * planned and allocated at open for max_batch (style.md: nothing allocates in a step).
+ *
+ * One code path for both backends: every buffer lives in the memory of the model's exec
+ * (ws_mem_alloc) and every computation is an op, so the CPU runs the references and CUDA
+ * the twins. On CUDA the activations are NHWC in the run's storage type, conv weights are
+ * stored [K,R,S,C] (device_krsc) and the ops read the bf16/fp16 working copy of the
+ * weights (params_work). Gradients of an activation with two readers are summed in place:
+ * the first writer overwrites, a later conv adds (WS_ACCUMULATE); other ops add through a
+ * scratch buffer, which is allocated only when the graph needs one (never for ResNet). */
 #include "models/resnet.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -16,9 +23,11 @@
 #include "ops/conv2d.h"
 #include "ops/eltwise.h"
 #include "ops/linear.h"
+#include "ops/mem.h"
 #include "ops/pool.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +36,8 @@ typedef enum { NODE_CONV, NODE_BN, NODE_MAXPOOL, NODE_GAP, NODE_FC } node_kind;
 
 typedef struct {
     int c, h, w;      /* per sample */
-    float *data;      /* [max_batch, c, h, w]; the input activation points at the caller's x */
-    float *grad;      /* same shape; NULL for the input */
+    void *data;       /* [max_batch, c, h, w]; the input activation points at the caller's x */
+    void *grad;       /* same shape; NULL for the input */
 } activation;
 
 typedef struct {
@@ -53,13 +62,18 @@ typedef struct {
     size_t n_acts, cap_acts;
     size_t cap_tensors;
     int *grad_written;     /* per activation, during backward */
-    float *scratch;        /* largest activation: gradient sums */
-    void *workspace;       /* conv scratch */
+    void *scratch;         /* gradient sums for ops that cannot accumulate (NULL when unneeded) */
+    size_t scratch_bytes;
+    void *workspace;       /* CPU conv scratch (CUDA: the context's workspace) */
     size_t workspace_bytes;
     int workspace_threads;  /* the ws_exec.threads the workspace was sized for */
-    float *arena;          /* activations and their gradients */
+    void *arena;           /* activations and their gradients */
+    size_t arena_bytes;
     float *bn_stats;       /* save_mean/save_invstd of all BN nodes */
+    size_t bn_bytes;
     int32_t *argmax_arena;
+    size_t argmax_bytes;
+    size_t work_bytes;     /* params_work when it is a copy */
     int planning;          /* building pass 1: count only */
 } resnet;
 
@@ -284,14 +298,15 @@ static int build(resnet *r) {
 
 /* ------------------------------------------------------------------ init */
 
-static void init_params(resnet *r) {
+/* Into host copies in PyTorch's order; open uploads them. */
+static void init_params(resnet *r, float *params, float *buffers) {
     ws_model *m = &r->base;
     ws_rng rng = ws_rng_seeded(r->opts.seed);
     for (size_t i = 0; i < m->n_tensors; i++) {
         const ws_model_tensor *t = &m->tensors[i];
         /* each tensor its own stream: adding a layer does not reshuffle the others */
         ws_rng tr = ws_rng_split(&rng, i);
-        float *p = t->is_buffer ? m->buffers + t->offset : m->params + t->offset;
+        float *p = t->is_buffer ? buffers + t->offset : params + t->offset;
         const char *leaf = strrchr(t->name, '.');
         int is_fc = strncmp(t->name, "fc.", 3) == 0;
         if (t->is_buffer) {
@@ -317,17 +332,35 @@ static void init_params(resnet *r) {
 
 /* ------------------------------------------------------------------ run */
 
-static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const float *x, int n, int train, const float **logits,
+static size_t act_elems(const activation *a, int n) { return (size_t)n * a->c * a->h * a->w; }
+static size_t act_bytes(const resnet *r, const activation *a, int n) {
+    return act_elems(a, n) * ws_dtype_size(ws_act_dtype(r->base.exec.precision));
+}
+static const void *weight(const ws_model *m, size_t off) {
+    return (const char *)m->params_work + off * ws_dtype_size(ws_act_dtype(m->exec.precision));
+}
+
+static ws_status check_exec(const ws_model *m, const resnet *r, const ws_exec *ex, ws_error *err) {
+    if (ex->device != m->exec.device || ex->precision != m->exec.precision || ex->cuda != m->exec.cuda ||
+        ex->layout != m->exec.layout)
+        return wsi_error(err, WS_EINVAL, "%s: opened for %s %s, called with %s %s", m->name,
+                         ws_device_name(m->exec.device), ws_dtype_name(m->exec.precision), ws_device_name(ex->device),
+                         ws_dtype_name(ex->precision));
+    /* CPU conv scratch grows with the thread count: refuse one it was not sized for */
+    if (ex->device == WS_DEVICE_CPU && ex->threads != r->workspace_threads)
+        return wsi_error(err, WS_EINVAL, "%s: opened for %d threads, called with %d", m->name, r->workspace_threads,
+                         ex->threads);
+    return WS_OK;
+}
+
+static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const void *x, int n, int train, const void **logits,
                                 ws_error *err) {
     resnet *r = (resnet *)m;
     if (n < 1 || n > m->max_batch)
         return wsi_error(err, WS_EINVAL, "%s: batch %d outside 1..%d planned at open", m->name, n, m->max_batch);
-    /* conv scratch grows with the thread count: refuse one it was not sized for */
-    if (ex->threads != r->workspace_threads)
-        return wsi_error(err, WS_EINVAL, "%s: opened for %d threads, called with %d", m->name, r->workspace_threads,
-                         ex->threads);
-    r->acts[0].data = (float *)x;
-    ws_status st = WS_OK;
+    ws_status st = check_exec(m, r, ex, err);
+    if (st != WS_OK) return st;
+    r->acts[0].data = (void *)x;
     for (size_t i = 0; i < r->n_nodes && st == WS_OK; i++) {
         node *nd = &r->nodes[i];
         activation *in = &r->acts[nd->in], *out = &r->acts[nd->out];
@@ -335,20 +368,18 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const float *x, 
         case NODE_CONV: {
             ws_conv2d_desc d = nd->conv;
             d.n = n;
-            st = ws_conv2d_forward(ex, &d, out->data, in->data, m->params + nd->w_off, r->workspace);
+            st = ws_conv2d_forward(ex, &d, out->data, in->data, weight(m, nd->w_off), r->workspace);
             break;
         }
         case NODE_BN: {
             ws_batchnorm_desc d = {n, in->c, in->h, in->w, 1e-5, 0.1};
             const float *g = m->params + nd->w_off, *b = m->params + nd->b_off;
+            const void *res = nd->residual >= 0 ? r->acts[nd->residual].data : NULL;
             st = train ? ws_batchnorm_forward_train(ex, &d, out->data, in->data, g, b, m->buffers + nd->rm_off,
-                                                    m->buffers + nd->rv_off, nd->save_mean, nd->save_invstd)
+                                                    m->buffers + nd->rv_off, nd->save_mean, nd->save_invstd, res,
+                                                    nd->relu)
                        : ws_batchnorm_forward_eval(ex, &d, out->data, in->data, g, b, m->buffers + nd->rm_off,
-                                                   m->buffers + nd->rv_off);
-            size_t count = (size_t)n * out->c * out->h * out->w;
-            if (st == WS_OK && nd->residual >= 0)
-                st = ws_add_forward(ex, count, out->data, out->data, r->acts[nd->residual].data);
-            if (st == WS_OK && nd->relu) st = ws_relu_forward(ex, count, out->data, out->data);
+                                                   m->buffers + nd->rv_off, res, nd->relu);
             break;
         }
         case NODE_MAXPOOL: {
@@ -359,7 +390,7 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const float *x, 
         }
         case NODE_GAP: st = ws_avgpool_global_forward(ex, n, in->c, in->h, in->w, out->data, in->data); break;
         case NODE_FC:
-            st = ws_linear_forward(ex, n, in->c, out->c, out->data, in->data, m->params + nd->w_off,
+            st = ws_linear_forward(ex, n, in->c, out->c, out->data, in->data, weight(m, nd->w_off),
                                    m->params + nd->b_off);
             break;
         }
@@ -369,25 +400,15 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const float *x, 
     return WS_OK;
 }
 
-/* Where node output goes for activation a: straight into its gradient when nothing has
- * written it yet this pass, else into scratch, to be added by finish_grad. */
-static float *grad_target(resnet *r, int a) { return r->grad_written[a] ? r->scratch : r->acts[a].grad; }
+/* Where a node that cannot accumulate writes the gradient of activation a: straight into
+ * it when nothing has written it yet this pass, else into scratch, added by finish_grad. */
+static void *grad_target(resnet *r, int a) { return r->grad_written[a] ? r->scratch : r->acts[a].grad; }
 
-static void finish_grad(resnet *r, int a, size_t count) {
-    if (r->grad_written[a]) {
-        float *g = r->acts[a].grad;
-        for (size_t i = 0; i < count; i++) g[i] += r->scratch[i];
-    }
+static ws_status finish_grad(resnet *r, const ws_exec *ex, int a, size_t count) {
+    ws_status st = WS_OK;
+    if (r->grad_written[a]) st = ws_add_forward(ex, count, r->acts[a].grad, r->acts[a].grad, r->scratch);
     r->grad_written[a] = 1;
-}
-
-static void add_grad(resnet *r, int a, const float *src, size_t count) {
-    float *g = r->acts[a].grad;
-    if (r->grad_written[a])
-        for (size_t i = 0; i < count; i++) g[i] += src[i];
-    else
-        memcpy(g, src, count * sizeof *g);
-    r->grad_written[a] = 1;
+    return st;
 }
 
 /* Tells the listener which parameter gradients the node just finished. */
@@ -410,35 +431,49 @@ static void announce(ws_model *m, const resnet *r, const node *nd) {
     }
 }
 
-static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const float *dlogits, int n, ws_error *err) {
+static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const void *dlogits, int n, ws_error *err) {
     resnet *r = (resnet *)m;
+    ws_status st = check_exec(m, r, ex, err);
+    if (st != WS_OK) return st;
     memset(r->grad_written, 0, r->n_acts * sizeof *r->grad_written);
     size_t last = r->n_acts - 1;
-    add_grad(r, (int)last, dlogits, (size_t)n * m->classes);
-    ws_status st = WS_OK;
+    ws_mem_copy(ex, r->acts[last].grad, dlogits, act_bytes(r, &r->acts[last], n));
+    r->grad_written[last] = 1;
     for (size_t k = r->n_nodes; k-- > 0 && st == WS_OK;) {
         node *nd = &r->nodes[k];
         activation *in = &r->acts[nd->in], *out = &r->acts[nd->out];
-        size_t in_count = (size_t)n * in->c * in->h * in->w;
-        size_t out_count = (size_t)n * out->c * out->h * out->w;
+        size_t in_count = act_elems(in, n);
         int need_dx = nd->in != 0; /* no gradient for the input images */
-        float *dx = need_dx ? grad_target(r, nd->in) : NULL;
-        float *dy = out->grad;
+        void *dy = out->grad;
+        int accumulates = 0;       /* the op added into in->grad itself */
+        void *dx = need_dx ? grad_target(r, nd->in) : NULL;
         switch (nd->kind) {
         case NODE_CONV: {
             ws_conv2d_desc d = nd->conv;
             d.n = n;
-            st = ws_conv2d_backward(ex, &d, dx, m->grads + nd->w_off, dy, in->data, m->params + nd->w_off,
-                                    r->workspace);
+            int acc = need_dx && r->grad_written[nd->in];
+            if (acc) dx = in->grad;
+            st = ws_conv2d_backward(ex, &d, dx, m->grads + nd->w_off, dy, in->data, weight(m, nd->w_off),
+                                    r->workspace, acc ? WS_ACCUMULATE : 0);
+            accumulates = acc;
             break;
         }
         case NODE_BN: {
-            if (nd->relu) st = ws_relu_backward(ex, out_count, dy, dy, out->data);
-            if (st == WS_OK && nd->residual >= 0) add_grad(r, nd->residual, dy, out_count);
             ws_batchnorm_desc d = {n, in->c, in->h, in->w, 1e-5, 0.1};
-            if (st == WS_OK)
-                st = ws_batchnorm_backward(ex, &d, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy, in->data,
-                                           m->params + nd->w_off, nd->save_mean, nd->save_invstd);
+            void *dres = NULL;
+            int res_scratch = 0;
+            if (nd->residual >= 0) {
+                res_scratch = r->grad_written[nd->residual];
+                if (res_scratch && dx == r->scratch)
+                    return wsi_error(err, WS_ESTATE, "%s: two gradient sums in one node (model graph)", m->name);
+                dres = res_scratch ? r->scratch : r->acts[nd->residual].grad;
+            }
+            st = ws_batchnorm_backward(ex, &d, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy, out->data, in->data,
+                                       m->params + nd->w_off, nd->save_mean, nd->save_invstd, dres, nd->relu);
+            if (st == WS_OK && nd->residual >= 0) {
+                if (res_scratch) st = finish_grad(r, ex, nd->residual, act_elems(out, n));
+                else r->grad_written[nd->residual] = 1;
+            }
             break;
         }
         case NODE_MAXPOOL: {
@@ -449,11 +484,14 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const float *dl
         }
         case NODE_GAP: st = ws_avgpool_global_backward(ex, n, in->c, in->h, in->w, dx, dy); break;
         case NODE_FC:
-            st = ws_linear_backward(ex, n, in->c, out->c, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy,
-                                    in->data, m->params + nd->w_off);
+            st = ws_linear_backward(ex, n, in->c, out->c, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy, in->data,
+                                    weight(m, nd->w_off));
             break;
         }
-        if (st == WS_OK && need_dx) finish_grad(r, nd->in, in_count);
+        if (st == WS_OK && need_dx) {
+            if (accumulates) r->grad_written[nd->in] = 1;
+            else st = finish_grad(r, ex, nd->in, in_count);
+        }
         if (st == WS_OK && m->grads_ready) announce(m, r, nd);
     }
     if (st != WS_OK) return wsi_error(err, st, "%s backward: an operator failed (%s)", m->name, ws_status_message(st));
@@ -462,17 +500,19 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const float *dl
 
 static void resnet_close(ws_model *m) {
     resnet *r = (resnet *)m;
+    const ws_exec *ex = &m->exec;
     free(r->nodes);
     free(r->acts);
     free(r->grad_written);
-    free(r->scratch);
+    ws_mem_free(ex, r->scratch, r->scratch_bytes);
     free(r->workspace);
-    free(r->arena);
-    free(r->bn_stats);
-    free(r->argmax_arena);
-    free(m->params);
-    free(m->grads);
-    free(m->buffers);
+    ws_mem_free(ex, r->arena, r->arena_bytes);
+    ws_mem_free(ex, r->bn_stats, r->bn_bytes);
+    ws_mem_free(ex, r->argmax_arena, r->argmax_bytes);
+    if (m->params_work != (void *)m->params) ws_mem_free(ex, m->params_work, r->work_bytes);
+    ws_mem_free(ex, m->params, m->n_params * sizeof(float));
+    ws_mem_free(ex, m->grads, m->n_params * sizeof(float));
+    ws_mem_free(ex, m->buffers, (m->n_buffers ? m->n_buffers : 1) * sizeof(float));
     free(m->tensors);
     free(r);
 }
@@ -504,31 +544,117 @@ size_t ws_resnet_param_count(const ws_resnet_opts *o) {
     return n;
 }
 
+static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+/* Gradient buffers of activations, shared by lifetime: activation a's gradient is live
+ * from the backward of its first (last in forward order) reader to the backward of its
+ * producer. A replay of backward's order assigns each a byte offset from a pool of freed
+ * blocks (smallest that fits), so the peak holds only what is live at once, about the
+ * three largest gradients at a time instead of all of them. Also finds whether any node
+ * would need the scratch buffer (a second gradient written by an op that cannot add).
+ * grad_off[a] (SIZE_MAX: no gradient) and returns the pool's total bytes. */
+typedef struct {
+    size_t off, bytes;
+    int free;
+} grad_block;
+
+static size_t plan_gradients(resnet *r, size_t *grad_off, size_t *scratch_bytes) {
+    const int n = r->opts.max_batch;
+    size_t esz = ws_dtype_size(ws_act_dtype(r->base.exec.precision));
+    grad_block *blocks = calloc(r->n_acts + 1, sizeof *blocks);
+    int *written = calloc(r->n_acts, sizeof *written);
+    size_t nb = 0, total = 0;
+    *scratch_bytes = 0;
+    if (!blocks || !written) {
+        free(blocks);
+        free(written);
+        return SIZE_MAX;
+    }
+    for (size_t a = 0; a < r->n_acts; a++) grad_off[a] = SIZE_MAX;
+    /* takes a block of at least `bytes` for activation a */
+#define TAKE(a)                                                                                                        \
+    do {                                                                                                               \
+        size_t need_ = align256(act_elems(&r->acts[a], n) * esz), best_ = SIZE_MAX;                                     \
+        for (size_t b_ = 0; b_ < nb; b_++)                                                                             \
+            if (blocks[b_].free && blocks[b_].bytes >= need_ && (best_ == SIZE_MAX || blocks[b_].bytes < blocks[best_].bytes)) \
+                best_ = b_;                                                                                            \
+        if (best_ == SIZE_MAX) {                                                                                       \
+            best_ = nb++;                                                                                              \
+            blocks[best_].off = total;                                                                                 \
+            blocks[best_].bytes = need_;                                                                               \
+            total += need_;                                                                                            \
+        }                                                                                                              \
+        blocks[best_].free = 0;                                                                                        \
+        grad_off[a] = best_;                                                                                           \
+    } while (0)
+    size_t last = r->n_acts - 1;
+    TAKE(last);
+    written[last] = 1;
+    for (size_t k = r->n_nodes; k-- > 0;) {
+        const node *nd = &r->nodes[k];
+        if (nd->in != 0) {
+            if (!written[nd->in]) TAKE(nd->in);
+            else if (nd->kind != NODE_CONV) {
+                size_t b = act_elems(&r->acts[nd->in], n) * esz;
+                if (b > *scratch_bytes) *scratch_bytes = b;
+            }
+            written[nd->in] = 1;
+        }
+        if (nd->kind == NODE_BN && nd->residual >= 0) {
+            if (!written[nd->residual]) TAKE(nd->residual);
+            else {
+                size_t b = act_elems(&r->acts[nd->residual], n) * esz;
+                if (b > *scratch_bytes) *scratch_bytes = b;
+            }
+            written[nd->residual] = 1;
+        }
+        /* the node's own output gradient dies with it: its readers all ran before */
+        if (grad_off[nd->out] != SIZE_MAX) blocks[grad_off[nd->out]].free = 1;
+    }
+#undef TAKE
+    for (size_t a = 0; a < r->n_acts; a++)
+        if (grad_off[a] != SIZE_MAX) grad_off[a] = blocks[grad_off[a]].off;
+    free(blocks);
+    free(written);
+    return total;
+}
+
 ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err) {
     *out = NULL;
     ws_status st = validate(o, err);
     if (st != WS_OK) return st;
+    ws_exec ex = o->exec ? *o->exec : ws_exec_cpu(o->threads);
+    if (wsi_exec_run(&ex) == WSI_RUN_NONE)
+        return wsi_error(err, WS_ENOTSUP, "resnet: %s %s is not supported by this build", ws_device_name(ex.device),
+                         ws_dtype_name(ex.precision));
     resnet *r = calloc(1, sizeof *r);
     if (!r) return wsi_error(err, WS_ENOMEM, "resnet: out of memory");
     ws_model *m = &r->base;
     r->opts = *o;
     m->ops = &resnet_ops;
+    m->exec = ex;
     snprintf(m->name, sizeof m->name, "resnet%d", o->depth);
     m->in_c = o->in_c;
     m->in_h = o->in_h;
     m->in_w = o->in_w;
     m->classes = o->classes;
     m->max_batch = o->max_batch;
+    float *host_params = NULL, *host_buffers = NULL;
+    size_t *grad_off = NULL;
     if (build(r) < 0) goto nomem;
+    const int cuda = ex.device == WS_DEVICE_CUDA;
+    const size_t esz = ws_dtype_size(ws_act_dtype(ex.precision));
+    if (cuda)
+        for (size_t i = 0; i < m->n_tensors; i++) m->tensors[i].device_krsc = m->tensors[i].ndims == 4;
 
-    /* plan: activations and gradients (not for the input), BN statistics, argmax, scratch */
-    size_t act_floats = 0, largest = 0, bn_floats = 0, argmax_count = 0;
-    for (size_t i = 1; i < r->n_acts; i++) {
-        size_t c = (size_t)o->max_batch * r->acts[i].c * r->acts[i].h * r->acts[i].w;
-        act_floats += 2 * c;
-        if (c > largest) largest = c;
-    }
-    ws_exec cpu = {WS_DEVICE_CPU, WS_FP32, o->threads, NULL};
+    /* plan: activations (not the input) and their shared gradients, BN statistics, argmax,
+     * the CPU conv workspace or the CUDA algorithms */
+    size_t data_bytes = 0, bn_floats = 0, argmax_count = 0, scratch_bytes = 0;
+    for (size_t i = 1; i < r->n_acts; i++) data_bytes += align256(act_elems(&r->acts[i], o->max_batch) * esz);
+    grad_off = malloc(r->n_acts * sizeof *grad_off);
+    if (!grad_off) goto nomem;
+    size_t grad_bytes = plan_gradients(r, grad_off, &scratch_bytes);
+    if (grad_bytes == SIZE_MAX) goto nomem;
     for (size_t i = 0; i < r->n_nodes; i++) {
         node *nd = &r->nodes[i];
         if (nd->kind == NODE_BN) bn_floats += 2 * (size_t)r->acts[nd->in].c;
@@ -536,29 +662,42 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         if (nd->kind == NODE_CONV) {
             ws_conv2d_desc d = nd->conv;
             d.n = o->max_batch;
-            size_t b = ws_conv2d_workspace_bytes(&cpu, &d);
+            if ((st = ws_conv2d_plan(&ex, &d, err)) != WS_OK) goto fail;
+            size_t b = ws_conv2d_workspace_bytes(&ex, &d);
             if (b > r->workspace_bytes) r->workspace_bytes = b;
         }
     }
-    m->params = calloc(m->n_params, sizeof(float));
-    m->grads = calloc(m->n_params, sizeof(float));
-    m->buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
-    r->arena = malloc(act_floats * sizeof(float));
-    r->bn_stats = malloc((bn_floats ? bn_floats : 1) * sizeof(float));
-    r->argmax_arena = malloc((argmax_count ? argmax_count : 1) * sizeof(int32_t));
-    r->scratch = malloc(largest * sizeof(float));
+    r->arena_bytes = data_bytes + grad_bytes;
+    r->bn_bytes = (bn_floats ? bn_floats : 1) * sizeof(float);
+    r->argmax_bytes = (argmax_count ? argmax_count : 1) * sizeof(int32_t);
+    r->scratch_bytes = scratch_bytes;
+    if ((st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "parameters", (void **)&m->params, err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "gradients", (void **)&m->grads, err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, (m->n_buffers ? m->n_buffers : 1) * sizeof(float), "BN buffers", (void **)&m->buffers,
+                           err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, r->arena_bytes, "activations", &r->arena, err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, r->bn_bytes, "BN statistics", (void **)&r->bn_stats, err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, r->argmax_bytes, "max-pool indices", (void **)&r->argmax_arena, err)) != WS_OK ||
+        (scratch_bytes && (st = ws_mem_alloc(&ex, scratch_bytes, "gradient scratch", &r->scratch, err)) != WS_OK))
+        goto fail;
+    m->params_work = m->params;
+    if (esz != sizeof(float)) {
+        r->work_bytes = m->n_params * esz;
+        if ((st = ws_mem_alloc(&ex, r->work_bytes, "working weights", &m->params_work, err)) != WS_OK) goto fail;
+    }
+    ws_mem_zero(&ex, m->grads, m->n_params * sizeof(float));
     r->workspace = malloc(r->workspace_bytes ? r->workspace_bytes : 1);
     r->grad_written = calloc(r->n_acts, sizeof(int));
-    if (!m->params || !m->grads || !m->buffers || !r->arena || !r->bn_stats || !r->argmax_arena || !r->scratch ||
-        !r->workspace || !r->grad_written)
-        goto nomem;
-    float *p = r->arena;
+    host_params = calloc(m->n_params, sizeof(float));
+    host_buffers = calloc(m->n_buffers ? m->n_buffers : 1, sizeof(float));
+    if (!r->workspace || !r->grad_written || !host_params || !host_buffers) goto nomem;
+    char *p = r->arena;
     for (size_t i = 1; i < r->n_acts; i++) {
-        size_t c = (size_t)o->max_batch * r->acts[i].c * r->acts[i].h * r->acts[i].w;
         r->acts[i].data = p;
-        r->acts[i].grad = p + c;
-        p += 2 * c;
+        p += align256(act_elems(&r->acts[i], o->max_batch) * esz);
     }
+    for (size_t i = 1; i < r->n_acts; i++)
+        r->acts[i].grad = grad_off[i] == SIZE_MAX ? NULL : (char *)r->arena + data_bytes + grad_off[i];
     float *s = r->bn_stats;
     int32_t *am = r->argmax_arena;
     for (size_t i = 0; i < r->n_nodes; i++) {
@@ -574,21 +713,27 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         }
     }
     r->workspace_threads = o->threads;
-    m->activation_bytes = act_floats * sizeof(float) + r->workspace_bytes;
-    init_params(r);
-    ws_log(WS_LOG_DEBUG, "%s: %zu parameters, %zu buffers, %.1f MiB activations+gradients at batch %d, %.1f MiB workspace",
-           m->name, m->n_params, m->n_buffers, act_floats * 4.0 / 1048576.0, o->max_batch,
-           r->workspace_bytes / 1048576.0);
+    m->activation_bytes = r->arena_bytes + r->workspace_bytes + scratch_bytes;
+    init_params(r, host_params, host_buffers);
+    if ((st = ws_model_set_params(m, host_params, err)) != WS_OK || (st = ws_model_set_buffers(m, host_buffers, err)) != WS_OK)
+        goto fail;
+    ws_log(WS_LOG_DEBUG,
+           "%s on %s %s: %zu parameters, %zu buffers, at batch %d: %.1f MiB activations + %.1f MiB shared gradients, "
+           "%.1f MiB CPU workspace",
+           m->name, ws_device_name(ex.device), ws_dtype_name(ex.precision), m->n_params, m->n_buffers, o->max_batch,
+           data_bytes / 1048576.0, grad_bytes / 1048576.0, r->workspace_bytes / 1048576.0);
+    free(host_params);
+    free(host_buffers);
+    free(grad_off);
     *out = m;
     return WS_OK;
 nomem:
+    st = wsi_error(err, WS_ENOMEM, "resnet%d: out of host memory for batch %d (try a smaller --local-batch)", o->depth,
+                   o->max_batch);
+fail:
+    free(host_params);
+    free(host_buffers);
+    free(grad_off);
     resnet_close(m);
-    return wsi_error(err, WS_ENOMEM, "resnet%d: out of memory for batch %d (try a smaller --local-batch)", o->depth,
-                     o->max_batch);
-}
-
-const ws_model_tensor *ws_model_find(const ws_model *m, const char *name) {
-    for (size_t i = 0; i < m->n_tensors; i++)
-        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
-    return NULL;
+    return st;
 }

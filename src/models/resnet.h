@@ -22,6 +22,9 @@ typedef struct {
     int max_batch;          /* activations are planned for this many samples */
     int threads;            /* CPU threads the model will run with (ws_exec.threads; 0: OpenMP
                              * default): conv scratch is sized for them */
+    const ws_exec *exec;    /* where it runs (kept by value); NULL: the CPU reference with
+                             * `threads`. On CUDA, open plans every convolution (cuDNN's
+                             * algorithms at max_batch) and puts all memory on the GPU. */
     uint64_t seed;          /* initialisation */
 } ws_resnet_opts;
 

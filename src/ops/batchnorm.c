@@ -1,42 +1,87 @@
-/* src/ops/batchnorm.c - batch normalisation's backend choice.
+/* src/ops/batchnorm.c - batch normalisation's backend choice, and the CPU composition of
+ * the fused forms (bn, + residual, ReLU) out of the reference operators.
  * defines: ws_batchnorm_forward_train, ws_batchnorm_forward_eval, ws_batchnorm_backward
- * backends: src/ops/batchnorm_cpu.c (reference), src/ops/batchnorm_cuda.cu (to come);
+ * backends: src/ops/batchnorm_cpu.c (reference), src/ops/batchnorm_cuda.cu (fused kernels);
  * contract: src/ops/batchnorm.h. A bad descriptor is WS_EINVAL whatever the device; the CPU
- * (fp32 only) runs the reference; any other device or precision is WS_ENOTSUP for now. */
+ * (fp32 NCHW) runs the references, a CUDA exec the twin; anything else is WS_ENOTSUP. */
 #include "ops/batchnorm.h"
+#include "ops/eltwise.h"
+#include "ws_config.h"
 
 #include <math.h>
+#include <string.h>
 
 static int desc_ok(const ws_batchnorm_desc *d) {
     return d && d->n >= 1 && d->c >= 1 && d->h >= 1 && d->w >= 1 && d->eps >= 0.0 && d->eps < INFINITY &&
            d->momentum >= 0.0 && d->momentum <= 1.0;
 }
 
-static int cpu_runs(const ws_exec *ex) { return ex->device == WS_DEVICE_CPU && ex->precision == WS_FP32; }
+static size_t count_of(const ws_batchnorm_desc *d) { return (size_t)d->n * d->c * d->h * d->w; }
 
-/* TODO(cuda issue): under WS_HAVE_CUDA, the CUDA device runs the _cuda twins below. */
+/* y = relu?(y + residual?) in place, by the reference element-wise ops. */
+static void epilogue_cpu(const ws_batchnorm_desc *d, int threads, float *y, const float *residual, int relu) {
+    if (residual) ws_add_forward_cpu(count_of(d), threads, y, y, residual);
+    if (relu) ws_relu_forward_cpu(count_of(d), threads, y, y);
+}
 
-ws_status ws_batchnorm_forward_train(const ws_exec *ex, const ws_batchnorm_desc *d, float *y, const float *x,
+ws_status ws_batchnorm_forward_train(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
                                      const float *gamma, const float *beta, float *running_mean, float *running_var,
-                                     float *save_mean, float *save_invstd) {
+                                     float *save_mean, float *save_invstd, const void *residual, int relu) {
     if (!ex || !desc_ok(d) || (size_t)d->n * d->h * d->w < 2) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    return ws_batchnorm_forward_train_cpu(d, ex->threads, y, x, gamma, beta, running_mean, running_var, save_mean,
-                                          save_invstd);
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: {
+        ws_status st = ws_batchnorm_forward_train_cpu(d, ex->threads, y, x, gamma, beta, running_mean, running_var,
+                                                      save_mean, save_invstd);
+        if (st == WS_OK) epilogue_cpu(d, ex->threads, y, residual, relu);
+        return st;
+    }
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA:
+        if (!y || !x || !gamma || !beta || !running_mean || !running_var || !save_mean || !save_invstd) return WS_EINVAL;
+        ws_batchnorm_forward_train_cuda(ex, d, y, x, gamma, beta, running_mean, running_var, save_mean, save_invstd,
+                                        residual, relu);
+        return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *d, float *y, const float *x,
+ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
                                     const float *gamma, const float *beta, const float *running_mean,
-                                    const float *running_var) {
+                                    const float *running_var, const void *residual, int relu) {
     if (!ex || !desc_ok(d)) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    return ws_batchnorm_forward_eval_cpu(d, ex->threads, y, x, gamma, beta, running_mean, running_var);
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: {
+        ws_status st = ws_batchnorm_forward_eval_cpu(d, ex->threads, y, x, gamma, beta, running_mean, running_var);
+        if (st == WS_OK) epilogue_cpu(d, ex->threads, y, residual, relu);
+        return st;
+    }
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA:
+        if (!y || !x || !gamma || !beta || !running_mean || !running_var) return WS_EINVAL;
+        ws_batchnorm_forward_eval_cuda(ex, d, y, x, gamma, beta, running_mean, running_var, residual, relu);
+        return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, float *dx, float *dgamma, float *dbeta,
-                                const float *dy, const float *x, const float *gamma, const float *save_mean,
-                                const float *save_invstd) {
-    if (!ex || !desc_ok(d)) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    return ws_batchnorm_backward_cpu(d, ex->threads, dx, dgamma, dbeta, dy, x, gamma, save_mean, save_invstd);
+ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma, float *dbeta,
+                                void *dy, const void *y, const void *x, const float *gamma, const float *save_mean,
+                                const float *save_invstd, void *dresidual, int relu) {
+    if (!ex || !desc_ok(d) || !dx || !dgamma || !dbeta || !dy || !x || !gamma || !save_mean || !save_invstd ||
+        (relu && !y))
+        return WS_EINVAL;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU:
+        if (relu) ws_relu_backward_cpu(count_of(d), ex->threads, dy, dy, y);
+        if (dresidual) memcpy(dresidual, dy, count_of(d) * sizeof(float));
+        return ws_batchnorm_backward_cpu(d, ex->threads, dx, dgamma, dbeta, dy, x, gamma, save_mean, save_invstd);
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA:
+        ws_batchnorm_backward_cuda(ex, d, dx, dgamma, dbeta, dy, y, x, gamma, save_mean, save_invstd, dresidual, relu);
+        return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }

@@ -3,12 +3,22 @@
  * running = (1 - m) * running + m * batch_stat, with the UNBIASED batch variance
  * (divisor N*H*W - 1) for running_var and the biased one for normalising.
  * defines: ws_batchnorm_desc, ws_batchnorm_forward_train, ws_batchnorm_forward_eval,
- *          ws_batchnorm_backward (dispatch, ops/batchnorm.c) and their _cpu references.
- * Shapes: x, y, dy, dx [N,C,H,W]; gamma, beta, running_*, save_* [C].
+ *          ws_batchnorm_backward (dispatch, ops/batchnorm.c), their _cpu references
+ *          (ops/batchnorm_cpu.c, plain batch norm) and _cuda twins (ops/batchnorm_cuda.cu,
+ *          fused).
+ * Shapes: x, y, dy, dx, residual [N,C,H,W] (NCHW on the CPU, NHWC on CUDA, activation
+ * storage type); gamma, beta, running_*, save_*, dgamma, dbeta [C] fp32.
+ * The dispatchers fuse what ResNet puts after a batch norm: y = relu?(bn(x) + residual?)
+ * (residual NULL: none; relu 0/1), so on the GPU one pass writes y. The CPU composes the
+ * references (bn, then ws_add, then ws_relu), which makes the fused CUDA kernels testable
+ * against plain, separately tested operators.
  * forward_train: y (=), running_mean/var updated in place, save_mean and save_invstd
  *   (= 1/sqrt(var_biased + eps)) written for backward.
  * forward_eval: y (=) from the running statistics.
- * backward (training mode): dx (=), dgamma (+=), dbeta (+=). */
+ * backward (training mode), dy the gradient of the fused output y:
+ *   g = relu ? dy * (y > 0) : dy  (with relu, dy is overwritten by g; y is read only then)
+ *   dresidual (=) g when not NULL (the residual branch's gradient);
+ *   dx (=) the batch-norm backward of g; dgamma (+=), dbeta (+=). */
 #ifndef WS_OPS_BATCHNORM_H
 #define WS_OPS_BATCHNORM_H
 
@@ -20,15 +30,15 @@ typedef struct {
     double momentum;   /* 0.1, PyTorch's meaning (weight of the new batch statistic) */
 } ws_batchnorm_desc;
 
-ws_status ws_batchnorm_forward_train(const ws_exec *ex, const ws_batchnorm_desc *d, float *y, const float *x,
+ws_status ws_batchnorm_forward_train(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
                                      const float *gamma, const float *beta, float *running_mean, float *running_var,
-                                     float *save_mean, float *save_invstd);
-ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *d, float *y, const float *x,
+                                     float *save_mean, float *save_invstd, const void *residual, int relu);
+ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
                                     const float *gamma, const float *beta, const float *running_mean,
-                                    const float *running_var);
-ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, float *dx, float *dgamma, float *dbeta,
-                                const float *dy, const float *x, const float *gamma, const float *save_mean,
-                                const float *save_invstd);
+                                    const float *running_var, const void *residual, int relu);
+ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma, float *dbeta,
+                                void *dy, const void *y, const void *x, const float *gamma, const float *save_mean,
+                                const float *save_invstd, void *dresidual, int relu);
 
 ws_status ws_batchnorm_forward_train_cpu(const ws_batchnorm_desc *d, int threads, float *y, const float *x,
                                          const float *gamma, const float *beta, float *running_mean,
@@ -39,5 +49,15 @@ ws_status ws_batchnorm_forward_eval_cpu(const ws_batchnorm_desc *d, int threads,
 ws_status ws_batchnorm_backward_cpu(const ws_batchnorm_desc *d, int threads, float *dx, float *dgamma, float *dbeta,
                                     const float *dy, const float *x, const float *gamma, const float *save_mean,
                                     const float *save_invstd);
+
+void ws_batchnorm_forward_train_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
+                                     const float *gamma, const float *beta, float *running_mean, float *running_var,
+                                     float *save_mean, float *save_invstd, const void *residual, int relu);
+void ws_batchnorm_forward_eval_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
+                                    const float *gamma, const float *beta, const float *running_mean,
+                                    const float *running_var, const void *residual, int relu);
+void ws_batchnorm_backward_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma, float *dbeta,
+                                void *dy, const void *y, const void *x, const float *gamma, const float *save_mean,
+                                const float *save_invstd, void *dresidual, int relu);
 
 #endif

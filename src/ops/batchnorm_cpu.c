@@ -1,6 +1,6 @@
 /* src/ops/batchnorm_cpu.c - reference 2-D batch normalisation, the oracle for the CUDA twin.
  * defines: ws_batchnorm_forward_train_cpu, ws_batchnorm_forward_eval_cpu, ws_batchnorm_backward_cpu
- * twin: src/ops/batchnorm_cuda.cu (to come); contract: src/ops/batchnorm.h
+ * twin: src/ops/batchnorm_cuda.cu (fused kernels); contract: src/ops/batchnorm.h
  * Shapes: x, y, dy, dx [N,C,H,W] NCHW fp32; gamma, beta, running_*, save_* [C]; M = N*H*W.
  * One channel per loop iteration (OpenMP over channels): each channel's sums run in a
  * fixed order in one thread, in double, so every output is bitwise the same for any

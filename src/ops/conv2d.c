@@ -1,11 +1,14 @@
 /* src/ops/conv2d.c - the convolution's descriptor and its backend choice.
  * defines: ws_conv2d_desc_make, ws_conv2d_workspace_bytes, ws_conv2d_forward, ws_conv2d_backward
- * backends: src/ops/conv2d_cpu.c (reference), src/ops/conv2d_cuda.cu (to come); contract:
+ * defines also ws_conv2d_plan.
+ * backends: src/ops/conv2d_cpu.c (reference), src/ops/conv2d_cuda.cu (cuDNN); contract:
  * src/ops/conv2d.h. Every dispatcher: a bad descriptor is WS_EINVAL whatever the device;
- * then the CPU (fp32 only) runs the reference; any other device or precision is
- * WS_ENOTSUP until its backend exists. */
+ * then the CPU (fp32 NCHW) runs the reference, a CUDA exec with a context the twin; any
+ * other device or precision is WS_ENOTSUP. */
 #include "ops/conv2d.h"
 #include "ws_config.h"
+
+#include "core/error.h"
 
 #include <limits.h>
 
@@ -27,32 +30,52 @@ static int desc_ok(const ws_conv2d_desc *d) {
     return d->p >= 1 && d->q >= 1 && d->p == m.p && d->q == m.q;
 }
 
-static int cpu_runs(const ws_exec *ex) { return ex->device == WS_DEVICE_CPU && ex->precision == WS_FP32; }
+ws_status ws_conv2d_plan(const ws_exec *ex, const ws_conv2d_desc *d, ws_error *err) {
+    if (!ex || !desc_ok(d)) return wsi_error(err, WS_EINVAL, "ws_conv2d_plan: bad descriptor");
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: return ws_conv2d_plan_cuda(ex, d, err);
+#endif
+    default:
+        return wsi_error(err, WS_ENOTSUP, "conv2d: %s %s is not supported by this build", ws_device_name(ex->device),
+                         ws_dtype_name(ex->precision));
+    }
+}
 
 size_t ws_conv2d_workspace_bytes(const ws_exec *ex, const ws_conv2d_desc *d) {
     if (!ex || !desc_ok(d)) return 0;
-    if (cpu_runs(ex)) return ws_conv2d_workspace_bytes_cpu(d, ex->threads);
-    /* TODO(cuda issue): under WS_HAVE_CUDA, the CUDA device asks ws_conv2d_workspace_bytes_cuda
-     * (the largest cuDNN algorithm workspace). */
+    if (wsi_exec_run(ex) == WSI_RUN_CPU) return ws_conv2d_workspace_bytes_cpu(d, ex->threads);
     return 0;
 }
 
-ws_status ws_conv2d_forward(const ws_exec *ex, const ws_conv2d_desc *d, float *y, const float *x, const float *w,
+ws_status ws_conv2d_forward(const ws_exec *ex, const ws_conv2d_desc *d, void *y, const void *x, const void *w,
                             void *workspace) {
     if (!ex || !desc_ok(d)) return WS_EINVAL;
-    if (cpu_runs(ex)) return ws_conv2d_forward_cpu(d, ex->threads, y, x, w, workspace);
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: return ws_conv2d_forward_cpu(d, ex->threads, y, x, w, workspace);
 #if WS_HAVE_CUDA
-    /* TODO(cuda issue): the CUDA device runs ws_conv2d_forward_cuda here. */
+    case WSI_RUN_CUDA:
+        if (!y || !x || !w) return WS_EINVAL;
+        ws_conv2d_forward_cuda(ex, d, y, x, w);
+        return WS_OK;
 #endif
-    return WS_ENOTSUP;
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_conv2d_backward(const ws_exec *ex, const ws_conv2d_desc *d, float *dx, float *dw, const float *dy,
-                             const float *x, const float *w, void *workspace) {
+ws_status ws_conv2d_backward(const ws_exec *ex, const ws_conv2d_desc *d, void *dx, float *dw, const void *dy,
+                             const void *x, const void *w, void *workspace, int flags) {
     if (!ex || !desc_ok(d)) return WS_EINVAL;
-    if (cpu_runs(ex)) return ws_conv2d_backward_cpu(d, ex->threads, dx, dw, dy, x, w, workspace);
+    int acc = (flags & WS_ACCUMULATE) != 0;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: return ws_conv2d_backward_cpu(d, ex->threads, dx, dw, dy, x, w, workspace, acc);
 #if WS_HAVE_CUDA
-    /* TODO(cuda issue): the CUDA device runs ws_conv2d_backward_cuda here. */
+    case WSI_RUN_CUDA:
+        if (!dw || !dy || !x || !w) return WS_EINVAL;
+        ws_conv2d_backward_cuda(ex, d, dx, dw, dy, x, w, acc);
+        return WS_OK;
 #endif
-    return WS_ENOTSUP;
+    default: return WS_ENOTSUP;
+    }
 }

@@ -1,6 +1,6 @@
 /* src/ops/conv2d_cpu.c - reference 2-D convolution (no bias), the oracle for the CUDA twin.
  * defines: ws_conv2d_forward_cpu, ws_conv2d_backward_cpu, ws_conv2d_workspace_bytes_cpu
- * twin: src/ops/conv2d_cuda.cu (to come); contract and shapes: src/ops/conv2d.h
+ * twin: src/ops/conv2d_cuda.cu (cuDNN); contract and shapes: src/ops/conv2d.h
  * Shapes: x [N,C,H,W], w [K,C,R,S], y and dy [N,K,P,Q], NCHW, fp32.
  * Per image: im2col turns x[n] into col [C*R*S, P*Q], then one product
  *   forward   y[n] [K,P*Q]     = w [K,CRS] x col
@@ -88,10 +88,11 @@ static void im2col(const ws_conv2d_desc *d, const float *x, float *col) {
             }
 }
 
-/* dx (=) from dcol: the adjoint of im2col, adding overlapping windows in a fixed order. */
-static void col2im(const ws_conv2d_desc *d, const float *col, float *dx) {
+/* dx (=, or += when accumulate) from dcol: the adjoint of im2col, adding overlapping
+ * windows in a fixed order. */
+static void col2im(const ws_conv2d_desc *d, const float *col, float *dx, int accumulate) {
     int P = d->p, Q = d->q;
-    memset(dx, 0, (size_t)d->c * d->h * d->w * sizeof *dx);
+    if (!accumulate) memset(dx, 0, (size_t)d->c * d->h * d->w * sizeof *dx);
     for (int c = 0; c < d->c; c++)
         for (int r = 0; r < d->r; r++)
             for (int s = 0; s < d->s; s++) {
@@ -130,7 +131,7 @@ ws_status ws_conv2d_forward_cpu(const ws_conv2d_desc *d, int threads, float *y, 
 }
 
 ws_status ws_conv2d_backward_cpu(const ws_conv2d_desc *d, int threads, float *dx, float *dw, const float *dy,
-                                 const float *x, const float *w, void *workspace) {
+                                 const float *x, const float *w, void *workspace, int accumulate_dx) {
     if (!desc_ok(d) || !dw || !dy || !x || !w || !workspace) return WS_EINVAL;
     int chunks = chunk_count(d, threads), direct = is_direct(d);
     int K = d->k, CRS = d->c * d->r * d->s, PQ = d->p * d->q;
@@ -149,8 +150,9 @@ ws_status ws_conv2d_backward_cpu(const ws_conv2d_desc *d, int threads, float *dx
             if (!dx) continue;
             float *dxi = dx + (size_t)i * x_img;
             /* col is free again: it takes dcol (for a direct conv dcol is dx[n] itself) */
-            ws_gemm_cpu(1, 0, CRS, PQ, K, 1.0f, w, CRS, dyi, PQ, 0.0f, direct ? dxi : col, PQ);
-            if (!direct) col2im(d, col, dxi);
+            ws_gemm_cpu(1, 0, CRS, PQ, K, 1.0f, w, CRS, dyi, PQ, (direct && accumulate_dx) ? 1.0f : 0.0f,
+                        direct ? dxi : col, PQ);
+            if (!direct) col2im(d, col, dxi, accumulate_dx);
         }
     }
     /* Fixed-order reduction: partial 0 + 1 + ... + T-1, then one add into dw (+=), so a

@@ -1,6 +1,6 @@
 /* src/ops/eltwise_cpu.c - reference element-wise ops: ReLU forward and backward, residual add.
  * defines: ws_relu_forward_cpu, ws_relu_backward_cpu, ws_add_forward_cpu
- * twin: src/ops/eltwise_cuda.cu (to come); contract: src/ops/eltwise.h
+ * twin: src/ops/eltwise_cuda.cu; contract: src/ops/eltwise.h
  * Shapes: n floats, any layout. Each output element depends on the same-index inputs only,
  * so the in-place aliasing the contract allows is safe, and every thread count gives the
  * same bits. NaN propagates through ReLU (x < 0 is false for NaN), as torch.relu: a

@@ -1,6 +1,6 @@
 /* src/ops/linear_cpu.c - reference fully connected layer (nn.Linear), the oracle for the CUDA twin.
  * defines: ws_linear_forward_cpu, ws_linear_backward_cpu
- * twin: src/ops/linear_cuda.cu (to come); contract: src/ops/linear.h
+ * twin: src/ops/linear_cuda.cu (cuBLAS); contract: src/ops/linear.h
  * Shapes: x, dx [N,IN]; w, dw [OUT,IN]; b, db [OUT]; y, dy [N,OUT]; row-major fp32.
  * All products go through ws_gemm_cpu (BLAS or its blocked loop), whose threads are its own:
  * these functions take no thread count. */

@@ -1,12 +1,12 @@
 /* src/ops/loss.c - the cross-entropy loss's backend choice.
- * defines: ws_softmax_xent_forward, ws_softmax_xent_backward
- * backends: src/ops/loss_cpu.c (reference), src/ops/loss_cuda.cu (to come); contract:
- * src/ops/loss.h. Non-positive sizes or smoothing outside [0, 1] are WS_EINVAL whatever the
- * device; any device or precision but the CPU's fp32 is WS_ENOTSUP for now; on the CPU a
- * label outside [0, K) is WS_EINVAL, else the reference runs. */
+ * defines: ws_softmax_xent_forward, ws_softmax_xent_backward, ws_topk_count
+ * backends: src/ops/loss_cpu.c (reference), src/ops/loss_cuda.cu; contract: src/ops/loss.h.
+ * Non-positive sizes or smoothing outside [0, 1] are WS_EINVAL whatever the device; on the
+ * CPU a label outside [0, K) is WS_EINVAL, else the reference runs; a CUDA exec runs the
+ * twin (labels in device memory are not checked: the data layer gives labels in range);
+ * anything else is WS_ENOTSUP. */
 #include "ops/loss.h"
-
-static int cpu_runs(const ws_exec *ex) { return ex->device == WS_DEVICE_CPU && ex->precision == WS_FP32; }
+#include "ws_config.h"
 
 static int args_ok(int n, int k, float smoothing) {
     return n >= 1 && k >= 1 && smoothing >= 0.0f && smoothing <= 1.0f; /* NaN smoothing fails */
@@ -19,22 +19,44 @@ static int labels_ok(int n, int k, const int32_t *labels) {
     return 1;
 }
 
-/* TODO(cuda issue): under WS_HAVE_CUDA, the CUDA device runs the _cuda twins below. */
-
-ws_status ws_softmax_xent_forward(const ws_exec *ex, int n, int k, double *loss, float *probs, const float *logits,
+ws_status ws_softmax_xent_forward(const ws_exec *ex, int n, int k, double *loss, float *probs, const void *logits,
                                   const int32_t *labels, float smoothing) {
     if (!ex || !args_ok(n, k, smoothing) || !loss || !probs || !logits || !labels) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    if (!labels_ok(n, k, labels)) return WS_EINVAL;
-    ws_softmax_xent_forward_cpu(n, k, loss, probs, logits, labels, smoothing);
-    return WS_OK;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU:
+        if (!labels_ok(n, k, labels)) return WS_EINVAL;
+        ws_softmax_xent_forward_cpu(n, k, loss, probs, logits, labels, smoothing);
+        return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_softmax_xent_forward_cuda(ex, n, k, loss, probs, logits, labels, smoothing); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_softmax_xent_backward(const ws_exec *ex, int n, int k, float *dlogits, const float *probs,
+ws_status ws_softmax_xent_backward(const ws_exec *ex, int n, int k, void *dlogits, const float *probs,
                                    const int32_t *labels, float smoothing, float scale) {
     if (!ex || !args_ok(n, k, smoothing) || !dlogits || !probs || !labels) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    if (!labels_ok(n, k, labels)) return WS_EINVAL;
-    ws_softmax_xent_backward_cpu(n, k, dlogits, probs, labels, smoothing, scale);
-    return WS_OK;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU:
+        if (!labels_ok(n, k, labels)) return WS_EINVAL;
+        ws_softmax_xent_backward_cpu(n, k, dlogits, probs, labels, smoothing, scale);
+        return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_softmax_xent_backward_cuda(ex, n, k, dlogits, probs, labels, smoothing, scale); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
+}
+
+ws_status ws_topk_count(const ws_exec *ex, int n, int k, const void *logits, const int32_t *labels, int topk,
+                        double *count) {
+    if (!ex || n < 1 || k < 1 || topk < 1 || !logits || !labels || !count) return WS_EINVAL;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: *count += ws_topk_correct(n, k, logits, labels, topk); return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_topk_count_cuda(ex, n, k, logits, labels, topk, count); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }

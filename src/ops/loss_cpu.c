@@ -1,6 +1,6 @@
 /* src/ops/loss_cpu.c - reference softmax cross-entropy with label smoothing, and top-k accuracy.
  * defines: ws_softmax_xent_forward_cpu, ws_softmax_xent_backward_cpu, ws_topk_correct
- * twin: src/ops/loss_cuda.cu (to come); contract: src/ops/loss.h
+ * twin: src/ops/loss_cuda.cu; contract: src/ops/loss.h
  * Shapes: logits, probs, dlogits [N,K] row-major fp32; labels [N] int32.
  * Per row, in double: lse = max + log(sum_k exp(z_k - max)), so no exp overflows however
  * large the logits (1e4 and beyond); loss_i = (1-eps) (lse - z_y) + eps (lse - mean_k z_k),

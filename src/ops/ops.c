@@ -1,5 +1,6 @@
 /* ops/ops.c - names and sizes of the shared op types (ops/ops.h). */
 #include "ops/ops.h"
+#include "ws_config.h"
 
 #include <string.h>
 #ifdef _OPENMP
@@ -37,4 +38,13 @@ int wsi_omp_threads(int threads) {
 #else
     return 1;
 #endif
+}
+
+wsi_backend wsi_exec_run(const ws_exec *ex) {
+    if (!ex) return WSI_RUN_NONE;
+    if (ex->device == WS_DEVICE_CPU) return ex->precision == WS_FP32 && ex->layout == WS_NCHW ? WSI_RUN_CPU : WSI_RUN_NONE;
+#if WS_HAVE_CUDA
+    if (ex->device == WS_DEVICE_CUDA && ex->cuda && ex->layout == WS_NHWC) return WSI_RUN_CUDA;
+#endif
+    return WSI_RUN_NONE;
 }

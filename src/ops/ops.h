@@ -1,13 +1,21 @@
 /* ops/ops.h - what every operator shares: element types, layouts, devices, tensors, and
  * the execution context that picks a backend.
- * defines: ws_dtype, ws_layout, ws_device, ws_tensor, ws_exec.
+ * defines: ws_dtype, ws_layout, ws_device, ws_tensor, ws_exec, ws_exec_cpu, ws_act_dtype.
  *
  * Operators are one stem each (style.md): ops/<op>.h holds the contract (shapes, which
  * outputs are overwritten and which accumulate), ops/<op>_cpu.c the reference, and, from
  * the CUDA issue on, ops/<op>_cuda.cu the twin; only ops/<op>.c chooses between them.
  * Conventions for every op:
+ *   - Every pointer an op takes lives in the memory of ex->device (host memory on the CPU,
+ *     device memory on CUDA). Activations (x, y, dx, dy) are stored in ex->layout and in
+ *     ws_act_dtype(ex->precision), which is why they are void *; parameters, their
+ *     gradients and statistics are always fp32.
  *   - CPU reference: fp32, NCHW, float accumulation in double where sums are long
  *     (batch-norm statistics, the loss); other layouts/types return WS_ENOTSUP.
+ *   - CUDA (ops/<op>_cuda.cu, built with WS_HAVE_CUDA): NHWC, fp32/tf32/bf16/fp16
+ *     activations, work enqueued on the context's stream (asynchronous: ws_exec_sync
+ *     waits); library failures inside a step are fatal (ws_fatal), as a sticky CUDA error
+ *     cannot be recovered from.
  *   - Input gradients (dx) are overwritten (=); parameter gradients (dw, db, dgamma,
  *     dbeta) accumulate (+=), so micro-batches (--accum) add up like PyTorch's .grad.
  *   - Nothing allocates: callers pass workspace sized by the op's *_workspace_bytes.
@@ -40,13 +48,37 @@ typedef struct {
 
 static inline size_t ws_tensor_count(const ws_tensor *t) { return (size_t)t->n * t->c * t->h * t->w; }
 
+typedef struct ws_cuda_ctx ws_cuda_ctx; /* ops/cuda_ctx.h */
+
 /* How ops run: backend, threads, precision. Upper layers own it and pass it down. */
 typedef struct {
     ws_device device;
     ws_dtype precision;
     int threads;        /* CPU: OpenMP threads (0: the OpenMP default) */
-    void *cuda;         /* CUDA backend state (handles, streams); NULL on the CPU */
+    ws_cuda_ctx *cuda;  /* CUDA backend state (handles, streams, workspace); NULL on the CPU */
+    ws_layout layout;   /* of activations: NCHW on the CPU, NHWC on CUDA */
 } ws_exec;
+
+/* The CPU reference context: fp32, NCHW. */
+static inline ws_exec ws_exec_cpu(int threads) {
+    ws_exec e = {WS_DEVICE_CPU, WS_FP32, threads, NULL, WS_NCHW};
+    return e;
+}
+
+/* Storage type of activations for a run precision: tf32 computes on fp32 storage. */
+static inline ws_dtype ws_act_dtype(ws_dtype precision) { return precision == WS_TF32 ? WS_FP32 : precision; }
+
+/* Op flags. WS_ACCUMULATE: an input gradient is added (+=) to what its buffer holds
+ * instead of overwriting it, so an activation read by two nodes (a residual block's input)
+ * gets both gradients without a scratch buffer and an extra pass. */
+enum { WS_ACCUMULATE = 1 };
+
+/* Which implementation runs an op for ex (ops/ops.c). CPU: the reference, fp32 NCHW only;
+ * CUDA: built with CUDA, a context present, NHWC. WSI_RUN_NONE: the dispatcher returns
+ * WS_ENOTSUP (another precision on the CPU, a CUDA exec without a context or in a build
+ * without CUDA). */
+typedef enum { WSI_RUN_NONE = 0, WSI_RUN_CPU = 1, WSI_RUN_CUDA = 2 } wsi_backend;
+wsi_backend wsi_exec_run(const ws_exec *ex);
 
 /* The OpenMP team size for an op: threads when > 0, else the OpenMP default (1 without
  * OpenMP). */

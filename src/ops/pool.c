@@ -1,10 +1,12 @@
 /* src/ops/pool.c - the pooling descriptor and the pooling ops' backend choice.
  * defines: ws_maxpool_desc_make, ws_maxpool_forward, ws_maxpool_backward,
  *          ws_avgpool_global_forward, ws_avgpool_global_backward
- * backends: src/ops/pool_cpu.c (reference), src/ops/pool_cuda.cu (to come); contract:
- * src/ops/pool.h. A bad descriptor is WS_EINVAL whatever the device; the CPU (fp32 only)
- * runs the reference; any other device or precision is WS_ENOTSUP for now. */
+ * backends: src/ops/pool_cpu.c (reference), src/ops/pool_cuda.cu; contract: src/ops/pool.h.
+ * A bad descriptor is WS_EINVAL whatever the device; the CPU (fp32 NCHW) runs the
+ * reference, a CUDA exec the twin; anything else is WS_ENOTSUP. */
 #include "ops/pool.h"
+
+#include "ws_config.h"
 
 #include <limits.h>
 
@@ -32,35 +34,47 @@ static int avgpool_ok(int n, int c, int h, int w) {
     return n >= 1 && c >= 1 && h >= 1 && w >= 1 && (size_t)n * c <= INT_MAX;
 }
 
-static int cpu_runs(const ws_exec *ex) { return ex->device == WS_DEVICE_CPU && ex->precision == WS_FP32; }
-
-/* TODO(cuda issue): under WS_HAVE_CUDA, the CUDA device runs the _cuda twins below. */
-
-ws_status ws_maxpool_forward(const ws_exec *ex, const ws_maxpool_desc *d, float *y, int32_t *argmax, const float *x) {
+ws_status ws_maxpool_forward(const ws_exec *ex, const ws_maxpool_desc *d, void *y, int32_t *argmax, const void *x) {
     if (!ex || !maxpool_desc_ok(d) || !y || !argmax || !x) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    ws_maxpool_forward_cpu(d, ex->threads, y, argmax, x);
-    return WS_OK;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: ws_maxpool_forward_cpu(d, ex->threads, y, argmax, x); return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_maxpool_forward_cuda(ex, d, y, argmax, x); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_maxpool_backward(const ws_exec *ex, const ws_maxpool_desc *d, float *dx, const float *dy,
+ws_status ws_maxpool_backward(const ws_exec *ex, const ws_maxpool_desc *d, void *dx, const void *dy,
                               const int32_t *argmax) {
     if (!ex || !maxpool_desc_ok(d) || !dx || !dy || !argmax) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    ws_maxpool_backward_cpu(d, ex->threads, dx, dy, argmax);
-    return WS_OK;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: ws_maxpool_backward_cpu(d, ex->threads, dx, dy, argmax); return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_maxpool_backward_cuda(ex, d, dx, dy, argmax); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_avgpool_global_forward(const ws_exec *ex, int n, int c, int h, int w, float *y, const float *x) {
+ws_status ws_avgpool_global_forward(const ws_exec *ex, int n, int c, int h, int w, void *y, const void *x) {
     if (!ex || !avgpool_ok(n, c, h, w) || !y || !x) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    ws_avgpool_global_forward_cpu(n, c, h, w, ex->threads, y, x);
-    return WS_OK;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: ws_avgpool_global_forward_cpu(n, c, h, w, ex->threads, y, x); return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_avgpool_global_forward_cuda(ex, n, c, h, w, y, x); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }
 
-ws_status ws_avgpool_global_backward(const ws_exec *ex, int n, int c, int h, int w, float *dx, const float *dy) {
+ws_status ws_avgpool_global_backward(const ws_exec *ex, int n, int c, int h, int w, void *dx, const void *dy) {
     if (!ex || !avgpool_ok(n, c, h, w) || !dx || !dy) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    ws_avgpool_global_backward_cpu(n, c, h, w, ex->threads, dx, dy);
-    return WS_OK;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: ws_avgpool_global_backward_cpu(n, c, h, w, ex->threads, dx, dy); return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_avgpool_global_backward_cuda(ex, n, c, h, w, dx, dy); return WS_OK;
+#endif
+    default: return WS_ENOTSUP;
+    }
 }

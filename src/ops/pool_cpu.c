@@ -1,7 +1,7 @@
 /* src/ops/pool_cpu.c - reference max pooling and global average pooling.
  * defines: ws_maxpool_forward_cpu, ws_maxpool_backward_cpu, ws_avgpool_global_forward_cpu,
  *          ws_avgpool_global_backward_cpu
- * twin: src/ops/pool_cuda.cu (to come); contract: src/ops/pool.h
+ * twin: src/ops/pool_cuda.cu; contract: src/ops/pool.h
  * Shapes: x, dx [N,C,H,W]; maxpool y, dy, argmax [N,C,P,Q]; avgpool y, dy [N,C]. NCHW fp32.
  * OpenMP over the N*C planes: each plane is computed by one thread in a fixed order, so
  * every thread count gives the same bits. Max pooling follows PyTorch's CPU kernel: padding

@@ -34,6 +34,9 @@ ws_status wsi_checkpoint_save(const char *path, const ws_train_opts *o, const ws
     ws_tensorfile_init(&f);
     size_t ob = ws_optim_state_bytes(opt), lb = ws_lr_state_bytes();
     unsigned char *obuf = malloc(ob ? ob : 1), *lbuf = malloc(lb ? lb : 1);
+    /* host copies in PyTorch's order, whatever device the model is on */
+    float *params = malloc((m->n_params ? m->n_params : 1) * sizeof *params);
+    float *buffers = malloc((m->n_buffers ? m->n_buffers : 1) * sizeof *buffers);
     cJSON *meta = cJSON_CreateObject();
     char fp[1024];
     fingerprint(o, fp, sizeof fp);
@@ -58,15 +61,17 @@ ws_status wsi_checkpoint_save(const char *path, const ws_train_opts *o, const ws
     char *text = cJSON_PrintUnformatted(meta);
     cJSON_Delete(meta);
     ws_status s = WS_OK;
-    if (!obuf || !lbuf || !text) {
+    if (!obuf || !lbuf || !text || !params || !buffers) {
         s = wsi_error(err, WS_ENOMEM, "checkpoint %s: out of memory", path);
         goto out;
     }
-    ws_optim_state_save(opt, obuf);
+    if ((s = ws_optim_state_save(opt, obuf, err)) != WS_OK) goto out;
     ws_lr_state_save(lr, lbuf);
+    if ((s = ws_model_get_params(m, params, err)) != WS_OK || (s = ws_model_get_buffers(m, buffers, err)) != WS_OK)
+        goto out;
     uint64_t np = m->n_params, nb = m->n_buffers;
-    if ((s = ws_tensorfile_add(&f, "params", WS_TF_F32, 1, &np, m->params, m->n_params, err)) != WS_OK) goto out;
-    if ((s = ws_tensorfile_add(&f, "buffers", WS_TF_F32, 1, &nb, m->buffers, m->n_buffers, err)) != WS_OK) goto out;
+    if ((s = ws_tensorfile_add(&f, "params", WS_TF_F32, 1, &np, params, m->n_params, err)) != WS_OK) goto out;
+    if ((s = ws_tensorfile_add(&f, "buffers", WS_TF_F32, 1, &nb, buffers, m->n_buffers, err)) != WS_OK) goto out;
     if ((s = ws_tensorfile_add(&f, "optimizer", WS_TF_U8, 1, NULL, obuf, ob, err)) != WS_OK) goto out;
     if ((s = ws_tensorfile_add(&f, "schedule", WS_TF_U8, 1, NULL, lbuf, lb, err)) != WS_OK) goto out;
     if ((s = ws_tensorfile_add(&f, "meta", WS_TF_U8, 1, NULL, text, strlen(text), err)) != WS_OK) goto out;
@@ -75,6 +80,8 @@ out:
     free(text);
     free(obuf);
     free(lbuf);
+    free(params);
+    free(buffers);
     ws_tensorfile_free(&f);
     return s;
 }
@@ -122,8 +129,9 @@ ws_status wsi_checkpoint_load(const char *path, const ws_train_opts *o, ws_model
         s = wsi_error(err, WS_EFORMAT, "%s: %zu parameters saved, the model has %zu", path, params->count, m->n_params);
         goto out;
     }
-    memcpy(m->params, params->data, m->n_params * sizeof(float));
-    memcpy(m->buffers, buffers->data, m->n_buffers * sizeof(float));
+    if ((s = ws_model_set_params(m, (const float *)params->data, err)) != WS_OK ||
+        (s = ws_model_set_buffers(m, (const float *)buffers->data, err)) != WS_OK)
+        goto out;
     if ((s = ws_optim_state_load(opt, oe->data, oe->count, err)) != WS_OK) goto out;
     if ((s = ws_lr_state_load(lr, le->data, le->count, err)) != WS_OK) goto out;
     st->epoch = (int)num(meta, "epoch");

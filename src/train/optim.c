@@ -7,6 +7,7 @@
  * built with it), and the LARS norms are summed per chunk in double and then added chunk
  * by chunk in a fixed order, so the result does not depend on the thread count. */
 #include "train/optim.h"
+#include "train/optim_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,21 +15,14 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "ws_config.h"
 
-/* Large enough that a chunk amortises the OpenMP scheduling, small enough that
- * ResNet-50's 25.6 M parameters give thousands of chunks to share among threads. */
-#define CHUNK 8192
 
 /* Below this many elements a step is a few microseconds: threads would cost more. */
 #define PARALLEL_MIN_COUNT 65536
 
 #define STATE_MAGIC 0x31545354504f5357ull /* the bytes "WSOPTST1" on a little-endian machine */
 #define STATE_VERSION 1u
-
-typedef struct {
-    size_t begin, count; /* element range in the flat buffer */
-    size_t tensor;       /* index into ws_optim.tensors */
-} chunk;
 
 /* The checkpoint header; the moment buffers follow it, n_buffers * total_count floats. */
 typedef struct {
@@ -39,20 +33,6 @@ typedef struct {
     uint64_t steps;
     uint32_t n_buffers, reserved;
 } state_header;
-
-struct ws_optim {
-    ws_optim_opts o;
-    size_t total_count, n_tensors, n_chunks;
-    ws_param_tensor *tensors;
-    chunk *chunks;
-    int n_buffers;      /* 0 (SGD/LARS without momentum), 1 (momentum), 2 (Adam moments) */
-    float *buf0, *buf1; /* momentum buffer or exp_avg; exp_avg_sq. Indexed like params */
-    double *sq_p, *sq_g; /* LARS: per-chunk sums of squares of params and grads */
-    float *local;        /* LARS: per-tensor trust ratio of the current step */
-    uint64_t steps;
-    uint64_t layout_hash;
-    void *block; /* the one allocation everything above points into */
-};
 
 int ws_optimizer_parse(const char *name, ws_optimizer_kind *out) {
     static const struct {
@@ -188,7 +168,13 @@ static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
 ws_status ws_optim_open(ws_optim **out, const ws_optim_opts *o, const ws_param_tensor *tensors, size_t n_tensors,
                         size_t total_count, ws_error *err) {
+    return ws_optim_open_on(out, NULL, o, tensors, n_tensors, total_count, err);
+}
+
+ws_status ws_optim_open_on(ws_optim **out, const ws_exec *ex, const ws_optim_opts *o, const ws_param_tensor *tensors,
+                           size_t n_tensors, size_t total_count, ws_error *err) {
     *out = NULL;
+    const int on_device = ex && ex->device != WS_DEVICE_CPU;
     if (!o) return wsi_error(err, WS_EINVAL, "ws_optim_open: opts is NULL");
     ws_status st = check_opts(o, err);
     if (st != WS_OK) return st;
@@ -207,7 +193,9 @@ ws_status ws_optim_open(ws_optim **out, const ws_optim_opts *o, const ws_param_t
     int n_buffers = 0;
     if (o->kind == WS_OPT_ADAM || o->kind == WS_OPT_ADAMW) n_buffers = 2;
     else if (o->momentum != 0) n_buffers = 1;
-    int lars = o->kind == WS_OPT_LARS;
+    /* on a device the moments and LARS scratch live there (train/optim_cuda.cu) */
+    int lars = o->kind == WS_OPT_LARS && !on_device;
+    int host_buffers = on_device ? 0 : n_buffers;
 
     /* One block for the whole lifetime: tensor table, chunk table, moments, LARS scratch. */
     if (total_count > (SIZE_MAX / 4) / sizeof(float))
@@ -215,8 +203,8 @@ ws_status ws_optim_open(ws_optim **out, const ws_optim_opts *o, const ws_param_t
     size_t off_tensors = 0;
     size_t off_chunks = align64(off_tensors + n_tensors * sizeof(ws_param_tensor));
     size_t off_buf0 = align64(off_chunks + n_chunks * sizeof(chunk));
-    size_t off_buf1 = align64(off_buf0 + (n_buffers >= 1 ? total_count : 0) * sizeof(float));
-    size_t off_sq = align64(off_buf1 + (n_buffers >= 2 ? total_count : 0) * sizeof(float));
+    size_t off_buf1 = align64(off_buf0 + (host_buffers >= 1 ? total_count : 0) * sizeof(float));
+    size_t off_sq = align64(off_buf1 + (host_buffers >= 2 ? total_count : 0) * sizeof(float));
     size_t off_local = align64(off_sq + (lars ? 2 * n_chunks : 0) * sizeof(double));
     size_t size_bytes = align64(off_local + (lars ? n_tensors : 0) * sizeof(float));
 
@@ -236,8 +224,8 @@ ws_status ws_optim_open(ws_optim **out, const ws_optim_opts *o, const ws_param_t
     opt->block = block;
     opt->tensors = (ws_param_tensor *)(block + off_tensors);
     opt->chunks = (chunk *)(block + off_chunks);
-    opt->buf0 = n_buffers >= 1 ? (float *)(block + off_buf0) : NULL;
-    opt->buf1 = n_buffers >= 2 ? (float *)(block + off_buf1) : NULL;
+    opt->buf0 = host_buffers >= 1 ? (float *)(block + off_buf0) : NULL;
+    opt->buf1 = host_buffers >= 2 ? (float *)(block + off_buf1) : NULL;
     opt->sq_p = lars ? (double *)(block + off_sq) : NULL;
     opt->sq_g = lars ? opt->sq_p + n_chunks : NULL;
     opt->local = lars ? (float *)(block + off_local) : NULL;
@@ -250,6 +238,15 @@ ws_status ws_optim_open(ws_optim **out, const ws_optim_opts *o, const ws_param_t
         }
     }
     opt->layout_hash = hash_layout(tensors, n_tensors, total_count);
+    opt->ex = ex ? *ex : ws_exec_cpu(0);
+    opt->on_device = on_device;
+    if (on_device) {
+        st = wsi_optim_dev_open(opt, err);
+        if (st != WS_OK) {
+            ws_optim_close(opt);
+            return st;
+        }
+    }
     ws_log(WS_LOG_DEBUG, "optimizer %s: %zu tensors, %zu parameters, %.1f MiB of state",
            ws_optimizer_name(o->kind), n_tensors, total_count, (double)size_bytes / (1024.0 * 1024.0));
     *out = opt;
@@ -258,6 +255,7 @@ ws_status ws_optim_open(ws_optim **out, const ws_optim_opts *o, const ws_param_t
 
 void ws_optim_close(ws_optim *opt) {
     if (!opt) return;
+    if (opt->on_device) wsi_optim_dev_close(opt);
     free(opt->block);
     free(opt);
 }
@@ -353,7 +351,58 @@ static void lars_local(ws_optim *opt, const float *params, const float *grads) {
     }
 }
 
+void ws_optim_set_work(ws_optim *opt, void *work, ws_dtype dt) {
+    opt->work = work;
+    opt->work_type = dt;
+}
+
+void ws_optim_set_skip(ws_optim *opt, const int *skip) { opt->skip = skip; }
+
+/* The CPU's step: the whole update, counted. */
+static void step_cpu(ws_optim *opt, float *params, const float *grads, double lr);
+
 void ws_optim_step(ws_optim *opt, float *params, const float *grads, double lr) {
+    if (!opt->on_device) {
+        step_cpu(opt, params, grads, lr);
+        return;
+    }
+    ws_optim_prepare(opt, lr);
+    ws_optim_enqueue(opt, params, grads);
+}
+
+void ws_optim_prepare(ws_optim *opt, double lr) {
+    opt->pending_lr = lr;
+    if (!opt->on_device) return;
+    wsi_optim_hyper h;
+    memset(&h, 0, sizeof h);
+    h.lr = (float)lr;
+    h.first = opt->steps == 0;
+    if (opt->o.kind == WS_OPT_ADAM || opt->o.kind == WS_OPT_ADAMW) {
+        /* as step_cpu: PyTorch's Python-float (double) bias corrections */
+        const double t = (double)(opt->steps + 1);
+        const double bc1 = 1.0 - pow(opt->o.beta1, t), bc2 = 1.0 - pow(opt->o.beta2, t);
+        h.neg_step_size = (float)(-(lr / bc1));
+        h.bc2_sqrt = (float)sqrt(bc2);
+        h.keep = (float)(1.0 - lr * opt->o.weight_decay);
+    }
+    wsi_optim_dev_prepare(opt, &h);
+    opt->steps++;
+}
+
+void ws_optim_enqueue(ws_optim *opt, float *params, const float *grads) {
+    if (!opt->on_device) {
+        step_cpu(opt, params, grads, opt->pending_lr);
+        return;
+    }
+    wsi_optim_dev_step(opt, params, grads);
+}
+
+void ws_optim_unstep(ws_optim *opt) {
+    if (opt->steps > 0) opt->steps--;
+}
+
+
+static void step_cpu(ws_optim *opt, float *params, const float *grads, double lr) {
     const size_t n_chunks = opt->n_chunks;
     const int first = opt->steps == 0;
     const float lr_f = (float)lr;
@@ -402,7 +451,7 @@ size_t ws_optim_state_bytes(const ws_optim *opt) {
     return sizeof(state_header) + (size_t)opt->n_buffers * opt->total_count * sizeof(float);
 }
 
-void ws_optim_state_save(const ws_optim *opt, void *buf) {
+ws_status ws_optim_state_save(const ws_optim *opt, void *buf, ws_error *err) {
     state_header h = {
         .magic = STATE_MAGIC,
         .version = STATE_VERSION,
@@ -414,9 +463,11 @@ void ws_optim_state_save(const ws_optim *opt, void *buf) {
     };
     unsigned char *b = buf;
     memcpy(b, &h, sizeof h);
+    if (opt->on_device) return wsi_optim_dev_save(opt, b + sizeof h, err);
     size_t n = opt->total_count * sizeof(float);
     if (opt->n_buffers >= 1) memcpy(b + sizeof h, opt->buf0, n);
     if (opt->n_buffers >= 2) memcpy(b + sizeof h + n, opt->buf1, n);
+    return WS_OK;
 }
 
 ws_status ws_optim_state_load(ws_optim *opt, const void *buf, size_t bytes, ws_error *err) {
@@ -444,8 +495,31 @@ ws_status ws_optim_state_load(ws_optim *opt, const void *buf, size_t bytes, ws_e
                          ws_optim_state_bytes(opt));
     const unsigned char *b = buf;
     size_t n = opt->total_count * sizeof(float);
-    if (opt->n_buffers >= 1) memcpy(opt->buf0, b + sizeof h, n);
-    if (opt->n_buffers >= 2) memcpy(opt->buf1, b + sizeof h + n, n);
+    if (opt->on_device) {
+        ws_status st = wsi_optim_dev_load(opt, b + sizeof h, err);
+        if (st != WS_OK) return st;
+    } else {
+        if (opt->n_buffers >= 1) memcpy(opt->buf0, b + sizeof h, n);
+        if (opt->n_buffers >= 2) memcpy(opt->buf1, b + sizeof h + n, n);
+    }
     opt->steps = h.steps;
     return WS_OK;
 }
+
+#if !WS_HAVE_CUDA
+/* Without CUDA there is no device half: ws_optim_open_on says so. */
+ws_status wsi_optim_dev_open(ws_optim *opt, ws_error *err) {
+    return wsi_error(err, WS_ENOTSUP, "optimizer on %s: this build has no CUDA backend", ws_device_name(opt->ex.device));
+}
+void wsi_optim_dev_prepare(ws_optim *opt, const wsi_optim_hyper *h) { (void)opt, (void)h; }
+void wsi_optim_dev_step(ws_optim *opt, float *params, const float *grads) { (void)opt, (void)params, (void)grads; }
+ws_status wsi_optim_dev_save(const ws_optim *opt, void *moments, ws_error *err) {
+    (void)opt, (void)moments;
+    return wsi_error(err, WS_ENOTSUP, "no CUDA backend");
+}
+ws_status wsi_optim_dev_load(ws_optim *opt, const void *moments, ws_error *err) {
+    (void)opt, (void)moments;
+    return wsi_error(err, WS_ENOTSUP, "no CUDA backend");
+}
+void wsi_optim_dev_close(ws_optim *opt) { (void)opt; }
+#endif

@@ -3,7 +3,11 @@
  * defines: ws_optimizer_kind, ws_optimizer_parse, ws_optimizer_name, ws_optim_opts,
  *          ws_optim_opts_default, ws_param_tensor, ws_optim (opaque), ws_optim_open,
  *          ws_optim_step, ws_optim_steps, ws_optim_state_bytes, ws_optim_state_save,
- *          ws_optim_state_load, ws_optim_close. Implementation: train/optim.c.
+ *          ws_optim_state_load, ws_optim_close, and for devices ws_optim_open_on,
+ *          ws_optim_set_work, ws_optim_set_skip, ws_optim_prepare, ws_optim_enqueue,
+ *          ws_optim_unstep. Implementation: train/optim.c (CPU and the common part),
+ *          train/optim_cuda.cu (the same update rules as CUDA kernels, element for element:
+ *          fmaf where the CPU has fmaf, so SGD and LARS give the CPU's bits).
  *
  * The parameters live in one flat float buffer of `total_count` elements (llm.c style);
  * ws_param_tensor entries describe the pieces (a conv weight, a BN gamma, a bias). The
@@ -60,6 +64,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/ops.h"
 #include "wattscale/status.h"
 
 typedef enum { WS_OPT_SGD, WS_OPT_LARS, WS_OPT_ADAM, WS_OPT_ADAMW } ws_optimizer_kind;
@@ -119,9 +124,30 @@ uint64_t ws_optim_steps(const ws_optim *opt);
  * optimizer opened with a different kind, size or layout gives WS_EFORMAT and leaves the
  * optimizer unchanged. Hyper-parameters are not stored: they come from the opts at open. */
 size_t ws_optim_state_bytes(const ws_optim *opt);
-void ws_optim_state_save(const ws_optim *opt, void *buf);   /* buf: state_bytes bytes */
+/* buf: state_bytes bytes of host memory (a device state is downloaded). */
+ws_status ws_optim_state_save(const ws_optim *opt, void *buf, ws_error *err);
 ws_status ws_optim_state_load(ws_optim *opt, const void *buf, size_t bytes, ws_error *err);
 
 void ws_optim_close(ws_optim *opt); /* NULL is a no-op */
+
+/* ---- on a device (CUDA) ----
+ * ws_optim_open_on: as ws_optim_open, with the state in ex's memory; ws_optim_step's params
+ * and grads are then pointers in that memory and the step is enqueued on ex's stream
+ * (ex NULL or the CPU: ws_optim_open). The step splits in two, so that a CUDA graph can
+ * hold the second half: prepare computes the step's scalars (lr, Adam's bias corrections,
+ * the first-step flag) on the host, enqueues their copy to the device and counts the step;
+ * enqueue runs the update kernels, which read the scalars from device memory.
+ * ws_optim_step is both. A graph captured around enqueue is replayed after each prepare. */
+ws_status ws_optim_open_on(ws_optim **out, const ws_exec *ex, const ws_optim_opts *o, const ws_param_tensor *tensors,
+                           size_t n_tensors, size_t total_count, ws_error *err);
+/* After each update also write the parameters in storage type dt into work (a model's
+ * bf16/fp16 working copy of its weights, same layout). NULL: none. */
+void ws_optim_set_work(ws_optim *opt, void *work, ws_dtype dt);
+/* A device int: when non-zero at the step, the update does nothing (fp16 loss scaling found
+ * inf/NaN gradients); the caller then calls ws_optim_unstep so the step is not counted. */
+void ws_optim_set_skip(ws_optim *opt, const int *skip);
+void ws_optim_prepare(ws_optim *opt, double lr);
+void ws_optim_enqueue(ws_optim *opt, float *params, const float *grads);
+void ws_optim_unstep(ws_optim *opt);
 
 #endif

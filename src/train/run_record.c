@@ -168,6 +168,23 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
     cJSON_AddNumberToObject(w, "ranks_per_node", st->ranks_per_node > 0 ? st->ranks_per_node : world);
     cJSON_AddStringToObject(w, "backend", st->world_backend[0] ? st->world_backend : "single");
     cJSON_AddItemToObject(root, "hardware", hardware_json(meter));
+    if (o->device == WS_DEVICE_CUDA) {
+        /* the GPU rank 0 trained on, and how */
+        cJSON *dj = cJSON_AddObjectToObject(root, "device");
+        cJSON_AddStringToObject(dj, "name", st->device_name);
+        cJSON_AddStringToObject(dj, "uuid", st->device_uuid);
+        cJSON_AddStringToObject(dj, "libraries", st->device_versions);
+        cJSON_AddStringToObject(dj, "precision", ws_dtype_name(o->precision));
+        cJSON_AddStringToObject(dj, "layout", "nhwc");
+        cJSON_AddNumberToObject(dj, "peak_memory_bytes", st->device_peak_bytes);
+        cJSON_AddBoolToObject(dj, "cuda_graph", st->cuda_graph);
+        cJSON_AddNumberToObject(dj, "gpu_compute_s", st->gpu_compute_s);
+        cJSON_AddNumberToObject(dj, "gpu_allreduce_wait_s", st->gpu_comm_s);
+        if (o->precision == WS_FP16) {
+            cJSON_AddNumberToObject(dj, "loss_scale", st->loss_scale);
+            cJSON_AddNumberToObject(dj, "skipped_steps", (double)st->skipped_steps);
+        }
+    }
     cJSON *mj = cJSON_AddObjectToObject(root, "model");
     cJSON_AddStringToObject(mj, "name", m->name);
     cJSON_AddNumberToObject(mj, "parameters", (double)m->n_params);
@@ -250,6 +267,22 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
     cJSON_AddItemToObject(t, "val_top1", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top1 : 0));
     cJSON_AddItemToObject(t, "val_top5", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top5 : 0));
     cJSON_AddNumberToObject(t, "resumed_times", st->resumed_times);
+    /* the steady state of the last session: throughput and energy without the one-off
+     * start-up costs (what benchmarks compare) */
+    if (st->steady_done && st->steady_time_s > 0) {
+        cJSON *sj = cJSON_AddObjectToObject(t, "steady");
+        cJSON_AddNumberToObject(sj, "from_step", (double)st->steady_from);
+        cJSON_AddNumberToObject(sj, "steps", (double)st->steady_steps);
+        cJSON_AddNumberToObject(sj, "time_s", st->steady_time_s);
+        cJSON_AddNumberToObject(sj, "samples", st->steady_samples);
+        cJSON_AddNumberToObject(sj, "samples_per_s", st->steady_samples / st->steady_time_s);
+        cJSON_AddItemToObject(sj, "energy_j", ws_json_num_or_null(st->steady_has_energy, st->steady_energy_j));
+        cJSON_AddItemToObject(sj, "j_per_sample", ws_json_num_or_null(st->steady_has_energy && st->steady_samples > 0,
+                                                                       st->steady_energy_j / st->steady_samples));
+        cJSON_AddItemToObject(sj, "mean_power_w", ws_json_num_or_null(st->steady_has_energy,
+                                                                       st->steady_energy_j / st->steady_time_s));
+        cJSON_AddStringToObject(sj, "energy_source", st->steady_energy_source[0] ? st->steady_energy_source : "none");
+    }
 
     ws_status s = ws_json_write_file(path, root, err);
     cJSON_Delete(root);

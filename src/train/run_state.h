@@ -56,6 +56,21 @@ typedef struct {
     double *node_energy;        /* nodes x (WS_DOMAIN_COUNT energies, WS_DOMAIN_COUNT flags) */
     char *node_hosts;           /* nodes x 64 bytes */
     int resumed_times;
+    /* this session's steady state, from step `steady_from` (after warm-up: algorithm
+     * search, graph capture, caches) to the last training step; not checkpointed */
+    int steady_done;
+    long steady_from, steady_steps;
+    double steady_time_s, steady_samples;
+    int steady_has_energy;
+    double steady_energy_j;
+    char steady_energy_source[24];
+    /* the device this rank trained on (rank 0's is recorded) */
+    char device_name[128], device_uuid[64], device_versions[160];
+    double device_peak_bytes;
+    int cuda_graph;             /* steps ran as a captured graph */
+    double gpu_compute_s, gpu_comm_s; /* GPU-clock time of the session's steps */
+    double loss_scale;          /* fp16: the final loss scale */
+    long skipped_steps;         /* fp16: overflowed steps the optimizer skipped */
 } ws_run_state;
 
 #endif

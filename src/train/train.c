@@ -19,8 +19,10 @@
 #include "dist/grad_sync.h"
 #include "dist/world.h"
 #include "models/resnet.h"
-#include "ops/loss.h"
+#include "ops/cuda_ctx.h"
+#include "ops/mem.h"
 #include "train/checkpoint.h"
+#include "train/run.h"
 #include "train/run_record.h"
 #include "train/run_state.h"
 #include "wattscale/energy.h"
@@ -55,6 +57,9 @@ ws_train_opts ws_train_opts_default(void) {
     o.lr = ws_lr_opts_default();
     o.device = WS_DEVICE_CPU;
     o.precision = WS_FP32;
+    o.gpu = -1;
+    o.cuda_graph = -1;
+    o.timing_warmup_steps = 10;
     o.eval_every = 1;
     o.checkpoint_every = 1;
     o.meter_interval_ms = 100;
@@ -136,32 +141,10 @@ static int mkdir_p(const char *path) {
     return (mkdir(buf, 0777) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
-typedef struct {
-    ws_train_opts o;
-    int world;
-    ws_world *w;
-    ws_grad_sync *sync;
-    int rank;
-    ws_exec ex;
-    ws_dataset *train, *val;
-    ws_sampler **train_samplers; /* one per micro-batch (virtual rank) */
-    ws_sampler *val_sampler;
-    ws_model *model;
-    ws_optim *optim;
-    ws_lr_schedule *lr;
-    ws_meter *meter;
-    FILE *power_csv;
-    FILE *step_log;
-    int phase_data, phase_compute, phase_comm;
-    float *x, *probs, *dlogits;
-    int32_t *labels;
-    int64_t *indices;
-    long steps_per_epoch;
-    ws_run_state st;
-    double t_session0;
-} run;
+typedef wsi_run run; /* train/run.h */
 
 static void run_free(run *r) {
+    wsi_step_free(r);
     ws_meter_close(r->meter);
     if (r->power_csv) fclose(r->power_csv);
     if (r->step_log) fclose(r->step_log);
@@ -174,12 +157,8 @@ static void run_free(run *r) {
     ws_grad_sync_close(r->sync);
     ws_dataset_close(r->train);
     ws_dataset_close(r->val);
-    free(r->x);
-    free(r->probs);
-    free(r->dlogits);
-    free(r->labels);
-    free(r->indices);
     free(r->st.rows);
+    ws_cuda_ctx_close(r->cuda); /* last: everything above may hold its memory */
 }
 
 static ws_status open_model(run *r, const ws_dataset_info *di, ws_error *err) {
@@ -199,6 +178,7 @@ static ws_status open_model(run *r, const ws_dataset_info *di, ws_error *err) {
     ro.max_batch = o->local_batch;
     ro.threads = o->threads;
     ro.seed = o->seed;
+    ro.exec = &r->ex;
     return ws_resnet_open(&r->model, &ro, err);
 }
 
@@ -214,8 +194,9 @@ static ws_status open_optim(run *r, ws_error *err) {
         pt[n].no_decay = m->tensors[i].no_decay;
         n++;
     }
-    ws_status st = ws_optim_open(&r->optim, &r->o.optim, pt, n, m->n_params, err);
+    ws_status st = ws_optim_open_on(&r->optim, &r->ex, &r->o.optim, pt, n, m->n_params, err);
     free(pt);
+    if (st == WS_OK && m->params_work != (void *)m->params) ws_optim_set_work(r->optim, m->params_work, r->ex.precision);
     return st;
 }
 
@@ -242,114 +223,45 @@ static void sum_energy(const ws_meter *m, const ws_device_energy *e, ws_epoch_ro
              !row->has_energy ? "none" : (counter && integral) ? "mixed" : counter ? "counter" : "power_integral");
 }
 
-static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
+/* Rank 0's params or buffers to every rank (set-up, evaluation). The world's collectives
+ * take host memory, so a GPU model goes through a host copy; a single rank does nothing. */
+static ws_status bcast_model(run *r, int buffers, ws_error *err) {
     ws_model *m = r->model;
+    if (r->world == 1) return WS_OK;
+    size_t n = buffers ? m->n_buffers : m->n_params;
+    if (!r->cuda) return ws_world_bcast_bytes(r->w, buffers ? m->buffers : m->params, n * sizeof(float), 0, err);
+    float *host = malloc((n ? n : 1) * sizeof *host);
+    if (!host) return wsi_error(err, WS_ENOMEM, "out of memory for a host copy of the model");
+    ws_status st = buffers ? ws_model_get_buffers(m, host, err) : ws_model_get_params(m, host, err);
+    if (st == WS_OK) st = ws_world_bcast_bytes(r->w, host, n * sizeof(float), 0, err);
+    if (st == WS_OK) st = buffers ? ws_model_set_buffers(m, host, err) : ws_model_set_params(m, host, err);
+    free(host);
+    return st;
+}
+
+static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
     /* every rank evaluates its shard with rank 0's running statistics, as PyTorch DDP
      * (broadcast_buffers) does */
-    ws_status bst = ws_world_bcast_bytes(r->w, m->buffers, m->n_buffers * sizeof(float), 0, err);
+    ws_status bst = bcast_model(r, 1, err);
     if (bst != WS_OK) return bst;
     size_t steps = ws_sampler_steps_per_epoch(r->val_sampler);
-    double loss_sum = 0, top1 = 0, top5 = 0, count = 0;
+    double sums[4] = {0, 0, 0, 0}; /* loss, top1, top5, count */
     for (size_t s = 0; s < steps; s++) {
-        if (r->o.val_limit > 0 && count * r->world >= (double)r->o.val_limit) break;
+        if (r->o.val_limit > 0 && sums[3] * r->world >= (double)r->o.val_limit) break;
         ws_world_heartbeat(r->w);
-        size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->indices);
+        size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->h_indices);
         if (n == 0) break;
-        ws_status st = ws_dataset_load(r->val, r->indices, n, r->x, r->labels, err);
+        ws_status st = wsi_eval_batch(r, r->h_indices, n, sums, err);
         if (st != WS_OK) return st;
-        const float *logits;
-        st = ws_model_forward(m, &r->ex, r->x, (int)n, 0, &logits, err);
-        if (st != WS_OK) return st;
-        double loss = 0;
-        st = ws_softmax_xent_forward(&r->ex, (int)n, m->classes, &loss, r->probs, logits, r->labels, 0.0f);
-        if (st != WS_OK) return wsi_error(err, st, "evaluation loss failed");
-        loss_sum += loss * (double)n;
-        top1 += ws_topk_correct((int)n, m->classes, logits, r->labels, 1);
-        top5 += ws_topk_correct((int)n, m->classes, logits, r->labels, m->classes >= 5 ? 5 : m->classes);
-        count += (double)n;
+        sums[3] += (double)n;
     }
-    double sums[4] = {loss_sum, top1, top5, count};
     ws_status rst = ws_world_allreduce_sum_f64(r->w, sums, 4, err);
     if (rst != WS_OK) return rst;
-    loss_sum = sums[0];
-    top1 = sums[1];
-    top5 = sums[2];
-    count = sums[3];
+    double count = sums[3];
     row->evaluated = count > 0;
-    row->val_loss = count > 0 ? loss_sum / count : NAN;
-    row->val_top1 = count > 0 ? top1 / count : NAN;
-    row->val_top5 = count > 0 ? top5 / count : NAN;
-    return WS_OK;
-}
-
-static void on_grads_ready(void *ctx, size_t offset, size_t count) {
-    run *r = ctx;
-    ws_error e = {0};
-    if (ws_grad_sync_ready(r->sync, offset, count, &e) != WS_OK) ws_fatal("gradient all-reduce: %s", e.msg);
-}
-
-/* One global step: accum micro-batches forward and backward, then the optimizer. */
-static ws_status train_step(run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
-                            double *data_s, double *compute_s, ws_error *err) {
-    ws_model *m = r->model;
-    memset(m->grads, 0, m->n_params * sizeof(float));
-    double loss_sum = 0, correct = 0, samples = 0;
-    for (int micro = 0; micro < r->o.accum; micro++) {
-        double t0 = ws_now_s();
-        ws_meter_phase_enter(r->meter, r->phase_data);
-        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
-                                    r->indices);
-        ws_status st = ws_dataset_load(r->train, r->indices, n, r->x, r->labels, err);
-        if (st != WS_OK) return st;
-        double t1 = ws_now_s();
-        ws_meter_phase_enter(r->meter, r->phase_compute);
-        const float *logits;
-        st = ws_model_forward(m, &r->ex, r->x, (int)n, 1, &logits, err);
-        if (st != WS_OK) return st;
-        double loss = 0;
-        st = ws_softmax_xent_forward(&r->ex, (int)n, m->classes, &loss, r->probs, logits, r->labels,
-                                     r->o.label_smoothing);
-        if (st == WS_OK) correct += ws_topk_correct((int)n, m->classes, logits, r->labels, 1);
-        /* mean over the global batch: each micro-batch carries 1/(n x accum) */
-        if (st == WS_OK)
-            st = ws_softmax_xent_backward(&r->ex, (int)n, m->classes, r->dlogits, r->probs, r->labels,
-                                          r->o.label_smoothing, 1.0f / ((float)n * (float)r->o.accum));
-        if (st != WS_OK) return wsi_error(err, st, "loss failed");
-        /* the last micro-batch's gradients are final as backward produces them: reduce
-         * them meanwhile */
-        int last = micro == r->o.accum - 1 && r->sync;
-        m->grads_ready = last ? on_grads_ready : NULL;
-        m->grads_ready_ctx = r;
-        if (last) ws_grad_sync_begin(r->sync);
-        st = ws_model_backward(m, &r->ex, r->dlogits, (int)n, err);
-        m->grads_ready = NULL;
-        if (st != WS_OK) return st;
-        loss_sum += loss * (double)n;
-        samples += (double)n;
-        *data_s += t1 - t0;
-        *compute_s += ws_now_s() - t1;
-    }
-    double t2 = ws_now_s();
-    if (r->sync) {
-        /* communication time: blocked in finish, plus the MPI progress made inside the
-         * ready() calls during backward (on the CPU, OpenMPI reduces there) */
-        double w0 = ws_grad_sync_wait_s(r->sync), p0 = ws_grad_sync_ready_s(r->sync);
-        ws_meter_phase_enter(r->meter, r->phase_comm);
-        ws_status st = ws_grad_sync_finish(r->sync, err);
-        ws_meter_phase_enter(r->meter, r->phase_compute);
-        if (st != WS_OK) return st;
-        r->st.ep_comm_s += ws_grad_sync_wait_s(r->sync) - w0 + ws_grad_sync_ready_s(r->sync) - p0;
-    }
-    if (!isfinite(loss_sum))
-        return wsi_error(err, WS_EINVAL,
-                         "training diverged: loss is %g at epoch %d step %ld (lower --lr, or check the data)",
-                         loss_sum, r->st.epoch + 1, r->st.step_in_epoch);
-    ws_optim_step(r->optim, m->params, m->grads, lr);
-    ws_meter_phase_enter(r->meter, 0);
-    *compute_s += ws_now_s() - t2;
-    *loss_out = loss_sum;
-    *correct_out = correct;
-    *samples_out = samples;
+    row->val_loss = count > 0 ? sums[0] / count : NAN;
+    row->val_top1 = count > 0 ? sums[1] / count : NAN;
+    row->val_top5 = count > 0 ? sums[2] / count : NAN;
     return WS_OK;
 }
 
@@ -400,8 +312,24 @@ static void local_session_energy(run *r, double by[WS_DOMAIN_COUNT], int measure
     }
 }
 
+/* What the record says of the GPU (rank 0's), refreshed before each write. */
+static void device_facts(run *r) {
+    if (!r->cuda) return;
+    ws_run_state *st = &r->st;
+    snprintf(st->device_name, sizeof st->device_name, "%s", ws_cuda_device_name(r->cuda));
+    snprintf(st->device_uuid, sizeof st->device_uuid, "%s", ws_cuda_device_uuid(r->cuda));
+    snprintf(st->device_versions, sizeof st->device_versions, "%s", ws_cuda_versions(r->cuda));
+    st->device_peak_bytes = (double)ws_cuda_peak_bytes(r->cuda);
+    st->cuda_graph = r->graph != NULL;
+    st->gpu_compute_s = r->gpu_compute_s;
+    st->gpu_comm_s = r->gpu_comm_s;
+    st->loss_scale = r->scaler.scale;
+    st->skipped_steps = r->scaler.skipped;
+}
+
 /* Collective: totals over nodes, per-node figures to rank 0; rank 0 writes run.json. */
 static ws_status write_record(run *r, ws_error *err) {
+    device_facts(r);
     double by[WS_DOMAIN_COUNT];
     int measured[WS_DOMAIN_COUNT];
     local_session_energy(r, by, measured);
@@ -471,9 +399,65 @@ static void phase_totals(run *r, double out[4]) {
     }
 }
 
+/* Steady state: a meter region from the end of step (session start + timing_warmup_steps)
+ * to the end of the last training step, so that one-off costs (cuDNN's algorithm search,
+ * graph capture, first-touch of memory) stay out of samples/s and J/sample. Collective at
+ * its end (the energy is summed over nodes). */
+typedef struct {
+    int region;
+    long step0;
+    double t0, samples0;
+} steady_window;
+
+static void steady_begin(run *r, steady_window *sw) {
+    sw->region = -1;
+    ws_meter_region_begin(r->meter, "steady", &sw->region, NULL);
+    sw->step0 = r->st.total_steps;
+    sw->t0 = ws_now_s();
+    sw->samples0 = r->st.total_samples;
+}
+
+static ws_status steady_end(run *r, steady_window *sw, ws_error *err) {
+    ws_run_state *st = &r->st;
+    ws_meter_region_end(r->meter, sw->region, NULL);
+    st->steady_done = 1;
+    st->steady_from = sw->step0;
+    st->steady_steps = st->total_steps - sw->step0;
+    st->steady_time_s = ws_now_s() - sw->t0;
+    st->steady_samples = st->total_samples - sw->samples0;
+    ws_epoch_row row;
+    memset(&row, 0, sizeof row);
+    size_t nd = ws_meter_device_count(r->meter);
+    ws_device_energy e[64];
+    if (nd > 0 && nd <= 64 && ws_meter_region_energy(r->meter, sw->region, e, NULL) == WS_OK) sum_energy(r->meter, e, &row);
+    else snprintf(row.energy_source, sizeof row.energy_source, "none");
+    ws_status rs = reduce_energy(r, row.energy_by_domain_j, row.domain_measured, err);
+    if (rs != WS_OK) return rs;
+    st->steady_has_energy = 0;
+    st->steady_energy_j = 0;
+    for (int d = 0; d < WS_DOMAIN_COUNT; d++)
+        if (row.domain_measured[d]) {
+            st->steady_energy_j += row.energy_by_domain_j[d];
+            st->steady_has_energy = 1;
+        }
+    snprintf(st->steady_energy_source, sizeof st->steady_energy_source, "%s", row.energy_source);
+    if (!r->o.quiet && st->steady_time_s > 0) {
+        char energy[96] = "energy not measured";
+        if (st->steady_has_energy)
+            snprintf(energy, sizeof energy, "%.4g J/sample (%s)", st->steady_energy_j / st->steady_samples,
+                     st->steady_energy_source);
+        ws_log(WS_LOG_INFO, "steady state (steps %ld-%ld): %.1f samples/s, %s", sw->step0 + 1, st->total_steps,
+               st->steady_samples / st->steady_time_s, energy);
+    }
+    return WS_OK;
+}
+
 static ws_status run_epochs(run *r, ws_error *err) {
     const ws_train_opts *o = &r->o;
     long total_limit = o->steps > 0 ? o->steps : (long)o->epochs * r->steps_per_epoch;
+    steady_window sw = {-1, 0, 0, 0};
+    const long steady_at = r->st.total_steps + (o->timing_warmup_steps > 0 ? o->timing_warmup_steps : 0);
+    if (steady_at == r->st.total_steps && steady_at < total_limit) steady_begin(r, &sw);
     int last_epoch = o->steps > 0 ? (int)((o->steps + r->steps_per_epoch - 1) / r->steps_per_epoch) : o->epochs;
     double last_log = ws_now_s();
     double log_samples = 0, log_t0 = ws_now_s();
@@ -486,7 +470,7 @@ static ws_status run_epochs(run *r, ws_error *err) {
         while (r->st.step_in_epoch < r->steps_per_epoch && r->st.total_steps < total_limit) {
             lr = ws_lr_at(r->lr, r->st.epoch + (double)r->st.step_in_epoch / (double)r->steps_per_epoch);
             double loss = 0, correct = 0, samples = 0;
-            ws_status st = train_step(r, lr, &loss, &correct, &samples, &r->st.ep_data_s, &r->st.ep_compute_s, err);
+            ws_status st = wsi_train_step(r, lr, &loss, &correct, &samples, &r->st.ep_data_s, &r->st.ep_compute_s, err);
             if (st != WS_OK) return st;
             if (o->step_log[0]) {
                 double v[2] = {loss, samples};
@@ -503,6 +487,11 @@ static ws_status run_epochs(run *r, ws_error *err) {
             r->st.total_steps++;
             r->st.step_in_epoch++;
             ws_world_heartbeat(r->w);
+            if (sw.region < 0 && r->st.total_steps == steady_at && steady_at < total_limit) steady_begin(r, &sw);
+            if (sw.region >= 0 && !r->st.steady_done && r->st.total_steps == total_limit) {
+                ws_status sst = steady_end(r, &sw, err);
+                if (sst != WS_OK) return sst;
+            }
             log_samples += samples;
             double now = ws_now_s();
             int due = o->log_every > 0 ? (r->st.step_in_epoch % o->log_every == 0) : (now - last_log >= 10.0);
@@ -635,8 +624,8 @@ static ws_status open_samplers(run *r, const ws_dataset_info *ti, const ws_datas
  * parameters and buffers on every rank (rank 0's: after a resume too). */
 static ws_status setup_world(run *r, ws_error *err) {
     ws_model *m = r->model;
-    ws_status st = ws_world_bcast_bytes(r->w, m->params, m->n_params * sizeof(float), 0, err);
-    if (st == WS_OK) st = ws_world_bcast_bytes(r->w, m->buffers, m->n_buffers * sizeof(float), 0, err);
+    ws_status st = bcast_model(r, 0, err);
+    if (st == WS_OK) st = bcast_model(r, 1, err);
     if (st != WS_OK || r->world == 1) return st;
     ws_grad_range *ranges = calloc(m->n_tensors, sizeof *ranges);
     if (!ranges) return wsi_error(err, WS_ENOMEM, "out of memory for gradient buckets");
@@ -649,6 +638,8 @@ static ws_status setup_world(run *r, ws_error *err) {
         }
     st = ws_grad_sync_open(&r->sync, r->w, m->grads, ranges, n, (size_t)(r->o.bucket_mb * 1048576.0), err);
     free(ranges);
+    /* GPU gradients are averaged by NCCL on its own stream, joined to the compute stream */
+    if (st == WS_OK && r->cuda) st = ws_grad_sync_use_nccl(r->sync, ws_cuda_device_index(r->cuda), ws_cuda_stream(r->cuda), err);
     /* the record names every node's host; rank 0 keeps the table */
     r->st.nodes = ws_world_nodes(r->w);
     r->st.node_energy = calloc((size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT, sizeof(double));
@@ -696,15 +687,8 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         st = wsi_error(err, WS_EINVAL, "give --epochs N or --steps N (N > 0)");
         goto out;
     }
-    if (o->device != WS_DEVICE_CPU) {
-        st = wsi_error(err, WS_ENOTSUP,
-                       "--device %s: this build trains on the CPU only (the CUDA backend is the next issue); use "
-                       "--device cpu",
-                       ws_device_name(o->device));
-        goto out;
-    }
-    if (o->precision != WS_FP32) {
-        st = wsi_error(err, WS_ENOTSUP, "--precision %s: the CPU backend computes in fp32 only",
+    if (o->device == WS_DEVICE_CPU && o->precision != WS_FP32) {
+        st = wsi_error(err, WS_ENOTSUP, "--precision %s: the CPU backend computes in fp32 only (use --device cuda)",
                        ws_dtype_name(o->precision));
         goto out;
     }
@@ -713,10 +697,21 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         st = wsi_error(err, WS_EIO, "cannot create --out %s: %s", o->out_dir, strerror(errno));
         goto out;
     }
-    r.ex.device = WS_DEVICE_CPU;
-    r.ex.precision = WS_FP32;
-    r.ex.threads = o->threads;
-    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    if (o->device == WS_DEVICE_CUDA) {
+        /* one GPU per rank, chosen by the local rank (or --gpu) among the visible ones */
+        int n_gpus = ws_cuda_device_count();
+        int gpu = o->gpu >= 0 ? o->gpu : (n_gpus > 0 ? ws_world_local_rank(r.w) % n_gpus : 0);
+        if (r.world > 1 && o->gpu < 0 && ws_world_local_size(r.w) > n_gpus && n_gpus > 0)
+            ws_log(WS_LOG_WARN, "%d ranks on this node share %d GPU(s)", ws_world_local_size(r.w), n_gpus);
+        if ((st = ws_cuda_ctx_open(&r.cuda, gpu, o->precision, o->deterministic, err)) != WS_OK) goto out;
+        r.ex = ws_cuda_exec(r.cuda);
+        if (!o->quiet)
+            ws_log(WS_LOG_INFO, "GPU %d: %s (%s), %.1f GiB, %s", gpu, ws_cuda_device_name(r.cuda),
+                   ws_cuda_device_uuid(r.cuda), ws_cuda_total_bytes(r.cuda) / 1073741824.0, ws_cuda_versions(r.cuda));
+    } else {
+        r.ex = ws_exec_cpu(o->threads);
+        if (openblas_set_num_threads) openblas_set_num_threads(1);
+    }
 
     if ((st = open_data(o, WS_SPLIT_TRAIN, &r.train, err)) != WS_OK) goto out;
     if ((st = open_data(o, WS_SPLIT_VAL, &r.val, err)) != WS_OK) goto out;
@@ -729,8 +724,10 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
                        ws_sampler_subset_size(r.train_samplers[0]), o->global_batch);
         goto out;
     }
+    r.synthetic_on_device = r.cuda && !strcmp(ti->name, "synthetic");
     if ((st = open_model(&r, ti, err)) != WS_OK) goto out;
     if ((st = open_optim(&r, err)) != WS_OK) goto out;
+    if ((st = wsi_step_setup(&r, err)) != WS_OK) goto out;
     o->lr.global_batch = o->global_batch;
     /* cosine and poly decay over the run unless told otherwise; a resumed run that extends
      * --epochs keeps its schedule only with the same --schedule-epochs */
@@ -745,18 +742,6 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         goto out;
     }
     if ((st = ws_lr_open(&r.lr, &o->lr, err)) != WS_OK) goto out;
-
-    size_t in_count = (size_t)o->local_batch * ti->c * ti->h * ti->w;
-    size_t out_count = (size_t)o->local_batch * ti->classes;
-    r.x = malloc(in_count * sizeof(float));
-    r.probs = malloc(out_count * sizeof(float));
-    r.dlogits = malloc(out_count * sizeof(float));
-    r.labels = malloc((size_t)o->local_batch * sizeof(int32_t));
-    r.indices = malloc((size_t)o->local_batch * sizeof(int64_t));
-    if (!r.x || !r.probs || !r.dlogits || !r.labels || !r.indices) {
-        st = wsi_error(err, WS_ENOMEM, "out of memory for batch buffers (local batch %d)", o->local_batch);
-        goto out;
-    }
 
     if (o->resume_dir[0]) {
         char path[600];

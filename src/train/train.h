@@ -38,6 +38,10 @@ typedef struct {
     ws_device device;
     ws_dtype precision;
     int threads;               /* CPU threads; 0: OpenMP default */
+    int gpu;                   /* CUDA device index; -1: the local rank's (local rank % visible GPUs) */
+    int deterministic;         /* CUDA: deterministic cuDNN algorithms only */
+    int cuda_graph;            /* -1 auto (single micro-batch, single rank), 0 off, 1 on */
+    long timing_warmup_steps;  /* the steady-state figures start after this many steps (10) */
     uint64_t seed;
     /* output */
     char out_dir[512];         /* run.json, checkpoint.wstf, power.csv */

@@ -64,7 +64,7 @@ static void test_names_and_layout(void **state) {
 
 /* L(params) for fixed inputs: mean softmax cross-entropy of a training-mode forward. */
 static double loss_of(ws_model *m, const ws_exec *ex, const float *x, const int32_t *y, int n, float *probs) {
-    const float *logits;
+    const void *logits;
     ws_error err = {0};
     WS_TEST_OK(ws_model_forward(m, ex, x, n, 1, &logits, &err));
     double loss = 0;
@@ -81,7 +81,7 @@ static double loss_of(ws_model *m, const ws_exec *ex, const float *x, const int3
  * allowed where the step still crosses a kink (below). The exact comparison is against
  * PyTorch (test_resnet_torch.c). */
 static void gradcheck(ws_model *m, int n, uint64_t seed) {
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
+    ws_exec ex = ws_exec_cpu(1);
     ws_rng rng = ws_rng_seeded(seed);
     size_t in = (size_t)n * m->in_c * m->in_h * m->in_w;
     float *x = malloc(in * sizeof *x);
@@ -151,11 +151,11 @@ static void test_deterministic_and_eval_mode(void **state) {
     ws_model *a = small(18, 1, 4, 1, 12, 3, 2, 9), *b = small(18, 1, 4, 1, 12, 3, 2, 9), *c = small(18, 1, 4, 1, 12, 3, 2, 10);
     assert_memory_equal(a->params, b->params, a->n_params * sizeof(float));
     assert_memory_not_equal(a->params, c->params, a->n_params * sizeof(float));
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
+    ws_exec ex = ws_exec_cpu(1);
     float x[2 * 144];
     ws_rng rng = ws_rng_seeded(3);
     for (int i = 0; i < 288; i++) x[i] = (float)ws_rng_normal(&rng);
-    const float *la, *lb;
+    const void *la, *lb;
     float keep[6];
     ws_error err = {0};
     WS_TEST_OK(ws_model_forward(a, &ex, x, 2, 0, &la, &err));

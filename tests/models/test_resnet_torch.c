@@ -137,8 +137,8 @@ static void compare(const config *c) {
     if (ws_tensorfile_read(&f, path, &err) != WS_OK)
         fail_msg("%s (regenerate with tools/fixtures/make_fixtures.sh on a machine with PyTorch)", err.msg);
     setup s = make(c);
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 0, NULL};
-    const float *logits;
+    ws_exec ex = ws_exec_cpu(0);
+    const void *logits;
     WS_TEST_OK(ws_model_forward(s.m, &ex, s.x, c->batch, 1, &logits, &err));
     size_t nl = (size_t)c->batch * c->classes;
     float *probs = malloc(nl * sizeof(float)), *dlogits = malloc(nl * sizeof(float));

@@ -144,8 +144,8 @@ static void test_batchnorm_forward_eval_matches_definition(void **state) {
         assert_true(pb.rm[0] == rm0 && pb.rv[0] == rv0);
         /* eval with one value per channel is fine (only training needs M >= 2) */
         ws_batchnorm_desc one = {1, d->c, 1, 1, 1e-5, 0.1};
-        ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
-        WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_eval(&ex, &one, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv));
+        ws_exec ex = ws_exec_cpu(1);
+        WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_eval(&ex, &one, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
         free(y);
         problem_free(&pb);
     }
@@ -256,20 +256,20 @@ static void test_batchnorm_dispatch(void **state) {
     (void)state;
     ws_rng rng = ws_rng_seeded(3007);
     problem pb = problem_make(&rng, SHAPES[1], 1);
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL}, gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL};
-    ws_exec bf16 = {WS_DEVICE_CPU, WS_BF16, 1, NULL};
+    ws_exec ex = ws_exec_cpu(1), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL, WS_NCHW};
+    ws_exec bf16 = {WS_DEVICE_CPU, WS_BF16, 1, NULL, WS_NCHW};
     const ws_batchnorm_desc good = pb.d;
     WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_train(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                     pb.save_mean, pb.save_invstd));
-    WS_TEST_STATUS(WS_OK, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, pb.x, pb.gamma,
-                                                pb.save_mean, pb.save_invstd));
-    WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_eval(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv));
+                                                     pb.save_mean, pb.save_invstd, NULL, 0));
+    WS_TEST_STATUS(WS_OK, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
+                                                pb.save_mean, pb.save_invstd, NULL, 0));
+    WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_eval(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_train(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                          pb.save_mean, pb.save_invstd));
-    WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv));
-    WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_backward(&gpu, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, pb.x, pb.gamma,
-                                                     pb.save_mean, pb.save_invstd));
-    WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&bf16, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv));
+                                                          pb.save_mean, pb.save_invstd, NULL, 0));
+    WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
+    WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_backward(&gpu, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
+                                                     pb.save_mean, pb.save_invstd, NULL, 0));
+    WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&bf16, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
 
     ws_batchnorm_desc bad[7];
     for (int i = 0; i < 7; i++) bad[i] = good;
@@ -282,21 +282,21 @@ static void test_batchnorm_dispatch(void **state) {
     bad[6].eps = NAN;
     for (int i = 0; i < 7; i++) {
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train(&ex, &bad[i], pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                             pb.save_mean, pb.save_invstd));
+                                                             pb.save_mean, pb.save_invstd, NULL, 0));
         WS_TEST_STATUS(WS_EINVAL,
-                       ws_batchnorm_forward_eval(&gpu, &bad[i], pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv));
-        WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &bad[i], pb.dx, pb.dgamma, pb.dbeta, pb.dy, pb.x,
-                                                        pb.gamma, pb.save_mean, pb.save_invstd));
+                       ws_batchnorm_forward_eval(&gpu, &bad[i], pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
+        WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &bad[i], pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x,
+                                                        pb.gamma, pb.save_mean, pb.save_invstd, NULL, 0));
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train_cpu(&bad[i], 1, pb.y, pb.x, pb.gamma, pb.beta, pb.rm,
                                                                  pb.rv, pb.save_mean, pb.save_invstd));
     }
     /* training on one value per channel (PyTorch refuses too) */
     ws_batchnorm_desc one = {1, good.c, 1, 1, 1e-5, 0.1};
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train(&ex, &one, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                         pb.save_mean, pb.save_invstd));
+                                                         pb.save_mean, pb.save_invstd, NULL, 0));
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train_cpu(&one, 1, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
                                                              pb.save_mean, pb.save_invstd));
-    WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_eval(NULL, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv));
+    WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_eval(NULL, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
     problem_free(&pb);
 }
 

@@ -24,7 +24,7 @@ static ws_conv2d_desc make(shape s) { return ws_conv2d_desc_make(s.n, s.c, s.h, 
 static size_t x_count(const ws_conv2d_desc *d) { return (size_t)d->n * d->c * d->h * d->w; }
 static size_t w_count(const ws_conv2d_desc *d) { return (size_t)d->k * d->c * d->r * d->s; }
 static size_t y_count(const ws_conv2d_desc *d) { return (size_t)d->n * d->k * d->p * d->q; }
-static ws_exec cpu(int threads) { return (ws_exec){WS_DEVICE_CPU, WS_FP32, threads, NULL}; }
+static ws_exec cpu(int threads) { return ws_exec_cpu(threads); }
 
 /* flat NCHW / KCRS / NKPQ indices */
 static size_t xi_of(const ws_conv2d_desc *d, int n, int c, int ih, int iw) {
@@ -152,13 +152,13 @@ static void test_conv2d_backward_matches_direct(void **state) {
         double *dw = malloc(nw * sizeof *dw), *dw_mag = malloc(nw * sizeof *dw_mag);
         ref_backward(d, pb.dy, pb.x, pb.w, 0.5f, dx, dx_mag, dw, dw_mag);
         ws_test_fill(pb.dw, nw, 0.5f);
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, pb.threads, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, pb.threads, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws, 0));
         WS_TEST_CLOSE_MAG(pb.dx, dx, dx_mag, nx, WS_TOL_FP32);
         WS_TEST_CLOSE_MAG(pb.dw, dw, dw_mag, nw, WS_TOL_FP32);
 
         float *dw_again = ws_test_floats(nw);
         ws_test_fill(dw_again, nw, 0.5f);
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, pb.threads, NULL, dw_again, pb.dy, pb.x, pb.w, pb.ws));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, pb.threads, NULL, dw_again, pb.dy, pb.x, pb.w, pb.ws, 0));
         WS_TEST_BITWISE(dw_again, pb.dw, nw);
         free(dx), free(dx_mag), free(dw), free(dw_mag), free(dw_again);
         problem_free(&pb);
@@ -180,7 +180,7 @@ static void test_conv2d_gradients_match_finite_differences(void **state) {
          * each OpenMP team start can wait for a descheduled thread; backward runs on two */
         problem pb = problem_make(&rng, SHAPES[i], 2);
         ws_test_fill(pb.dw, w_count(&pb.d), 0.0f);
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(&pb.d, 2, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(&pb.d, 2, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws, 0));
         pb.threads = 1; /* the workspace for 2 covers 1 */
         WS_GRADCHECK(pb.x, x_count(&pb.d), pb.dx, loss_of_forward, &pb, NULL);
         WS_GRADCHECK(pb.w, w_count(&pb.d), pb.dw, loss_of_forward, &pb, NULL);
@@ -206,8 +206,8 @@ static void test_conv2d_threads(void **state) {
         WS_TEST_STATUS(WS_OK, ws_conv2d_forward_cpu(d, 1, a.y, a.x, a.w, a.ws));
         WS_TEST_STATUS(WS_OK, ws_conv2d_forward_cpu(d, 2, b.y, b.x, b.w, b.ws));
         WS_TEST_BITWISE(a.y, b.y, ny);
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, 1, a.dx, a.dw, a.dy, a.x, a.w, a.ws));
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, 2, b.dx, b.dw, b.dy, b.x, b.w, b.ws));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, 1, a.dx, a.dw, a.dy, a.x, a.w, a.ws, 0));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, 2, b.dx, b.dw, b.dy, b.x, b.w, b.ws, 0));
         WS_TEST_BITWISE(a.dx, b.dx, nx);
         /* 1e-6 of the magnitude of the summed terms: a cancelling sum may differ by more
          * relative to its own small value (measured 3.8e-6 absolute on 0.31, blocked gemm) */
@@ -220,7 +220,7 @@ static void test_conv2d_threads(void **state) {
 
         float *dw2 = ws_test_floats(nw);
         ws_test_fill(dw2, nw, 0.0f);
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, 2, b.dx, dw2, b.dy, b.x, b.w, b.ws));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(d, 2, b.dx, dw2, b.dy, b.x, b.w, b.ws, 0));
         WS_TEST_BITWISE(dw2, b.dw, nw);
         free(dw2);
         problem_free(&a), problem_free(&b);
@@ -233,7 +233,7 @@ static void test_conv2d_threads(void **state) {
         WS_TEST_STATUS(WS_OK, ws_conv2d_forward_cpu(&pb.d, t, pb.y, pb.x, pb.w, pb.ws));
         WS_TEST_CLOSE_MAG(pb.y, ref, mag, y_count(&pb.d), WS_TOL_FP32);
         ws_test_fill(pb.dw, w_count(&pb.d), 0.0f);
-        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(&pb.d, t, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws));
+        WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(&pb.d, t, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws, 0));
         WS_TEST_NO_NAN(pb.dx, x_count(&pb.d));
         free(ref), free(mag);
         problem_free(&pb);
@@ -255,7 +255,7 @@ static void test_conv2d_workspace_bounds(void **state) {
             void *ws = raw + 4; /* float-aligned, not 64-byte aligned */
             ws_test_fill(pb.dw, w_count(&pb.d), 0.0f);
             WS_TEST_STATUS(WS_OK, ws_conv2d_forward_cpu(&pb.d, threads, pb.y, pb.x, pb.w, ws));
-            WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(&pb.d, threads, pb.dx, pb.dw, pb.dy, pb.x, pb.w, ws));
+            WS_TEST_STATUS(WS_OK, ws_conv2d_backward_cpu(&pb.d, threads, pb.dx, pb.dw, pb.dy, pb.x, pb.w, ws, 0));
             for (size_t b = 0; b < 4; b++) assert_int_equal(raw[b], guard);
             for (size_t b = 4 + bytes; b < bytes + 4 + 64; b++) assert_int_equal(raw[b], guard);
             free(raw);
@@ -282,12 +282,12 @@ static void test_conv2d_dispatch(void **state) {
     WS_TEST_STATUS(WS_OK, ws_conv2d_forward_cpu(&good, 1, y2, pb.x, pb.w, pb.ws));
     WS_TEST_BITWISE(pb.y, y2, y_count(&good));
     ws_test_fill(pb.dw, w_count(&good), 0.0f);
-    WS_TEST_STATUS(WS_OK, ws_conv2d_backward(&ex, &good, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws));
+    WS_TEST_STATUS(WS_OK, ws_conv2d_backward(&ex, &good, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws, 0));
 
     /* no CUDA backend in this build, and the CPU runs fp32 only */
-    ws_exec gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL}, half = {WS_DEVICE_CPU, WS_FP16, 1, NULL};
+    ws_exec gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL, WS_NCHW}, half = {WS_DEVICE_CPU, WS_FP16, 1, NULL, WS_NCHW};
     WS_TEST_STATUS(WS_ENOTSUP, ws_conv2d_forward(&gpu, &good, pb.y, pb.x, pb.w, pb.ws));
-    WS_TEST_STATUS(WS_ENOTSUP, ws_conv2d_backward(&gpu, &good, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws));
+    WS_TEST_STATUS(WS_ENOTSUP, ws_conv2d_backward(&gpu, &good, pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_conv2d_forward(&half, &good, pb.y, pb.x, pb.w, pb.ws));
     assert_int_equal(ws_conv2d_workspace_bytes(&gpu, &good), 0);
 
@@ -305,7 +305,7 @@ static void test_conv2d_dispatch(void **state) {
     bad[8] = good, bad[8].h = 20;                            /* h changed, p left stale */
     for (int i = 0; i < 9; i++) {
         WS_TEST_STATUS(WS_EINVAL, ws_conv2d_forward(&ex, &bad[i], pb.y, pb.x, pb.w, pb.ws));
-        WS_TEST_STATUS(WS_EINVAL, ws_conv2d_backward(&ex, &bad[i], pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws));
+        WS_TEST_STATUS(WS_EINVAL, ws_conv2d_backward(&ex, &bad[i], pb.dx, pb.dw, pb.dy, pb.x, pb.w, pb.ws, 0));
         WS_TEST_STATUS(WS_EINVAL, ws_conv2d_forward(&gpu, &bad[i], pb.y, pb.x, pb.w, pb.ws));
         WS_TEST_STATUS(WS_EINVAL, ws_conv2d_forward_cpu(&bad[i], 1, pb.y, pb.x, pb.w, pb.ws));
         assert_int_equal(ws_conv2d_workspace_bytes(&ex, &bad[i]), 0);
@@ -313,7 +313,7 @@ static void test_conv2d_dispatch(void **state) {
     WS_TEST_STATUS(WS_EINVAL, ws_conv2d_forward(NULL, &good, pb.y, pb.x, pb.w, pb.ws));
     WS_TEST_STATUS(WS_EINVAL, ws_conv2d_forward(&ex, NULL, pb.y, pb.x, pb.w, pb.ws));
     WS_TEST_STATUS(WS_EINVAL, ws_conv2d_forward(&ex, &good, pb.y, pb.x, pb.w, NULL));
-    WS_TEST_STATUS(WS_EINVAL, ws_conv2d_backward(&ex, &good, pb.dx, NULL, pb.dy, pb.x, pb.w, pb.ws));
+    WS_TEST_STATUS(WS_EINVAL, ws_conv2d_backward(&ex, &good, pb.dx, NULL, pb.dy, pb.x, pb.w, pb.ws, 0));
     free(y2);
     problem_free(&pb);
 }

@@ -6,7 +6,7 @@
 #include "gradcheck.h"
 #include "ops/eltwise.h"
 
-static ws_exec cpu(int threads) { return (ws_exec){WS_DEVICE_CPU, WS_FP32, threads, NULL}; }
+static ws_exec cpu(int threads) { return ws_exec_cpu(threads); }
 
 /* N(0,1) with |x| >= 0.05: a finite-difference step never crosses ReLU's kink at 0 */
 static void fill_away_from_zero(ws_rng *rng, float *x, size_t n) {
@@ -179,7 +179,7 @@ static void test_checks_fail_when_they_should(void **state) {
 static void test_eltwise_dispatch(void **state) {
     (void)state;
     float x[3] = {1, -2, 3}, y[3];
-    ws_exec ex = cpu(1), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL}, fp16 = {WS_DEVICE_CPU, WS_FP16, 1, NULL};
+    ws_exec ex = cpu(1), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL, WS_NCHW}, fp16 = {WS_DEVICE_CPU, WS_FP16, 1, NULL, WS_NCHW};
     WS_TEST_STATUS(WS_ENOTSUP, ws_relu_forward(&gpu, 3, y, x));
     WS_TEST_STATUS(WS_ENOTSUP, ws_relu_backward(&gpu, 3, y, x, x));
     WS_TEST_STATUS(WS_ENOTSUP, ws_add_forward(&gpu, 3, y, x, x));

@@ -42,7 +42,7 @@ static void problem_free(problem *pb) {
 static void test_linear_forward_matches_definition(void **state) {
     (void)state;
     ws_rng rng = ws_rng_seeded(6001);
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
+    ws_exec ex = ws_exec_cpu(1);
     for (int si = 0; si < N_SHAPES; si++) {
         shape s = SHAPES[si];
         problem pb = problem_make(&rng, s);
@@ -71,7 +71,7 @@ static void test_linear_forward_matches_definition(void **state) {
 static void test_linear_backward_matches_definition(void **state) {
     (void)state;
     ws_rng rng = ws_rng_seeded(6002);
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 1, NULL};
+    ws_exec ex = ws_exec_cpu(1);
     for (int si = 0; si < N_SHAPES; si++) {
         shape s = SHAPES[si];
         problem pb = problem_make(&rng, s);
@@ -136,8 +136,8 @@ static void test_linear_dispatch(void **state) {
     ws_rng rng = ws_rng_seeded(6004);
     shape s = SHAPES[1];
     problem pb = problem_make(&rng, s);
-    ws_exec ex = {WS_DEVICE_CPU, WS_FP32, 2, NULL}, gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL};
-    ws_exec fp16 = {WS_DEVICE_CPU, WS_FP16, 1, NULL};
+    ws_exec ex = ws_exec_cpu(2), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL, WS_NCHW};
+    ws_exec fp16 = {WS_DEVICE_CPU, WS_FP16, 1, NULL, WS_NCHW};
     WS_TEST_STATUS(WS_OK, ws_linear_forward(&ex, s.n, s.in, s.out, pb.y, pb.x, pb.w, pb.b));
     WS_TEST_STATUS(WS_ENOTSUP, ws_linear_forward(&gpu, s.n, s.in, s.out, pb.y, pb.x, pb.w, pb.b));
     WS_TEST_STATUS(WS_ENOTSUP, ws_linear_backward(&gpu, s.n, s.in, s.out, pb.dx, pb.dw, pb.db, pb.dy, pb.x, pb.w));

@@ -15,7 +15,7 @@ static const shape SHAPES[] = {{1, 1}, {1, 7}, {5, 10}, {3, 3}, {7, 1000}};
 enum { N_SHAPES = sizeof SHAPES / sizeof *SHAPES };
 static const float SMOOTHING[] = {0.0f, 0.1f, 1.0f};
 
-static ws_exec cpu(void) { return (ws_exec){WS_DEVICE_CPU, WS_FP32, 1, NULL}; }
+static ws_exec cpu(void) { return ws_exec_cpu(1); }
 
 /* The definition term by term: log softmax_k = z_k - lse, loss = mean_i -sum_k q_ik log
  * softmax_ik, q = (1-eps) one_hot + eps/K; probs = exp(log softmax). */
@@ -220,7 +220,7 @@ static void test_xent_dispatch(void **state) {
     float z[6] = {1, 2, 3, 4, 5, 6}, probs[6], dz[6];
     int32_t labels[2] = {0, 2}, bad_labels[2] = {0, 3}, negative[2] = {-1, 0};
     double loss;
-    ws_exec ex = cpu(), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL}, bf16 = {WS_DEVICE_CPU, WS_BF16, 1, NULL};
+    ws_exec ex = cpu(), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL, WS_NCHW}, bf16 = {WS_DEVICE_CPU, WS_BF16, 1, NULL, WS_NCHW};
     WS_TEST_STATUS(WS_OK, ws_softmax_xent_forward(&ex, 2, 3, &loss, probs, z, labels, 0.1f));
     WS_TEST_STATUS(WS_OK, ws_softmax_xent_backward(&ex, 2, 3, dz, probs, labels, 0.1f, 0.5f));
     WS_TEST_STATUS(WS_ENOTSUP, ws_softmax_xent_forward(&gpu, 2, 3, &loss, probs, z, labels, 0.1f));

@@ -19,7 +19,7 @@ static const shape SHAPES[] = {
 };
 enum { N_SHAPES = sizeof SHAPES / sizeof *SHAPES };
 
-static ws_exec cpu(int threads) { return (ws_exec){WS_DEVICE_CPU, WS_FP32, threads, NULL}; }
+static ws_exec cpu(int threads) { return ws_exec_cpu(threads); }
 static ws_maxpool_desc make(shape s) { return ws_maxpool_desc_make(s.n, s.c, s.h, s.w, s.r, s.s, s.stride, s.pad); }
 static size_t x_count(const ws_maxpool_desc *d) { return (size_t)d->n * d->c * d->h * d->w; }
 static size_t y_count(const ws_maxpool_desc *d) { return (size_t)d->n * d->c * d->p * d->q; }
@@ -243,7 +243,7 @@ static void test_pool_dispatch(void **state) {
     float *x = ws_test_floats(nx), *y = ws_test_floats(ny), *dx = ws_test_floats(nx);
     int32_t *am = calloc(ny, sizeof *am);
     ws_test_fill(x, nx, 1.0f);
-    ws_exec ex = cpu(1), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL}, tf32 = {WS_DEVICE_CPU, WS_TF32, 1, NULL};
+    ws_exec ex = cpu(1), gpu = {WS_DEVICE_CUDA, WS_FP32, 0, NULL, WS_NCHW}, tf32 = {WS_DEVICE_CPU, WS_TF32, 1, NULL, WS_NCHW};
     WS_TEST_STATUS(WS_OK, ws_maxpool_forward(&ex, &good, y, am, x));
     WS_TEST_STATUS(WS_ENOTSUP, ws_maxpool_forward(&gpu, &good, y, am, x));
     WS_TEST_STATUS(WS_ENOTSUP, ws_maxpool_backward(&gpu, &good, dx, y, am));

@@ -392,7 +392,7 @@ static void test_state_round_trip_is_bitwise(void **state) {
         size_t n = ws_optim_state_bytes(a);
         unsigned char *blob = malloc(n);
         assert_non_null(blob);
-        ws_optim_state_save(a, blob);
+        WS_TEST_OK(ws_optim_state_save(a, blob, &err));
         memcpy(p_saved, p, sizeof p);
         for (int s = 3; s < 6; s++) ws_optim_step(a, p, g[s], lr * (s - 1));
 

@@ -1,0 +1,394 @@
+/* src/ops/batchnorm_cuda.cu - batch normalisation on the GPU, NHWC, fused with the residual
+ * add and the ReLU that follow it in ResNet.
+ * defines: ws_batchnorm_forward_train_cuda, ws_batchnorm_forward_eval_cuda,
+ *          ws_batchnorm_backward_cuda
+ * reference: src/ops/batchnorm_cpu.c (+ eltwise_cpu.c, composed in batchnorm.c);
+ * contract: src/ops/batchnorm.h. Shapes: x, y, dy, dx, residual [M, C] with M = N*H*W
+ * (NHWC), storage type T; per-channel vectors fp32.
+ *
+ * Memory traffic is the cost (the arithmetic is trivial), so each pass touches every
+ * element once and the fused epilogue saves the separate add and ReLU passes:
+ *   train forward: stats (read x) -> finalize (per channel) -> apply (read x, residual;
+ *                  write y);
+ *   backward:      reduce (read dy, y, x; write the masked gradient g into dresidual, or
+ *                  over dy) -> finalize -> dx (read g, x; write dx).
+ * Threads read 16-byte vectors of channels (8 bf16 or 4 fp32) when C allows, so a warp's
+ * loads coalesce along the contiguous channel dimension; rows are split over blockIdx.y.
+ *
+ * Numerics as the reference: sums in double per thread, partials combined per channel in
+ * a fixed order (deterministic, whatever the launch); the variance from data shifted by
+ * the channel's first value (the reference's two passes in one: no cancellation when
+ * |mean| >> std); running_var takes the unbiased variance, as PyTorch. */
+#include "ops/cuda_common.cuh"
+
+extern "C" {
+#include "ops/batchnorm.h"
+}
+
+namespace {
+
+template <typename T, int V> __device__ __forceinline__ void load_v(const T *p, float (&f)[V]) {
+    if constexpr (V * sizeof(T) == 16) {
+        wsi_vec<T> v = wsi_load16(p);
+#pragma unroll
+        for (int i = 0; i < V; i++) f[i] = wsi_to_f(v.v[i]);
+    } else {
+#pragma unroll
+        for (int i = 0; i < V; i++) f[i] = wsi_to_f(p[i]);
+    }
+}
+
+template <typename T, int V> __device__ __forceinline__ void store_v(T *p, const float (&f)[V]) {
+    if constexpr (V * sizeof(T) == 16) {
+        wsi_vec<T> v;
+#pragma unroll
+        for (int i = 0; i < V; i++) v.v[i] = wsi_from_f<T>(f[i]);
+        wsi_store16(p, v);
+    } else {
+#pragma unroll
+        for (int i = 0; i < V; i++) p[i] = wsi_from_f<T>(f[i]);
+    }
+}
+
+/* Launch shape of the reductions: TX threads across vector columns (a power of two up to
+ * 32), TY = 256/TX across rows, RB row blocks. */
+struct red_shape {
+    dim3 grid, block;
+    int rb;
+    size_t shared;
+};
+
+static red_shape reduction_shape(const ws_cuda_ctx *c, size_t M, int C, int V) {
+    int cv = C / V, tx = 1;
+    while (tx < cv && tx < 32) tx <<= 1;
+    int ty = 256 / tx;
+    unsigned gx = (unsigned)((cv + tx - 1) / tx);
+    size_t want = (M + (size_t)ty * 16 - 1) / ((size_t)ty * 16); /* >= 16 rows per thread */
+    size_t by_scratch = (WSI_CUDA_SMALL_SCRATCH_BYTES - (size_t)8 * C * sizeof(float)) / ((size_t)C * sizeof(double2));
+    size_t fill = (size_t)(c->sm_count > 0 ? c->sm_count : 132) * 8 / gx + 1; /* a few waves are enough */
+    size_t rb = want;
+    if (rb > fill) rb = fill;
+    if (rb > 1024) rb = 1024;
+    if (rb > by_scratch) rb = by_scratch;
+    if (rb < 1) rb = 1;
+    red_shape s;
+    s.grid = dim3(gx, (unsigned)rb);
+    s.block = dim3((unsigned)tx, (unsigned)ty);
+    s.rb = (int)rb;
+    s.shared = (size_t)2 * tx * ty * V * sizeof(double);
+    return s;
+}
+
+/* Sums over the block's rows of a and b per channel into part[blockIdx.y][c]. */
+template <int V>
+__device__ __forceinline__ void block_reduce_store(double (&a)[V], double (&b)[V], int cv, int CV, double2 *part,
+                                                   int C) {
+    extern __shared__ double sh[];
+    const int tx = threadIdx.x, ty = threadIdx.y, TX = blockDim.x, TY = blockDim.y;
+    double *sa = sh, *sb = sh + (size_t)TX * TY * V;
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        sa[((size_t)ty * TX + tx) * V + v] = a[v];
+        sb[((size_t)ty * TX + tx) * V + v] = b[v];
+    }
+    __syncthreads();
+    for (int s = TY / 2; s > 0; s >>= 1) {
+        if (ty < s) {
+#pragma unroll
+            for (int v = 0; v < V; v++) {
+                sa[((size_t)ty * TX + tx) * V + v] += sa[((size_t)(ty + s) * TX + tx) * V + v];
+                sb[((size_t)ty * TX + tx) * V + v] += sb[((size_t)(ty + s) * TX + tx) * V + v];
+            }
+        }
+        __syncthreads();
+    }
+    if (ty == 0 && cv < CV) {
+#pragma unroll
+        for (int v = 0; v < V; v++)
+            part[(size_t)blockIdx.y * C + (size_t)cv * V + v] = make_double2(sa[(size_t)tx * V + v], sb[(size_t)tx * V + v]);
+    }
+}
+
+template <typename T, int V> __global__ void bn_stats(const T *__restrict__ x, int C, size_t M, double2 *__restrict__ part) {
+    const int CV = C / V, cv = blockIdx.x * blockDim.x + threadIdx.x;
+    double s1[V], s2[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) s1[v] = s2[v] = 0.0;
+    if (cv < CV) {
+        float k[V];
+        load_v<T, V>(x + (size_t)cv * V, k);
+        for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += (size_t)gridDim.y * blockDim.y) {
+            float f[V];
+            load_v<T, V>(x + m * C + (size_t)cv * V, f);
+#pragma unroll
+            for (int v = 0; v < V; v++) {
+                double d = (double)f[v] - (double)k[v];
+                s1[v] += d;
+                s2[v] += d * d;
+            }
+        }
+    }
+    block_reduce_store<V>(s1, s2, cv, CV, part, C);
+}
+
+/* Per channel: batch statistics, running updates, and the apply parameters. */
+template <typename T>
+__global__ void bn_finalize_forward(const double2 *__restrict__ part, int rb, int C, size_t M, const T *__restrict__ x,
+                                    const float *__restrict__ gamma, float *running_mean, float *running_var,
+                                    float *save_mean, float *save_invstd, float *a_mean, float *a_scale, double eps,
+                                    double momentum) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double s1 = 0, s2 = 0;
+    for (int b = 0; b < rb; b++) {
+        double2 p = part[(size_t)b * C + c];
+        s1 += p.x;
+        s2 += p.y;
+    }
+    double md = s1 / (double)M, var = s2 / (double)M - md * md;
+    if (var < 0) var = 0;
+    double mean = (double)wsi_to_f(x[c]) + md;
+    double invstd = 1.0 / sqrt(var + eps);
+    save_mean[c] = (float)mean;
+    save_invstd[c] = (float)invstd;
+    running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
+    running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * (var * (double)M / (double)(M - 1)));
+    a_mean[c] = (float)mean;
+    a_scale[c] = (float)(gamma[c] * invstd);
+}
+
+__global__ void bn_eval_params(int C, const float *__restrict__ gamma, const float *__restrict__ rm,
+                               const float *__restrict__ rv, float *a_mean, float *a_scale, double eps) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    a_mean[c] = rm[c];
+    a_scale[c] = (float)((double)gamma[c] / sqrt((double)rv[c] + eps));
+}
+
+/* y = relu?((x - mean) * scale + beta + residual?) */
+template <typename T, int V>
+__global__ void bn_apply(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ res,
+                         const float *__restrict__ mean, const float *__restrict__ scale,
+                         const float *__restrict__ beta, int C, size_t total_vec, int relu) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total_vec; i += (size_t)gridDim.x * blockDim.x) {
+        size_t e = i * V;
+        int c0 = (int)(e % C);
+        float f[V], r[V];
+        load_v<T, V>(x + e, f);
+        if (res) load_v<T, V>(res + e, r);
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            float o = (f[v] - mean[c0 + v]) * scale[c0 + v] + beta[c0 + v];
+            if (res) o = wsi_to_f(wsi_from_f<T>(o)) + r[v]; /* the reference rounds bn's output first */
+            if (relu) o = o < 0.0f ? 0.0f : o;
+            f[v] = o;
+        }
+        store_v<T, V>(y + e, f);
+    }
+}
+
+/* g = relu ? dy*(y > 0) : dy, written to dres (or over dy with relu); sums of g and
+ * g*xhat per channel. */
+template <typename T, int V>
+__global__ void bn_backward_reduce(T *__restrict__ dy, const T *__restrict__ y, const T *__restrict__ x,
+                                   T *__restrict__ dres, const float *__restrict__ mean,
+                                   const float *__restrict__ invstd, int C, size_t M, int relu,
+                                   double2 *__restrict__ part) {
+    const int CV = C / V, cv = blockIdx.x * blockDim.x + threadIdx.x;
+    double sg[V], sgx[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) sg[v] = sgx[v] = 0.0;
+    if (cv < CV) {
+        double mu[V], is[V];
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            mu[v] = mean[cv * V + v];
+            is[v] = invstd[cv * V + v];
+        }
+        for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += (size_t)gridDim.y * blockDim.y) {
+            size_t e = m * C + (size_t)cv * V;
+            float g[V], xv[V];
+            load_v<T, V>(dy + e, g);
+            if (relu) {
+                float yv[V];
+                load_v<T, V>(y + e, yv);
+#pragma unroll
+                for (int v = 0; v < V; v++) g[v] = yv[v] > 0.0f ? g[v] : 0.0f;
+            }
+            if (dres) store_v<T, V>(dres + e, g);
+            else if (relu) store_v<T, V>(dy + e, g);
+            load_v<T, V>(x + e, xv);
+#pragma unroll
+            for (int v = 0; v < V; v++) {
+                double xhat = ((double)xv[v] - mu[v]) * is[v];
+                sg[v] += g[v];
+                sgx[v] += (double)g[v] * xhat;
+            }
+        }
+    }
+    block_reduce_store<V>(sg, sgx, cv, CV, part, C);
+}
+
+__global__ void bn_finalize_backward(const double2 *__restrict__ part, int rb, int C, size_t M,
+                                     const float *__restrict__ gamma, const float *__restrict__ invstd, float *dgamma,
+                                     float *dbeta, float *b_k, float *b_mg, float *b_mgx) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) return;
+    double sg = 0, sgx = 0;
+    for (int b = 0; b < rb; b++) {
+        double2 p = part[(size_t)b * C + c];
+        sg += p.x;
+        sgx += p.y;
+    }
+    dbeta[c] += (float)sg;
+    dgamma[c] += (float)sgx;
+    b_k[c] = (float)((double)gamma[c] * invstd[c]);
+    b_mg[c] = (float)(sg / (double)M);
+    b_mgx[c] = (float)(sgx / (double)M);
+}
+
+/* dx = gamma*invstd * (g - mean(g) - xhat * mean(g*xhat)) */
+template <typename T, int V>
+__global__ void bn_backward_dx(T *__restrict__ dx, const T *__restrict__ g, const T *__restrict__ x,
+                               const float *__restrict__ mean, const float *__restrict__ invstd,
+                               const float *__restrict__ k, const float *__restrict__ mg,
+                               const float *__restrict__ mgx, int C, size_t total_vec) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total_vec; i += (size_t)gridDim.x * blockDim.x) {
+        size_t e = i * V;
+        int c0 = (int)(e % C);
+        float gv[V], xv[V];
+        load_v<T, V>(g + e, gv);
+        load_v<T, V>(x + e, xv);
+#pragma unroll
+        for (int v = 0; v < V; v++) {
+            int c = c0 + v;
+            float xhat = (xv[v] - mean[c]) * invstd[c];
+            gv[v] = k[c] * (gv[v] - mg[c] - xhat * mgx[c]);
+        }
+        store_v<T, V>(dx + e, gv);
+    }
+}
+
+/* Vector width for this call: 16 bytes when C and every pointer allow it. */
+template <typename T> static int vec_width(int C, const void *a, const void *b, const void *c2, const void *d, const void *e) {
+    const int V = 16 / (int)sizeof(T);
+    if (C % V) return 1;
+    const void *p[5] = {a, b, c2, d, e};
+    for (int i = 0; i < 5; i++)
+        if (p[i] && !wsi_aligned16(p[i])) return 1;
+    return V;
+}
+
+/* Per-channel scratch after the partials: 4 float vectors of C. */
+struct bn_scratch {
+    double2 *part;
+    float *f0, *f1, *f2, *f3;
+};
+static bn_scratch scratch_of(ws_cuda_ctx *c, int C, int rb) {
+    bn_scratch s;
+    s.part = (double2 *)c->small;
+    float *f = (float *)((char *)c->small + (((size_t)rb * C * sizeof(double2) + 255) & ~(size_t)255));
+    s.f0 = f;
+    s.f1 = f + C;
+    s.f2 = f + 2 * (size_t)C;
+    s.f3 = f + 3 * (size_t)C;
+    return s;
+}
+
+template <typename T, int V>
+static void forward_train(ws_cuda_ctx *c, const ws_batchnorm_desc *d, T *y, const T *x, const float *gamma,
+                          const float *beta, float *rm, float *rv, float *save_mean, float *save_invstd, const T *res,
+                          int relu) {
+    const int C = d->c;
+    const size_t M = (size_t)d->n * d->h * d->w;
+    red_shape rs = reduction_shape(c, M, C, V);
+    bn_scratch s = scratch_of(c, C, rs.rb);
+    bn_stats<T, V><<<rs.grid, rs.block, rs.shared, c->stream>>>(x, C, M, s.part);
+    WS_CHECK_LAUNCH(c, "bn_stats");
+    bn_finalize_forward<T><<<(C + 127) / 128, 128, 0, c->stream>>>(s.part, rs.rb, C, M, x, gamma, rm, rv, save_mean,
+                                                                   save_invstd, s.f0, s.f1, d->eps, d->momentum);
+    WS_CHECK_LAUNCH(c, "bn_finalize_forward");
+    size_t tv = M * C / V;
+    bn_apply<T, V><<<wsi_blocks(c, tv, 256), 256, 0, c->stream>>>(y, x, res, s.f0, s.f1, beta, C, tv, relu);
+    WS_CHECK_LAUNCH(c, "bn_apply");
+}
+
+template <typename T, int V>
+static void forward_eval(ws_cuda_ctx *c, const ws_batchnorm_desc *d, T *y, const T *x, const float *gamma,
+                         const float *beta, const float *rm, const float *rv, const T *res, int relu) {
+    const int C = d->c;
+    const size_t M = (size_t)d->n * d->h * d->w;
+    bn_scratch s = scratch_of(c, C, 0);
+    bn_eval_params<<<(C + 127) / 128, 128, 0, c->stream>>>(C, gamma, rm, rv, s.f0, s.f1, d->eps);
+    WS_CHECK_LAUNCH(c, "bn_eval_params");
+    size_t tv = M * C / V;
+    bn_apply<T, V><<<wsi_blocks(c, tv, 256), 256, 0, c->stream>>>(y, x, res, s.f0, s.f1, beta, C, tv, relu);
+    WS_CHECK_LAUNCH(c, "bn_apply (eval)");
+}
+
+template <typename T, int V>
+static void backward(ws_cuda_ctx *c, const ws_batchnorm_desc *d, T *dx, float *dgamma, float *dbeta, T *dy,
+                     const T *y, const T *x, const float *gamma, const float *save_mean, const float *save_invstd,
+                     T *dres, int relu) {
+    const int C = d->c;
+    const size_t M = (size_t)d->n * d->h * d->w;
+    red_shape rs = reduction_shape(c, M, C, V);
+    bn_scratch s = scratch_of(c, C, rs.rb);
+    bn_backward_reduce<T, V><<<rs.grid, rs.block, rs.shared, c->stream>>>(dy, y, x, dres, save_mean, save_invstd, C, M,
+                                                                          relu, s.part);
+    WS_CHECK_LAUNCH(c, "bn_backward_reduce");
+    bn_finalize_backward<<<(C + 127) / 128, 128, 0, c->stream>>>(s.part, rs.rb, C, M, gamma, save_invstd, dgamma, dbeta,
+                                                                  s.f0, s.f1, s.f2);
+    WS_CHECK_LAUNCH(c, "bn_finalize_backward");
+    size_t tv = M * C / V;
+    const T *g = dres ? dres : dy;
+    bn_backward_dx<T, V><<<wsi_blocks(c, tv, 256), 256, 0, c->stream>>>(dx, g, x, save_mean, save_invstd, s.f0, s.f1,
+                                                                        s.f2, C, tv);
+    WS_CHECK_LAUNCH(c, "bn_backward_dx");
+}
+
+} // namespace
+
+extern "C" void ws_batchnorm_forward_train_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
+                                                const float *gamma, const float *beta, float *running_mean,
+                                                float *running_var, float *save_mean, float *save_invstd,
+                                                const void *residual, int relu) {
+    ws_cuda_ctx *c = ex->cuda;
+    WS_DISPATCH_ACT(ex->precision, T, {
+        if (vec_width<T>(d->c, y, x, residual, NULL, NULL) > 1)
+            forward_train<T, 16 / sizeof(T)>(c, d, (T *)y, (const T *)x, gamma, beta, running_mean, running_var,
+                                             save_mean, save_invstd, (const T *)residual, relu);
+        else
+            forward_train<T, 1>(c, d, (T *)y, (const T *)x, gamma, beta, running_mean, running_var, save_mean,
+                                save_invstd, (const T *)residual, relu);
+    });
+}
+
+extern "C" void ws_batchnorm_forward_eval_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *y, const void *x,
+                                               const float *gamma, const float *beta, const float *running_mean,
+                                               const float *running_var, const void *residual, int relu) {
+    ws_cuda_ctx *c = ex->cuda;
+    WS_DISPATCH_ACT(ex->precision, T, {
+        if (vec_width<T>(d->c, y, x, residual, NULL, NULL) > 1)
+            forward_eval<T, 16 / sizeof(T)>(c, d, (T *)y, (const T *)x, gamma, beta, running_mean, running_var,
+                                            (const T *)residual, relu);
+        else
+            forward_eval<T, 1>(c, d, (T *)y, (const T *)x, gamma, beta, running_mean, running_var, (const T *)residual,
+                               relu);
+    });
+}
+
+extern "C" void ws_batchnorm_backward_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma,
+                                           float *dbeta, void *dy, const void *y, const void *x, const float *gamma,
+                                           const float *save_mean, const float *save_invstd, void *dresidual,
+                                           int relu) {
+    ws_cuda_ctx *c = ex->cuda;
+    WS_DISPATCH_ACT(ex->precision, T, {
+        if (vec_width<T>(d->c, dx, dy, relu ? y : NULL, x, dresidual) > 1)
+            backward<T, 16 / sizeof(T)>(c, d, (T *)dx, dgamma, dbeta, (T *)dy, (const T *)y, (const T *)x, gamma,
+                                        save_mean, save_invstd, (T *)dresidual, relu);
+        else
+            backward<T, 1>(c, d, (T *)dx, dgamma, dbeta, (T *)dy, (const T *)y, (const T *)x, gamma, save_mean,
+                           save_invstd, (T *)dresidual, relu);
+    });
+}

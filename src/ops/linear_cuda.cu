@@ -1,0 +1,71 @@
+/* src/ops/linear_cuda.cu - the fully connected layer on the GPU through cuBLAS.
+ * defines: ws_linear_forward_cuda, ws_linear_backward_cuda
+ * reference: src/ops/linear_cpu.c; contract: src/ops/linear.h.
+ * Row-major [N,IN] is column-major [IN,N], so with X, W, Y the column-major views:
+ *   Y [OUT,N]   = W^T [OUT,IN] . X [IN,N]        gemm(T, N, OUT, N, IN)
+ *   dX [IN,N]   = W [IN,OUT] . dY [OUT,N]        gemm(N, N, IN, N, OUT)
+ *   dW [IN,OUT] += X [IN,N] . dY^T [N,OUT]       gemm(N, T, IN, OUT, N), beta 1, fp32 C
+ * cublasGemmEx with fp32 accumulation; the math mode set on the handle (cuda_ctx.cu) keeps
+ * fp32 off TF32 (pedantic) and lets tf32/bf16/fp16 use tensor cores. The bias is added
+ * by a kernel after the product (fp32, rounded once into y); db sums columns in double. */
+#include "ops/cuda_common.cuh"
+
+extern "C" {
+#include "ops/linear.h"
+}
+
+static cudaDataType_t cuda_type(ws_dtype act) {
+    return act == WS_BF16 ? CUDA_R_16BF : act == WS_FP16 ? CUDA_R_16F : CUDA_R_32F;
+}
+
+static cublasComputeType_t compute_type(const ws_cuda_ctx *c) {
+    if (c->precision == WS_FP32) return CUBLAS_COMPUTE_32F_PEDANTIC;
+    if (c->precision == WS_TF32) return CUBLAS_COMPUTE_32F_FAST_TF32;
+    return CUBLAS_COMPUTE_32F;
+}
+
+template <typename T> __global__ void add_bias(T *__restrict__ y, const float *__restrict__ b, int n, int out) {
+    size_t total = (size_t)n * out;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
+        y[i] = wsi_from_f<T>(wsi_to_f(y[i]) + b[i % out]);
+}
+
+template <typename T> __global__ void bias_grad(float *__restrict__ db, const T *__restrict__ dy, int n, int out) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= out) return;
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += wsi_to_f(dy[(size_t)i * out + o]);
+    db[o] += (float)s;
+}
+
+extern "C" void ws_linear_forward_cuda(const ws_exec *ex, int n, int in, int out, void *y, const void *x,
+                                       const void *w, const float *b) {
+    ws_cuda_ctx *c = ex->cuda;
+    ws_dtype act = wsi_ctx_act(ex);
+    cudaDataType_t t = cuda_type(act);
+    const float one = 1.0f, zero = 0.0f;
+    WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, t, in, x, t, in, &zero, y, t,
+                                 out, compute_type(c), CUBLAS_GEMM_DEFAULT));
+    if (b) {
+        size_t total = (size_t)n * out;
+        WS_DISPATCH_ACT(act, T, add_bias<T><<<wsi_blocks(c, total, 256), 256, 0, c->stream>>>((T *)y, b, n, out));
+        WS_CHECK_LAUNCH(c, "linear bias");
+    }
+}
+
+extern "C" void ws_linear_backward_cuda(const ws_exec *ex, int n, int in, int out, void *dx, float *dw, float *db,
+                                        const void *dy, const void *x, const void *w) {
+    ws_cuda_ctx *c = ex->cuda;
+    ws_dtype act = wsi_ctx_act(ex);
+    cudaDataType_t t = cuda_type(act);
+    const float one = 1.0f, zero = 0.0f;
+    if (dx)
+        WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, w, t, in, dy, t, out, &zero,
+                                     dx, t, in, compute_type(c), CUBLAS_GEMM_DEFAULT));
+    WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, t, in, dy, t, out, &one, dw,
+                                 CUDA_R_32F, in, compute_type(c), CUBLAS_GEMM_DEFAULT));
+    if (db) {
+        WS_DISPATCH_ACT(act, T, bias_grad<T><<<(out + 127) / 128, 128, 0, c->stream>>>(db, (const T *)dy, n, out));
+        WS_CHECK_LAUNCH(c, "linear bias gradient");
+    }
+}

@@ -1,0 +1,131 @@
+/* src/ops/pool_cuda.cu - max pooling and global average pooling on the GPU, NHWC.
+ * defines: ws_maxpool_forward_cuda, ws_maxpool_backward_cuda, ws_avgpool_global_forward_cuda,
+ *          ws_avgpool_global_backward_cuda
+ * reference: src/ops/pool_cpu.c; contract: src/ops/pool.h.
+ * Channels are innermost, so one thread per (n, p, q, c) reads coalesced rows. Max pooling
+ * keeps the reference's rules (padding never wins, ties: the first in row-major order, NaN
+ * is chosen). Its backward gathers instead of scattering: each input sums the outputs
+ * whose argmax it is, in the reference's output order, so no atomics and the same bits.
+ * Average pooling sums in double, as the reference. */
+#include "ops/cuda_common.cuh"
+
+extern "C" {
+#include "ops/pool.h"
+}
+
+#include <math.h>
+
+template <typename T>
+__global__ void maxpool_fwd(T *__restrict__ y, int32_t *__restrict__ argmax, const T *__restrict__ x,
+                            ws_maxpool_desc d) {
+    size_t total = (size_t)d.n * d.p * d.q * d.c;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total; o += (size_t)gridDim.x * blockDim.x) {
+        int ch = (int)(o % d.c);
+        size_t r = o / d.c;
+        int q = (int)(r % d.q);
+        r /= d.q;
+        int p = (int)(r % d.p);
+        size_t i = r / d.p;
+        int h0 = p * d.stride - d.pad, h1 = h0 + d.r, w0 = q * d.stride - d.pad, w1 = w0 + d.s;
+        if (h0 < 0) h0 = 0;
+        if (h1 > d.h) h1 = d.h;
+        if (w0 < 0) w0 = 0;
+        if (w1 > d.w) w1 = d.w;
+        int32_t best_i = h0 * d.w + w0;
+        float best = -INFINITY;
+        for (int ih = h0; ih < h1; ih++)
+            for (int iw = w0; iw < w1; iw++) {
+                float v = wsi_to_f(x[((i * d.h + ih) * d.w + iw) * d.c + ch]);
+                if (v > best || isnan(v)) {
+                    best = v;
+                    best_i = ih * d.w + iw;
+                }
+            }
+        y[o] = wsi_from_f<T>(best);
+        argmax[o] = best_i;
+    }
+}
+
+template <typename T>
+__global__ void maxpool_bwd(T *__restrict__ dx, const T *__restrict__ dy, const int32_t *__restrict__ argmax,
+                            ws_maxpool_desc d) {
+    size_t total = (size_t)d.n * d.h * d.w * d.c;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total; o += (size_t)gridDim.x * blockDim.x) {
+        int ch = (int)(o % d.c);
+        size_t r = o / d.c;
+        int iw = (int)(r % d.w);
+        r /= d.w;
+        int ih = (int)(r % d.h);
+        size_t i = r / d.h;
+        int32_t me = ih * d.w + iw;
+        /* outputs whose window holds (ih, iw): p*stride - pad <= ih < p*stride - pad + r */
+        int p0 = (ih + d.pad - d.r + d.stride) / d.stride; /* ceil((ih + pad - r + 1) / stride), >= 0 below */
+        if (ih + d.pad - d.r + 1 <= 0) p0 = 0;
+        int p1 = (ih + d.pad) / d.stride;
+        if (p1 > d.p - 1) p1 = d.p - 1;
+        int q0 = (iw + d.pad - d.s + d.stride) / d.stride;
+        if (iw + d.pad - d.s + 1 <= 0) q0 = 0;
+        int q1 = (iw + d.pad) / d.stride;
+        if (q1 > d.q - 1) q1 = d.q - 1;
+        float sum = 0.0f;
+        for (int p = p0; p <= p1; p++)
+            for (int q = q0; q <= q1; q++) {
+                size_t k = ((i * d.p + p) * d.q + q) * d.c + ch;
+                if (argmax[k] == me) sum += wsi_to_f(dy[k]);
+            }
+        dx[o] = wsi_from_f<T>(sum);
+    }
+}
+
+template <typename T> __global__ void gap_fwd(T *__restrict__ y, const T *__restrict__ x, int n, int c, int hw) {
+    size_t total = (size_t)n * c;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total; o += (size_t)gridDim.x * blockDim.x) {
+        size_t i = o / c, ch = o % c;
+        double s = 0.0;
+        for (int p = 0; p < hw; p++) s += wsi_to_f(x[(i * hw + p) * c + ch]);
+        y[o] = wsi_from_f<T>((float)(s / (double)hw));
+    }
+}
+
+template <typename T> __global__ void gap_bwd(T *__restrict__ dx, const T *__restrict__ dy, int n, int c, int hw) {
+    size_t total = (size_t)n * hw * c;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < total; o += (size_t)gridDim.x * blockDim.x) {
+        size_t ch = o % c, i = o / ((size_t)hw * c);
+        dx[o] = wsi_from_f<T>((float)((double)wsi_to_f(dy[i * c + ch]) / (double)hw));
+    }
+}
+
+extern "C" void ws_maxpool_forward_cuda(const ws_exec *ex, const ws_maxpool_desc *d, void *y, int32_t *argmax,
+                                        const void *x) {
+    ws_cuda_ctx *c = ex->cuda;
+    size_t total = (size_t)d->n * d->p * d->q * d->c;
+    WS_DISPATCH_ACT(ex->precision, T,
+                    maxpool_fwd<T><<<wsi_blocks(c, total, 256), 256, 0, c->stream>>>((T *)y, argmax, (const T *)x, *d));
+    WS_CHECK_LAUNCH(c, "maxpool_fwd");
+}
+
+extern "C" void ws_maxpool_backward_cuda(const ws_exec *ex, const ws_maxpool_desc *d, void *dx, const void *dy,
+                                         const int32_t *argmax) {
+    ws_cuda_ctx *c = ex->cuda;
+    size_t total = (size_t)d->n * d->h * d->w * d->c;
+    WS_DISPATCH_ACT(ex->precision, T,
+                    maxpool_bwd<T><<<wsi_blocks(c, total, 256), 256, 0, c->stream>>>((T *)dx, (const T *)dy, argmax, *d));
+    WS_CHECK_LAUNCH(c, "maxpool_bwd");
+}
+
+extern "C" void ws_avgpool_global_forward_cuda(const ws_exec *ex, int n, int ch, int h, int w, void *y, const void *x) {
+    ws_cuda_ctx *c = ex->cuda;
+    size_t total = (size_t)n * ch;
+    WS_DISPATCH_ACT(ex->precision, T,
+                    gap_fwd<T><<<wsi_blocks(c, total, 256), 256, 0, c->stream>>>((T *)y, (const T *)x, n, ch, h * w));
+    WS_CHECK_LAUNCH(c, "gap_fwd");
+}
+
+extern "C" void ws_avgpool_global_backward_cuda(const ws_exec *ex, int n, int ch, int h, int w, void *dx,
+                                                const void *dy) {
+    ws_cuda_ctx *c = ex->cuda;
+    size_t total = (size_t)n * ch * h * w;
+    WS_DISPATCH_ACT(ex->precision, T,
+                    gap_bwd<T><<<wsi_blocks(c, total, 256), 256, 0, c->stream>>>((T *)dx, (const T *)dy, n, ch, h * w));
+    WS_CHECK_LAUNCH(c, "gap_bwd");
+}

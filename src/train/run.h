@@ -1,0 +1,109 @@
+/* train/run.h - the state of one `wattscale train` process (internal to train/): the run's
+ * parts and its per-device batch buffers.
+ * defines: wsi_run, wsi_scaler, and the step machinery of train/step.c (wsi_step_setup,
+ * wsi_step_free, wsi_train_step, wsi_eval_batch); train/train.c owns the rest (set-up,
+ * epochs, records).
+ *
+ * Memory: every buffer a step touches lives in the memory of `ex` (host memory on the CPU,
+ * the GPU's on CUDA), allocated once by wsi_step_setup. On CUDA the host side of a batch
+ * (loaded samples, labels, indices) is pinned, so its upload is a plain async copy, and the
+ * step's scalar results (loss, correct predictions, the fp16 overflow flag) come back
+ * through one pinned block. */
+#ifndef WS_TRAIN_RUN_H
+#define WS_TRAIN_RUN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data/dataset.h"
+#include "data/sampler.h"
+#include "dist/grad_sync.h"
+#include "dist/world.h"
+#include "models/model.h"
+#include "ops/cuda_ctx.h"
+#include "train/lr_schedule.h"
+#include "train/optim.h"
+#include "train/run_state.h"
+#include "train/train.h"
+#include "wattscale/energy.h"
+
+/* Dynamic loss scaling for fp16, PyTorch's GradScaler defaults: start 2^16, halve on an
+ * overflowed step (which is skipped), double after 2000 good steps in a row. */
+typedef struct {
+    int enabled;
+    float scale;
+    int good_steps;
+    long skipped;
+    float *d_scale;   /* device copy of scale */
+    int *d_found_inf; /* set by ws_amp_unscale_check */
+} wsi_scaler;
+
+/* Results of a step that come back to the host (pinned on CUDA). */
+typedef struct {
+    double loss[64];  /* mean loss of each micro-batch (accum <= 64 on CUDA; the CPU writes them too) */
+    double correct;   /* top-1 hits of the step, or of an evaluation batch */
+    double top5;
+    double eval_loss;
+    int found_inf;
+    int pad;
+} wsi_step_stats;
+
+typedef struct {
+    ws_train_opts o;
+    int world;
+    ws_world *w;
+    ws_grad_sync *sync;
+    int rank;
+    ws_exec ex;
+    ws_cuda_ctx *cuda;           /* NULL on the CPU */
+    ws_dataset *train, *val;
+    ws_sampler **train_samplers; /* one per micro-batch (virtual rank) */
+    ws_sampler *val_sampler;
+    ws_model *model;
+    ws_optim *optim;
+    ws_lr_schedule *lr;
+    ws_meter *meter;
+    FILE *power_csv;
+    FILE *step_log;
+    int phase_data, phase_compute, phase_comm;
+    long steps_per_epoch;
+    ws_run_state st;
+    double t_session0;
+
+    /* the batch on its way in: host side (pinned on CUDA) ... */
+    float *h_x;          /* [LBS, C, H, W] fp32 NCHW, as datasets write it */
+    int32_t *h_labels;
+    int64_t *h_indices;
+    /* ... and in ex's memory (on the CPU, d_x is h_x and d_labels h_labels) */
+    void *d_x;           /* model input: ex's layout and storage type */
+    float *d_stage;      /* CUDA: h_x uploaded, before conversion */
+    int32_t *d_labels;
+    int64_t *d_indices;
+    float *d_probs;
+    void *d_dlogits;
+    wsi_step_stats *h_stats, *d_stats;
+    int synthetic_on_device; /* CUDA + synthetic data: samples generated on the GPU */
+    size_t in_count;     /* C*H*W */
+    wsi_scaler scaler;
+    /* CUDA: the captured step, its events, and what the step measured */
+    int use_graph;
+    ws_cuda_graph *graph;
+    int graph_failed;
+    ws_cuda_event *ev_in, *ev_bwd, *ev_sync, *ev_end;
+    ws_cuda_event *ev_upload; /* a micro-batch's upload is done: its pinned source may be refilled */
+    double gpu_compute_s, gpu_comm_s; /* cumulative, from the events */
+} wsi_run;
+
+ws_status wsi_step_setup(wsi_run *r, ws_error *err);
+void wsi_step_free(wsi_run *r);
+/* One global step: accum micro-batches forward and backward, the gradient average, the
+ * optimizer with learning rate lr. Adds this rank's data/compute/comm time to *data_s,
+ * *compute_s, r->st.ep_comm_s; returns this rank's summed loss, correct predictions and
+ * samples. */
+ws_status wsi_train_step(wsi_run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
+                         double *data_s, double *compute_s, ws_error *err);
+/* Forward of validation indices[0..n) with running statistics; adds the batch's summed loss,
+ * top-1 and top-5 hits to sums[0..3). */
+ws_status wsi_eval_batch(wsi_run *r, const int64_t *indices, size_t n, double sums[3], ws_error *err);
+
+#endif

@@ -1,0 +1,395 @@
+/* train/step.c - one training step and one evaluation batch, on the CPU or a GPU.
+ * defines: wsi_step_setup, wsi_step_free, wsi_train_step, wsi_eval_batch (train/run.h).
+ *
+ * A step: each micro-batch's samples come in (host load, then on CUDA an async upload from
+ * pinned memory and a conversion to NHWC in the run's storage type; synthetic data is
+ * generated on the GPU instead), forward, loss, backward, the gradient all-reduce (its
+ * buckets started from the model's grads_ready hook while backward runs), loss unscaling
+ * (fp16) and the optimizer. On CUDA the compute part, from zeroing the gradients to the
+ * optimizer, is captured once as a CUDA graph (single micro-batch steps; --cuda-graph) and
+ * replayed, so the host enqueues one launch per step; the step's scalars (loss, hits,
+ * overflow flag) come back in one pinned copy, and the host waits once per step on events,
+ * which also time compute and the all-reduce wait on the GPU's own clock. The optimizer's
+ * learning rate and the loss scale reach the device before each launch (ws_optim_prepare,
+ * a pinned copy), so the replayed graph always uses the current ones.
+ * The CPU path is the reference: the same ops, synchronous, timed on the host. */
+#include "train/run.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "data/synthetic_device.h"
+#include "ops/amp.h"
+#include "ops/convert.h"
+#include "ops/loss.h"
+#include "ops/mem.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int on_cuda(const wsi_run *r) { return r->cuda != NULL; }
+
+static ws_status alloc_dev(wsi_run *r, size_t bytes, const char *what, void **out, ws_error *err) {
+    return ws_mem_alloc(&r->ex, bytes, what, out, err);
+}
+
+ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
+    const ws_train_opts *o = &r->o;
+    const ws_dataset_info *ti = ws_dataset_info_get(r->train);
+    const size_t lbs = (size_t)o->local_batch, k = (size_t)r->model->classes;
+    const size_t esz = ws_dtype_size(ws_act_dtype(r->ex.precision));
+    ws_status st;
+    r->in_count = (size_t)ti->c * ti->h * ti->w;
+    if (o->accum > 64) return wsi_error(err, WS_EINVAL, "--accum %d: at most 64 micro-batches per step", o->accum);
+    if ((st = ws_mem_host_alloc(&r->ex, lbs * sizeof(int32_t), "labels", (void **)&r->h_labels, err)) != WS_OK ||
+        (st = ws_mem_host_alloc(&r->ex, lbs * sizeof(int64_t), "indices", (void **)&r->h_indices, err)) != WS_OK ||
+        (st = ws_mem_host_alloc(&r->ex, sizeof(wsi_step_stats), "step results", (void **)&r->h_stats, err)) != WS_OK)
+        return st;
+    size_t x_host = r->synthetic_on_device ? 1 : lbs * r->in_count * sizeof(float);
+    if ((st = ws_mem_host_alloc(&r->ex, x_host, "input batch", (void **)&r->h_x, err)) != WS_OK) return st;
+    if ((st = alloc_dev(r, lbs * k * sizeof(float), "softmax", (void **)&r->d_probs, err)) != WS_OK ||
+        (st = alloc_dev(r, lbs * k * esz, "logit gradients", &r->d_dlogits, err)) != WS_OK)
+        return st;
+    if (!on_cuda(r)) {
+        r->d_x = r->h_x;
+        r->d_labels = r->h_labels;
+        r->d_indices = r->h_indices;
+        r->d_stats = r->h_stats;
+        return WS_OK;
+    }
+    if ((st = alloc_dev(r, lbs * r->in_count * esz, "input batch", &r->d_x, err)) != WS_OK ||
+        (st = alloc_dev(r, lbs * sizeof(int32_t), "labels", (void **)&r->d_labels, err)) != WS_OK ||
+        (st = alloc_dev(r, lbs * sizeof(int64_t), "indices", (void **)&r->d_indices, err)) != WS_OK ||
+        (st = alloc_dev(r, sizeof(wsi_step_stats), "step results", (void **)&r->d_stats, err)) != WS_OK ||
+        (!r->synthetic_on_device &&
+         (st = alloc_dev(r, lbs * r->in_count * sizeof(float), "input staging", (void **)&r->d_stage, err)) != WS_OK))
+        return st;
+    if ((st = ws_cuda_event_create(&r->ev_in, err)) != WS_OK || (st = ws_cuda_event_create(&r->ev_bwd, err)) != WS_OK ||
+        (st = ws_cuda_event_create(&r->ev_sync, err)) != WS_OK || (st = ws_cuda_event_create(&r->ev_end, err)) != WS_OK ||
+        (st = ws_cuda_event_create(&r->ev_upload, err)) != WS_OK)
+        return st;
+    if (r->ex.precision == WS_FP16) {
+        wsi_scaler *s = &r->scaler;
+        s->enabled = 1;
+        s->scale = 65536.0f;
+        if ((st = alloc_dev(r, sizeof(float), "loss scale", (void **)&s->d_scale, err)) != WS_OK ||
+            (st = alloc_dev(r, sizeof(int), "overflow flag", (void **)&s->d_found_inf, err)) != WS_OK)
+            return st;
+        ws_optim_set_skip(r->optim, s->d_found_inf);
+    }
+    /* graphs replay one micro-batch shape; with several ranks the eager path keeps the
+     * all-reduce wait measurable (events between the phases) unless asked otherwise */
+    r->use_graph = o->cuda_graph == 1 || (o->cuda_graph < 0 && o->accum == 1 && r->world == 1);
+    if (r->use_graph && o->accum != 1) {
+        ws_log(WS_LOG_WARN, "--cuda-graph: steps of %d micro-batches run without a graph", o->accum);
+        r->use_graph = 0;
+    }
+    return WS_OK;
+}
+
+void wsi_step_free(wsi_run *r) {
+    const ws_exec *ex = &r->ex;
+    ws_cuda_graph_free(r->graph);
+    ws_cuda_event_free(r->ev_in);
+    ws_cuda_event_free(r->ev_bwd);
+    ws_cuda_event_free(r->ev_sync);
+    ws_cuda_event_free(r->ev_end);
+    ws_cuda_event_free(r->ev_upload);
+    const size_t lbs = (size_t)r->o.local_batch, k = r->model ? (size_t)r->model->classes : 0;
+    const size_t esz = ws_dtype_size(ws_act_dtype(ex->precision));
+    ws_mem_free(ex, r->d_probs, lbs * k * sizeof(float));
+    ws_mem_free(ex, r->d_dlogits, lbs * k * esz);
+    if (on_cuda(r)) {
+        ws_mem_free(ex, r->d_x, lbs * r->in_count * esz);
+        ws_mem_free(ex, r->d_stage, lbs * r->in_count * sizeof(float));
+        ws_mem_free(ex, r->d_labels, lbs * sizeof(int32_t));
+        ws_mem_free(ex, r->d_indices, lbs * sizeof(int64_t));
+        ws_mem_free(ex, r->d_stats, sizeof(wsi_step_stats));
+        ws_mem_free(ex, r->scaler.d_scale, sizeof(float));
+        ws_mem_free(ex, r->scaler.d_found_inf, sizeof(int));
+    }
+    ws_mem_host_free(ex, r->h_x);
+    ws_mem_host_free(ex, r->h_labels);
+    ws_mem_host_free(ex, r->h_indices);
+    ws_mem_host_free(ex, r->h_stats);
+}
+
+/* Samples h_indices[0..n) of ds into d_x and d_labels (enqueued on CUDA). */
+static ws_status load_batch(wsi_run *r, const ws_dataset *ds, int split, size_t n, ws_error *err) {
+    const ws_dataset_info *di = ws_dataset_info_get(ds);
+    if (r->synthetic_on_device) {
+        ws_status st = ws_dataset_load(ds, r->h_indices, n, NULL, r->h_labels, err);
+        if (st != WS_OK) return st;
+        ws_mem_upload_async(&r->ex, r->d_indices, r->h_indices, n * sizeof(int64_t));
+        ws_mem_upload_async(&r->ex, r->d_labels, r->h_labels, n * sizeof(int32_t));
+        st = ws_synthetic_fill_device(&r->ex, r->d_x, r->d_indices, r->d_labels, (int)n, di->c, di->h, di->w, r->o.seed,
+                                      split, 0.5f);
+        return st == WS_OK ? WS_OK : wsi_error(err, st, "synthetic data on the GPU failed");
+    }
+    ws_status st = ws_dataset_load(ds, r->h_indices, n, r->h_x, r->h_labels, err);
+    if (st != WS_OK || !on_cuda(r)) return st;
+    ws_mem_upload_async(&r->ex, r->d_stage, r->h_x, n * r->in_count * sizeof(float));
+    ws_mem_upload_async(&r->ex, r->d_labels, r->h_labels, n * sizeof(int32_t));
+    st = ws_convert_input(&r->ex, r->d_x, r->d_stage, (int)n, di->c, di->h, di->w);
+    return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
+}
+
+static void on_grads_ready(void *ctx, size_t offset, size_t count) {
+    wsi_run *r = ctx;
+    ws_error e = {0};
+    if (ws_grad_sync_ready(r->sync, offset, count, &e) != WS_OK) ws_fatal("gradient all-reduce: %s", e.msg);
+}
+
+/* Forward, loss and backward of one micro-batch of n samples already in d_x. */
+static ws_status micro_compute(wsi_run *r, int micro, size_t n, int last, ws_error *err) {
+    ws_model *m = r->model;
+    const void *logits;
+    ws_status st = ws_model_forward(m, &r->ex, r->d_x, (int)n, 1, &logits, err);
+    if (st != WS_OK) return st;
+    st = ws_softmax_xent_forward(&r->ex, (int)n, m->classes, &r->d_stats->loss[micro], r->d_probs, logits, r->d_labels,
+                                 r->o.label_smoothing);
+    if (st == WS_OK) st = ws_topk_count(&r->ex, (int)n, m->classes, logits, r->d_labels, 1, &r->d_stats->correct);
+    /* mean over the global batch: each micro-batch carries 1/(n x accum) */
+    if (st == WS_OK)
+        st = ws_softmax_xent_backward(&r->ex, (int)n, m->classes, r->d_dlogits, r->d_probs, r->d_labels,
+                                      r->o.label_smoothing, 1.0f / ((float)n * (float)r->o.accum));
+    if (st == WS_OK && r->scaler.enabled)
+        st = ws_amp_scale(&r->ex, r->d_dlogits, n * (size_t)m->classes, r->scaler.d_scale);
+    if (st != WS_OK) return wsi_error(err, st, "loss failed");
+    /* the last micro-batch's gradients are final as backward produces them: reduce
+     * them meanwhile */
+    int sync = last && r->sync;
+    m->grads_ready = sync ? on_grads_ready : NULL;
+    m->grads_ready_ctx = r;
+    if (sync) ws_grad_sync_begin(r->sync);
+    st = ws_model_backward(m, &r->ex, r->d_dlogits, (int)n, err);
+    m->grads_ready = NULL;
+    return st;
+}
+
+/* After backward: the all-reduce's end (CPU: blocking; CUDA: the compute stream waits for
+ * the NCCL stream), unscaling, the optimizer. */
+static ws_status finish_and_update(wsi_run *r, ws_error *err) {
+    ws_model *m = r->model;
+    if (r->sync) {
+        ws_status st = ws_grad_sync_finish(r->sync, err);
+        if (st != WS_OK) return st;
+    }
+    if (r->cuda && !ws_cuda_capturing(r->cuda)) ws_cuda_event_record(r->cuda, r->ev_sync);
+    if (r->scaler.enabled) {
+        ws_status st = ws_amp_unscale_check(&r->ex, m->grads, m->n_params, r->scaler.d_scale, r->scaler.d_found_inf);
+        if (st != WS_OK) return wsi_error(err, st, "gradient unscaling failed");
+    }
+    ws_optim_enqueue(r->optim, m->params, m->grads);
+    return WS_OK;
+}
+
+/* The CUDA part of a single-micro-batch step that a graph holds. */
+static ws_status graph_body(wsi_run *r, size_t n, ws_error *err) {
+    ws_model *m = r->model;
+    ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
+    ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
+    if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
+    ws_status st = micro_compute(r, 0, n, 1, err);
+    if (st == WS_OK) st = finish_and_update(r, err);
+    return st;
+}
+
+static ws_status run_graph(wsi_run *r, size_t n, ws_error *err) {
+    if (!r->graph && !r->graph_failed) {
+        ws_status st = ws_cuda_graph_begin(r->cuda, err);
+        if (st != WS_OK) return st;
+        st = graph_body(r, n, err);
+        ws_cuda_graph *g = NULL;
+        ws_error gerr = {0};
+        ws_status gst = ws_cuda_graph_end(r->cuda, &g, &gerr);
+        if (st != WS_OK) {
+            ws_cuda_graph_free(g);
+            return st;
+        }
+        if (gst != WS_OK) {
+            /* not capturable here: run eagerly from now on, and say so once */
+            ws_log(WS_LOG_WARN, "CUDA graph capture failed (%s); steps run eagerly", gerr.msg);
+            r->graph_failed = 1;
+        } else {
+            r->graph = g;
+            ws_log(WS_LOG_INFO, "CUDA graph captured: one launch per step of %zu samples", n);
+        }
+    }
+    if (r->graph) return ws_cuda_graph_launch(r->cuda, r->graph, err);
+    return graph_body(r, n, err);
+}
+
+/* fp16: a step with inf/NaN gradients was skipped by the optimizer; adjust the scale. */
+static void scaler_update(wsi_run *r) {
+    wsi_scaler *s = &r->scaler;
+    if (!s->enabled) return;
+    if (r->h_stats->found_inf) {
+        ws_optim_unstep(r->optim);
+        s->scale *= 0.5f;
+        s->good_steps = 0;
+        s->skipped++;
+        ws_log(WS_LOG_DEBUG, "fp16: overflow, step skipped, loss scale now %g", s->scale);
+    } else if (++s->good_steps >= 2000) {
+        s->scale *= 2.0f;
+        s->good_steps = 0;
+    }
+}
+
+/* The reference path: synchronous ops, host clocks (as before the CUDA backend). */
+static ws_status train_step_cpu(wsi_run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
+                                double *data_s, double *compute_s, ws_error *err) {
+    ws_model *m = r->model;
+    ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
+    ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
+    double loss_sum = 0, samples = 0;
+    for (int micro = 0; micro < r->o.accum; micro++) {
+        double t0 = ws_now_s();
+        ws_meter_phase_enter(r->meter, r->phase_data);
+        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
+                                    r->h_indices);
+        ws_status st = load_batch(r, r->train, 0, n, err);
+        if (st != WS_OK) return st;
+        double t1 = ws_now_s();
+        ws_meter_phase_enter(r->meter, r->phase_compute);
+        st = micro_compute(r, micro, n, micro == r->o.accum - 1, err);
+        if (st != WS_OK) return st;
+        loss_sum += r->h_stats->loss[micro] * (double)n;
+        samples += (double)n;
+        *data_s += t1 - t0;
+        *compute_s += ws_now_s() - t1;
+    }
+    double t2 = ws_now_s();
+    if (r->sync) {
+        /* communication time: blocked in finish, plus the MPI progress made inside the
+         * ready() calls during backward (on the CPU, OpenMPI reduces there) */
+        double w0 = ws_grad_sync_wait_s(r->sync), p0 = ws_grad_sync_ready_s(r->sync);
+        ws_meter_phase_enter(r->meter, r->phase_comm);
+        ws_status st = ws_grad_sync_finish(r->sync, err);
+        ws_meter_phase_enter(r->meter, r->phase_compute);
+        if (st != WS_OK) return st;
+        r->st.ep_comm_s += ws_grad_sync_wait_s(r->sync) - w0 + ws_grad_sync_ready_s(r->sync) - p0;
+    }
+    if (!isfinite(loss_sum))
+        return wsi_error(err, WS_EINVAL,
+                         "training diverged: loss is %g at epoch %d step %ld (lower --lr, or check the data)",
+                         loss_sum, r->st.epoch + 1, r->st.step_in_epoch);
+    ws_optim_step(r->optim, m->params, m->grads, lr);
+    ws_meter_phase_enter(r->meter, 0);
+    *compute_s += ws_now_s() - t2;
+    *loss_out = loss_sum;
+    *correct_out = r->h_stats->correct;
+    *samples_out = samples;
+    return WS_OK;
+}
+
+/* The GPU path: everything enqueued, one wait per step (per phase when eager), GPU clocks. */
+static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
+                                 double *data_s, double *compute_s, ws_error *err) {
+    ws_model *m = r->model;
+    const int graph = r->use_graph && r->o.accum == 1;
+    size_t micro_n[64];
+    double samples = 0;
+    ws_status st;
+    ws_optim_prepare(r->optim, lr);
+    if (r->scaler.enabled) {
+        float sc = r->scaler.scale; /* pageable source: copied before the call returns */
+        ws_mem_upload_async(&r->ex, r->scaler.d_scale, &sc, sizeof sc);
+    }
+    for (int micro = 0; micro < r->o.accum; micro++) {
+        double t0 = ws_now_s();
+        ws_meter_phase_enter(r->meter, r->phase_data);
+        /* the pinned batch buffers are refilled only once the previous upload is done */
+        if (micro > 0) ws_cuda_event_sync(r->ev_upload);
+        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
+                                    r->h_indices);
+        micro_n[micro] = n;
+        if ((st = load_batch(r, r->train, 0, n, err)) != WS_OK) return st;
+        ws_cuda_event_record(r->cuda, r->ev_upload);
+        *data_s += ws_now_s() - t0;
+        ws_meter_phase_enter(r->meter, r->phase_compute);
+        if (micro == 0) ws_cuda_event_record(r->cuda, r->ev_in);
+        if (graph) {
+            st = run_graph(r, n, err);
+        } else {
+            if (micro == 0) {
+                ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
+                ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
+                if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
+            }
+            st = micro_compute(r, micro, n, micro == r->o.accum - 1, err);
+        }
+        if (st != WS_OK) return st;
+        samples += (double)n;
+    }
+    if (!graph) {
+        ws_cuda_event_record(r->cuda, r->ev_bwd);
+        if ((st = finish_and_update(r, err)) != WS_OK) return st;
+    }
+    /* the overflow flag rides back with the other scalars */
+    if (r->scaler.enabled)
+        ws_mem_copy(&r->ex, &r->d_stats->found_inf, r->scaler.d_found_inf, sizeof(int));
+    ws_mem_download_async(&r->ex, r->h_stats, r->d_stats, sizeof(wsi_step_stats));
+    ws_cuda_event_record(r->cuda, r->ev_end);
+    double compute, comm = 0;
+    if (graph) {
+        ws_cuda_event_sync(r->ev_end);
+        compute = ws_cuda_event_elapsed_s(r->ev_in, r->ev_end);
+    } else {
+        ws_cuda_event_sync(r->ev_bwd);
+        ws_meter_phase_enter(r->meter, r->phase_comm);
+        ws_cuda_event_sync(r->ev_sync);
+        ws_meter_phase_enter(r->meter, r->phase_compute);
+        ws_cuda_event_sync(r->ev_end);
+        comm = ws_cuda_event_elapsed_s(r->ev_bwd, r->ev_sync);
+        compute = ws_cuda_event_elapsed_s(r->ev_in, r->ev_bwd) + ws_cuda_event_elapsed_s(r->ev_sync, r->ev_end);
+    }
+    ws_meter_phase_enter(r->meter, 0);
+    if ((st = ws_exec_sync(&r->ex, err)) != WS_OK) return st;
+    *compute_s += compute;
+    r->st.ep_comm_s += comm;
+    r->gpu_compute_s += compute;
+    r->gpu_comm_s += comm;
+    scaler_update(r);
+    double loss_sum = 0;
+    for (int micro = 0; micro < r->o.accum; micro++) loss_sum += r->h_stats->loss[micro] * (double)micro_n[micro];
+    if (!isfinite(loss_sum) && !r->h_stats->found_inf)
+        return wsi_error(err, WS_EINVAL,
+                         "training diverged: loss is %g at epoch %d step %ld (lower --lr, or check the data)",
+                         loss_sum, r->st.epoch + 1, r->st.step_in_epoch);
+    *loss_out = loss_sum;
+    *correct_out = r->h_stats->correct;
+    *samples_out = samples;
+    return WS_OK;
+}
+
+ws_status wsi_train_step(wsi_run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
+                         double *data_s, double *compute_s, ws_error *err) {
+    if (on_cuda(r)) return train_step_cuda(r, lr, loss_out, correct_out, samples_out, data_s, compute_s, err);
+    return train_step_cpu(r, lr, loss_out, correct_out, samples_out, data_s, compute_s, err);
+}
+
+ws_status wsi_eval_batch(wsi_run *r, const int64_t *indices, size_t n, double sums[3], ws_error *err) {
+    ws_model *m = r->model;
+    if (indices != r->h_indices) memcpy(r->h_indices, indices, n * sizeof *indices);
+    ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
+    ws_status st = load_batch(r, r->val, 1, n, err);
+    if (st != WS_OK) return st;
+    const void *logits;
+    if ((st = ws_model_forward(m, &r->ex, r->d_x, (int)n, 0, &logits, err)) != WS_OK) return st;
+    st = ws_softmax_xent_forward(&r->ex, (int)n, m->classes, &r->d_stats->eval_loss, r->d_probs, logits, r->d_labels,
+                                 0.0f);
+    if (st == WS_OK) st = ws_topk_count(&r->ex, (int)n, m->classes, logits, r->d_labels, 1, &r->d_stats->correct);
+    if (st == WS_OK)
+        st = ws_topk_count(&r->ex, (int)n, m->classes, logits, r->d_labels, m->classes >= 5 ? 5 : m->classes,
+                           &r->d_stats->top5);
+    if (st != WS_OK) return wsi_error(err, st, "evaluation loss failed");
+    if (on_cuda(r)) {
+        ws_mem_download_async(&r->ex, r->h_stats, r->d_stats, sizeof(wsi_step_stats));
+        if ((st = ws_exec_sync(&r->ex, err)) != WS_OK) return st;
+    }
+    sums[0] += r->h_stats->eval_loss * (double)n;
+    sums[1] += r->h_stats->correct;
+    sums[2] += r->h_stats->top5;
+    return WS_OK;
+}
