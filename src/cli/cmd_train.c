@@ -28,6 +28,8 @@ static void usage(FILE *f) {
             "                          (DIR default /usr/share/datasets/fashion-mnist)\n"
             "  --synthetic-shape CxHxW shape of synthetic samples (default 3x224x224)\n"
             "  --synthetic-classes N   (default 1000)    --synthetic-count N  train samples (default 2560)\n"
+            "  --synthetic-on-host     with --device cuda: the CPU generator's samples, uploaded (default:\n"
+            "                          generated on the GPU, same distribution, other numbers)\n"
             "  --data-fraction F       class-stratified fraction of train and val, 0 < F <= 1 (default 1)\n"
             "batches (GBS = LBS x world x accum; give any two)\n"
             "  --global-batch N  --local-batch N  --accum N\n"
@@ -141,6 +143,8 @@ int ws_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--synthetic-count")) {
             LONG_ARG(1, 100000000);
             o.synthetic_count = (size_t)l;
+        } else if (!strcmp(a, "--synthetic-on-host")) {
+            o.synthetic_on_host = 1;
         } else if (!strcmp(a, "--data-fraction")) {
             DOUBLE_ARG(1e-9, 1);
             o.data_fraction = d;

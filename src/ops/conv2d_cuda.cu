@@ -120,7 +120,7 @@ static ws_status make_descriptors(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_er
 static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
     const size_t limit = workspace_limit();
     cudnnHandle_t h = c->cudnn;
-    int max_n = 0, got = 0, i;
+    int max_n = 0, got = 0, i = -1;
     cudnnStatus_t s;
     const ws_conv2d_desc *d = &p->d;
     char name[128];
@@ -131,7 +131,11 @@ static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err)
         cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_n);
         if (max_n > 16) max_n = 16;
         s = cudnnFindConvolutionForwardAlgorithm(h, p->xd, p->wd, p->cd, p->yd, max_n, &got, perf);
-        if (s != CUDNN_STATUS_SUCCESS || (i = pick(c, perf, got, limit)) < 0)
+        if (s != CUDNN_STATUS_SUCCESS || (i = pick(c, perf, got, limit)) < 0) /* heuristics, unmeasured */
+            if ((s = cudnnGetConvolutionForwardAlgorithm_v7(h, p->xd, p->wd, p->cd, p->yd, 16, &got, perf)) ==
+                CUDNN_STATUS_SUCCESS)
+                i = pick(c, perf, got, limit);
+        if (s != CUDNN_STATUS_SUCCESS || i < 0)
             return wsi_error(err, WS_ELIBRARY, "cudnnFindConvolutionForwardAlgorithm for %s: %s", name,
                              s != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(s) : "no algorithm fits the workspace limit");
         p->fwd = perf[i].algo;
@@ -144,6 +148,10 @@ static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err)
         if (max_n > 16) max_n = 16;
         s = cudnnFindConvolutionBackwardDataAlgorithm(h, p->wd, p->yd, p->cd, p->xd, max_n, &got, perf);
         if (s != CUDNN_STATUS_SUCCESS || (i = pick(c, perf, got, limit)) < 0)
+            if ((s = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->wd, p->yd, p->cd, p->xd, 16, &got, perf)) ==
+                CUDNN_STATUS_SUCCESS)
+                i = pick(c, perf, got, limit);
+        if (s != CUDNN_STATUS_SUCCESS || i < 0)
             return wsi_error(err, WS_ELIBRARY, "cudnnFindConvolutionBackwardDataAlgorithm for %s: %s", name,
                              s != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(s) : "no algorithm fits the workspace limit");
         p->bwd_data = perf[i].algo;
@@ -156,6 +164,10 @@ static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err)
         if (max_n > 16) max_n = 16;
         s = cudnnFindConvolutionBackwardFilterAlgorithm(h, p->xd, p->yd, p->cd, p->wd, max_n, &got, perf);
         if (s != CUDNN_STATUS_SUCCESS || (i = pick(c, perf, got, limit)) < 0)
+            if ((s = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->xd, p->yd, p->cd, p->wd, 16, &got, perf)) ==
+                CUDNN_STATUS_SUCCESS)
+                i = pick(c, perf, got, limit);
+        if (s != CUDNN_STATUS_SUCCESS || i < 0)
             return wsi_error(err, WS_ELIBRARY, "cudnnFindConvolutionBackwardFilterAlgorithm for %s: %s", name,
                              s != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(s) : "no algorithm fits the workspace limit");
         p->bwd_filter = perf[i].algo;

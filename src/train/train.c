@@ -724,7 +724,7 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
                        ws_sampler_subset_size(r.train_samplers[0]), o->global_batch);
         goto out;
     }
-    r.synthetic_on_device = r.cuda && !strcmp(ti->name, "synthetic");
+    r.synthetic_on_device = r.cuda && !strcmp(ti->name, "synthetic") && !o->synthetic_on_host;
     if ((st = open_model(&r, ti, err)) != WS_OK) goto out;
     if ((st = open_optim(&r, err)) != WS_OK) goto out;
     if ((st = wsi_step_setup(&r, err)) != WS_OK) goto out;

@@ -21,6 +21,8 @@ typedef struct {
     char data[512];            /* synthetic | fashion-mnist[:DIR] | mnist[:DIR] */
     size_t synthetic_count;    /* train samples of synthetic data (val: a tenth) */
     int synthetic_c, synthetic_h, synthetic_w, synthetic_classes;
+    int synthetic_on_host;     /* CUDA: generate synthetic samples on the host (the CPU's exact
+                                  numbers) instead of on the GPU (data/synthetic_device.h) */
     double data_fraction;      /* class-stratified fraction of train and val */
     /* batches: GBS = LBS x world x accum; any two determine the third (0: unknown) */
     int global_batch, local_batch, accum;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/train/bench_resnet50_gpu.sh [--quick] [--no-compile] - ResNet-50 training on one GPU,
+# wattscale against PyTorch on the same card in the same call (issue #4's benchmark).
+# Run on the GPU machine after `source tools/gpu/setup.sh` (which builds build-gpu/).
+# For each precision (bf16, fp32) and local batch (64, 128, 256), alternating: wattscale
+# (--data synthetic: samples generated on the GPU every step), PyTorch eager, and for bf16
+# torch.compile; each measured over a steady window after warm-up steps (samples/s from
+# wall time, J/sample from the NVML energy counter). --quick: LBS 256 only, shorter
+# windows. Results: $OUT/ws-*/run.json, $OUT/torch-*.json, and $OUT/summary.md (printed).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=${OUT:-/tmp/bench-resnet50}
+mkdir -p "$out"
+ws=build-gpu/bin/wattscale
+quick=0; compile=1
+for a in "$@"; do
+  case "$a" in --quick) quick=1 ;; --no-compile) compile=0 ;; *) echo "unknown flag $a" >&2; exit 2 ;; esac
+done
+lbs_list=(64 128 256); [ $quick = 1 ] && lbs_list=(256)
+# steady windows of about 10 s (5 s with --quick) at the expected rates (~5000 img/s bf16,
+# ~1000 img/s fp32 on an H100/H200): steps = rate x seconds / LBS
+steps_for() { local rate=$1 lbs=$2 secs=10; [ $quick = 1 ] && secs=5; echo $(( rate * secs / lbs + 1 )); }
+nvidia-smi --query-gpu=name,uuid,driver_version,power.limit,clocks.sm,temperature.gpu --format=csv | tee "$out/gpu.csv"
+for prec in bf16 fp32; do
+  rate=5000; [ $prec = fp32 ] && rate=1000
+  for lbs in "${lbs_list[@]}"; do
+    steps=$(steps_for $rate $lbs); warm=15
+    echo "== $prec LBS $lbs: $steps steps after $warm warm-up steps"
+    "$ws" train --model resnet50 --data synthetic --synthetic-count 2000000 --device cuda --precision $prec \
+      --local-batch $lbs --steps $((steps + warm)) --timing-warmup-steps $warm --eval-every 0 --checkpoint-every 0 \
+      --lr 0.1 --warmup-epochs 0 --schedule constant --out "$out/ws-$prec-$lbs" --log-every 1000000 \
+      2> "$out/ws-$prec-$lbs.log" || { echo "wattscale $prec $lbs failed:"; tail -5 "$out/ws-$prec-$lbs.log"; }
+    grep "steady state" "$out/ws-$prec-$lbs.log"
+    python3 bench/train/torch_resnet50.py --precision $prec --lbs $lbs --warmup $warm --steps $steps \
+      --json "$out/torch-eager-$prec-$lbs.json" 2> "$out/torch-eager-$prec-$lbs.log" || tail -5 "$out/torch-eager-$prec-$lbs.log"
+    if [ $compile = 1 ] && [ $prec = bf16 ]; then
+      timeout 300 python3 bench/train/torch_resnet50.py --precision $prec --lbs $lbs --warmup $warm --steps $steps --compile \
+        --json "$out/torch-compile-$prec-$lbs.json" 2> "$out/torch-compile-$prec-$lbs.log" || tail -5 "$out/torch-compile-$prec-$lbs.log"
+    fi
+  done
+done
+python3 bench/train/summarize_gpu.py "$out" | tee "$out/summary.md"
