@@ -25,6 +25,7 @@
 #include "ops/linear.h"
 #include "ops/mem.h"
 #include "ops/pool.h"
+#include "models/profile.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -74,6 +75,7 @@ typedef struct {
     int32_t *argmax_arena;
     size_t argmax_bytes;
     size_t work_bytes;     /* params_work when it is a copy */
+    ws_profile *profile;   /* WATTSCALE_PROFILE=1: per-node times (models/profile.h) */
     int planning;          /* building pass 1: count only */
 } resnet;
 
@@ -353,6 +355,21 @@ static ws_status check_exec(const ws_model *m, const resnet *r, const ws_exec *e
     return WS_OK;
 }
 
+/* WATTSCALE_PROFILE=1: the node's time under its kind and shape. */
+static void profile_node(resnet *r, const ws_exec *ex, const node *nd, int n, const char *dir) {
+    static const char *names[] = {"conv", "bn", "pool", "pool", "fc"};
+    const activation *in = &r->acts[nd->in], *out = &r->acts[nd->out];
+    char kind[24], shape[48];
+    snprintf(kind, sizeof kind, "%s%s", nd->kind == NODE_GAP ? "pool" : names[nd->kind], dir);
+    if (nd->kind == NODE_CONV)
+        snprintf(shape, sizeof shape, "%dx%dx%dx%d k%d %dx%d/%d", n, in->c, in->h, in->w, out->c, nd->conv.r,
+                 nd->conv.s, nd->conv.stride);
+    else
+        snprintf(shape, sizeof shape, "%dx%dx%dx%d%s%s", n, in->c, in->h, in->w, nd->residual >= 0 ? " +res" : "",
+                 nd->kind == NODE_MAXPOOL ? " max" : nd->kind == NODE_GAP ? " avg" : "");
+    ws_profile_end(r->profile, ex, kind, shape);
+}
+
 static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const void *x, int n, int train, const void **logits,
                                 ws_error *err) {
     resnet *r = (resnet *)m;
@@ -364,6 +381,7 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const void *x, i
     for (size_t i = 0; i < r->n_nodes && st == WS_OK; i++) {
         node *nd = &r->nodes[i];
         activation *in = &r->acts[nd->in], *out = &r->acts[nd->out];
+        ws_profile_begin(r->profile, ex);
         switch (nd->kind) {
         case NODE_CONV: {
             ws_conv2d_desc d = nd->conv;
@@ -394,6 +412,7 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const void *x, i
                                    m->params + nd->b_off);
             break;
         }
+        if (r->profile) profile_node(r, ex, nd, n, train ? " fwd" : " eval");
     }
     if (st != WS_OK) return wsi_error(err, st, "%s forward: an operator failed (%s)", m->name, ws_status_message(st));
     *logits = r->acts[r->n_acts - 1].data;
@@ -447,6 +466,7 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const void *dlo
         void *dy = out->grad;
         int accumulates = 0;       /* the op added into in->grad itself */
         void *dx = need_dx ? grad_target(r, nd->in) : NULL;
+        ws_profile_begin(r->profile, ex);
         switch (nd->kind) {
         case NODE_CONV: {
             ws_conv2d_desc d = nd->conv;
@@ -488,6 +508,7 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const void *dlo
                                     weight(m, nd->w_off));
             break;
         }
+        if (r->profile) profile_node(r, ex, nd, n, " bwd");
         if (st == WS_OK && need_dx) {
             if (accumulates) r->grad_written[nd->in] = 1;
             else st = finish_grad(r, ex, nd->in, in_count);
@@ -501,6 +522,8 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const void *dlo
 static void resnet_close(ws_model *m) {
     resnet *r = (resnet *)m;
     const ws_exec *ex = &m->exec;
+    ws_profile_report(r->profile, m->name, stderr);
+    ws_profile_close(r->profile);
     free(r->nodes);
     free(r->acts);
     free(r->grad_written);
@@ -713,6 +736,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         }
     }
     r->workspace_threads = o->threads;
+    r->profile = ws_profile_open_from_env();
     m->activation_bytes = r->arena_bytes + r->workspace_bytes + scratch_bytes;
     init_params(r, host_params, host_buffers);
     if ((st = ws_model_set_params(m, host_params, err)) != WS_OK || (st = ws_model_set_buffers(m, host_buffers, err)) != WS_OK)
@@ -736,4 +760,15 @@ fail:
     free(grad_off);
     resnet_close(m);
     return st;
+}
+
+size_t wsi_resnet_activation_count(const ws_model *m) { return ((const resnet *)m)->n_acts; }
+
+void *wsi_resnet_activation(const ws_model *m, size_t i, int *c, int *h, int *w) {
+    const resnet *r = (const resnet *)m;
+    if (i >= r->n_acts) return NULL;
+    *c = r->acts[i].c;
+    *h = r->acts[i].h;
+    *w = r->acts[i].w;
+    return r->acts[i].data;
 }

@@ -33,4 +33,10 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
 /* Parameters of a configuration without building it (for plans and tests). */
 size_t ws_resnet_param_count(const ws_resnet_opts *o);
 
+/* For tests (tests/models/test_resnet_cuda.c): the activations of the last forward, 0 the
+ * input, in the model's memory, layout and storage type, with their per-sample shape, so a
+ * test can give two models the same activations and compare their backward alone. */
+size_t wsi_resnet_activation_count(const ws_model *m);
+void *wsi_resnet_activation(const ws_model *m, size_t i, int *c, int *h, int *w);
+
 #endif

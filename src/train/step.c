@@ -80,6 +80,11 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     /* graphs replay one micro-batch shape; with several ranks the eager path keeps the
      * all-reduce wait measurable (events between the phases) unless asked otherwise */
     r->use_graph = o->cuda_graph == 1 || (o->cuda_graph < 0 && o->accum == 1 && r->world == 1);
+    const char *prof = getenv("WATTSCALE_PROFILE");
+    if (prof && *prof == '1' && r->use_graph) {
+        ws_log(WS_LOG_INFO, "WATTSCALE_PROFILE=1 times every node with a sync: steps run without a CUDA graph");
+        r->use_graph = 0;
+    }
     if (r->use_graph && o->accum != 1) {
         ws_log(WS_LOG_WARN, "--cuda-graph: steps of %d micro-batches run without a graph", o->accum);
         r->use_graph = 0;
