@@ -1,5 +1,6 @@
 /* models/resnet.c - ResNet v1.5 as a list of nodes over planned activations.
- * defines: ws_resnet_opts_default, ws_resnet_param_count, ws_resnet_open (models/resnet.h).
+ * defines: ws_resnet_opts_default, ws_resnet_param_count, ws_resnet_open, and the test hooks
+ * wsi_resnet_activation_count, wsi_resnet_activation, wsi_resnet_bn_stats (models/resnet.h).
  *
  * The network is built once into a flat list of nodes (conv, batch norm with optional
  * residual add and ReLU, max pool, global average pool, fc) that read and write numbered
@@ -682,6 +683,9 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         node *nd = &r->nodes[i];
         if (nd->kind == NODE_BN) bn_floats += 2 * (size_t)r->acts[nd->in].c;
         if (nd->kind == NODE_MAXPOOL) argmax_count += (size_t)o->max_batch * r->acts[nd->out].c * nd->pool.p * nd->pool.q;
+        if (nd->kind == NODE_FC &&
+            (st = ws_linear_plan(&ex, o->max_batch, r->acts[nd->in].c, r->acts[nd->out].c, err)) != WS_OK)
+            goto fail;
         if (nd->kind == NODE_CONV) {
             ws_conv2d_desc d = nd->conv;
             d.n = o->max_batch;
@@ -771,4 +775,10 @@ void *wsi_resnet_activation(const ws_model *m, size_t i, int *c, int *h, int *w)
     *h = r->acts[i].h;
     *w = r->acts[i].w;
     return r->acts[i].data;
+}
+
+float *wsi_resnet_bn_stats(const ws_model *m, size_t *bytes) {
+    const resnet *r = (const resnet *)m;
+    *bytes = r->bn_bytes;
+    return r->bn_stats;
 }

@@ -38,5 +38,8 @@ size_t ws_resnet_param_count(const ws_resnet_opts *o);
  * test can give two models the same activations and compare their backward alone. */
 size_t wsi_resnet_activation_count(const ws_model *m);
 void *wsi_resnet_activation(const ws_model *m, size_t i, int *c, int *h, int *w);
+/* All batch norms' saved statistics of the last training forward (mean and 1/std, fp32, in
+ * the model's memory), one block of *bytes: the same layout on every device. */
+float *wsi_resnet_bn_stats(const ws_model *m, size_t *bytes);
 
 #endif

@@ -15,9 +15,10 @@
  * Threads read 16-byte vectors of channels (8 bf16 or 4 fp32) when C allows, so a warp's
  * loads coalesce along the contiguous channel dimension; rows are split over blockIdx.y.
  *
- * Numerics as the reference: sums in double per thread, partials combined per channel in
- * a fixed order (deterministic, whatever the launch); the variance from data shifted by
- * the channel's first value (the reference's two passes in one: no cancellation when
+ * Numerics: each thread sums its few dozen rows in fp32 (doubles there cost registers and
+ * so occupancy, i.e. bandwidth), the block and the per-channel combination in double in a
+ * fixed order (deterministic, whatever the launch); the variance from data shifted by the
+ * channel's first value (the reference's two passes in one: no cancellation when
  * |mean| >> std); running_var takes the unbiased variance, as PyTorch. */
 #include "ops/cuda_common.cuh"
 
@@ -50,26 +51,25 @@ template <typename T, int V> __device__ __forceinline__ void store_v(T *p, const
     }
 }
 
-/* Launch shape of the reductions: TX threads across vector columns (a power of two up to
- * 32), TY = 256/TX across rows, RB row blocks. */
+/* Launch shape of every kernel here: TX threads across vector columns (a power of two up to
+ * 32), TY = 256/TX across rows, RB row blocks; a thread keeps its channels' parameters in
+ * registers and walks its rows, so no per-element index arithmetic or parameter loads. */
 struct red_shape {
     dim3 grid, block;
     int rb;
     size_t shared;
 };
 
-static red_shape reduction_shape(const ws_cuda_ctx *c, size_t M, int C, int V) {
+static red_shape launch_shape(const ws_cuda_ctx *c, size_t M, int C, int V, int rows_per_thread, size_t rb_cap) {
     int cv = C / V, tx = 1;
     while (tx < cv && tx < 32) tx <<= 1;
     int ty = 256 / tx;
     unsigned gx = (unsigned)((cv + tx - 1) / tx);
-    size_t want = (M + (size_t)ty * 16 - 1) / ((size_t)ty * 16); /* >= 16 rows per thread */
-    size_t by_scratch = (WSI_CUDA_SMALL_SCRATCH_BYTES - (size_t)8 * C * sizeof(float)) / ((size_t)C * sizeof(double2));
-    size_t fill = (size_t)(c->sm_count > 0 ? c->sm_count : 132) * 8 / gx + 1; /* a few waves are enough */
+    size_t want = (M + (size_t)ty * rows_per_thread - 1) / ((size_t)ty * rows_per_thread);
+    size_t fill = (size_t)(c->sm_count > 0 ? c->sm_count : 132) * 8 / gx + 1; /* about 8 blocks per SM */
     size_t rb = want;
     if (rb > fill) rb = fill;
-    if (rb > 1024) rb = 1024;
-    if (rb > by_scratch) rb = by_scratch;
+    if (rb > rb_cap) rb = rb_cap;
     if (rb < 1) rb = 1;
     red_shape s;
     s.grid = dim3(gx, (unsigned)rb);
@@ -79,10 +79,17 @@ static red_shape reduction_shape(const ws_cuda_ctx *c, size_t M, int C, int V) {
     return s;
 }
 
-/* Sums over the block's rows of a and b per channel into part[blockIdx.y][c]. */
+/* Reductions: partials per row block must fit the scratch. */
+static red_shape reduction_shape(const ws_cuda_ctx *c, size_t M, int C, int V) {
+    size_t by_scratch = (WSI_CUDA_SMALL_SCRATCH_BYTES - (size_t)8 * C * sizeof(float)) / ((size_t)C * sizeof(double2));
+    return launch_shape(c, M, C, V, 16, by_scratch < 1024 ? by_scratch : 1024);
+}
+
+/* Sums over the block's rows of a and b per channel into part[blockIdx.y][c]: per-thread
+ * sums (float, over a few dozen rows) meet in double. */
 template <int V>
-__device__ __forceinline__ void block_reduce_store(double (&a)[V], double (&b)[V], int cv, int CV, double2 *part,
-                                                   int C) {
+__device__ __forceinline__ void block_reduce_store(const float (&a)[V], const float (&b)[V], int cv, int CV,
+                                                   double2 *part, int C) {
     extern __shared__ double sh[];
     const int tx = threadIdx.x, ty = threadIdx.y, TX = blockDim.x, TY = blockDim.y;
     double *sa = sh, *sb = sh + (size_t)TX * TY * V;
@@ -109,22 +116,26 @@ __device__ __forceinline__ void block_reduce_store(double (&a)[V], double (&b)[V
     }
 }
 
+/* Sums of (x - k) and (x - k)^2 per channel, k the channel's first value (shifted data: no
+ * cancellation when |mean| >> std). */
 template <typename T, int V> __global__ void bn_stats(const T *__restrict__ x, int C, size_t M, double2 *__restrict__ part) {
     const int CV = C / V, cv = blockIdx.x * blockDim.x + threadIdx.x;
-    double s1[V], s2[V];
+    float s1[V], s2[V];
 #pragma unroll
-    for (int v = 0; v < V; v++) s1[v] = s2[v] = 0.0;
+    for (int v = 0; v < V; v++) s1[v] = s2[v] = 0.0f;
     if (cv < CV) {
         float k[V];
         load_v<T, V>(x + (size_t)cv * V, k);
-        for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += (size_t)gridDim.y * blockDim.y) {
+        const size_t step = (size_t)gridDim.y * blockDim.y;
+#pragma unroll 4
+        for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += step) {
             float f[V];
             load_v<T, V>(x + m * C + (size_t)cv * V, f);
 #pragma unroll
             for (int v = 0; v < V; v++) {
-                double d = (double)f[v] - (double)k[v];
+                float d = f[v] - k[v];
                 s1[v] += d;
-                s2[v] += d * d;
+                s2[v] = fmaf(d, d, s2[v]);
             }
         }
     }
@@ -169,16 +180,26 @@ __global__ void bn_eval_params(int C, const float *__restrict__ gamma, const flo
 template <typename T, int V>
 __global__ void bn_apply(T *__restrict__ y, const T *__restrict__ x, const T *__restrict__ res,
                          const float *__restrict__ mean, const float *__restrict__ scale,
-                         const float *__restrict__ beta, int C, size_t total_vec, int relu) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total_vec; i += (size_t)gridDim.x * blockDim.x) {
-        size_t e = i * V;
-        int c0 = (int)(e % C);
+                         const float *__restrict__ beta, int C, size_t M, int relu) {
+    const int CV = C / V, cv = blockIdx.x * blockDim.x + threadIdx.x;
+    if (cv >= CV) return;
+    float mu[V], sc[V], be[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        mu[v] = mean[cv * V + v];
+        sc[v] = scale[cv * V + v];
+        be[v] = beta[cv * V + v];
+    }
+    const size_t step = (size_t)gridDim.y * blockDim.y;
+#pragma unroll 2
+    for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += step) {
+        size_t e = m * C + (size_t)cv * V;
         float f[V], r[V];
         load_v<T, V>(x + e, f);
         if (res) load_v<T, V>(res + e, r);
 #pragma unroll
         for (int v = 0; v < V; v++) {
-            float o = (f[v] - mean[c0 + v]) * scale[c0 + v] + beta[c0 + v];
+            float o = (f[v] - mu[v]) * sc[v] + be[v];
             if (res) o = wsi_to_f(wsi_from_f<T>(o)) + r[v]; /* the reference rounds bn's output first */
             if (relu) o = o < 0.0f ? 0.0f : o;
             f[v] = o;
@@ -195,20 +216,23 @@ __global__ void bn_backward_reduce(T *__restrict__ dy, const T *__restrict__ y, 
                                    const float *__restrict__ invstd, int C, size_t M, int relu,
                                    double2 *__restrict__ part) {
     const int CV = C / V, cv = blockIdx.x * blockDim.x + threadIdx.x;
-    double sg[V], sgx[V];
+    float sg[V], sgx[V];
 #pragma unroll
-    for (int v = 0; v < V; v++) sg[v] = sgx[v] = 0.0;
+    for (int v = 0; v < V; v++) sg[v] = sgx[v] = 0.0f;
     if (cv < CV) {
-        double mu[V], is[V];
+        float mu[V], is[V];
 #pragma unroll
         for (int v = 0; v < V; v++) {
             mu[v] = mean[cv * V + v];
             is[v] = invstd[cv * V + v];
         }
-        for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += (size_t)gridDim.y * blockDim.y) {
+        const size_t step = (size_t)gridDim.y * blockDim.y;
+#pragma unroll 2
+        for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += step) {
             size_t e = m * C + (size_t)cv * V;
             float g[V], xv[V];
             load_v<T, V>(dy + e, g);
+            load_v<T, V>(x + e, xv);
             if (relu) {
                 float yv[V];
                 load_v<T, V>(y + e, yv);
@@ -217,12 +241,11 @@ __global__ void bn_backward_reduce(T *__restrict__ dy, const T *__restrict__ y, 
             }
             if (dres) store_v<T, V>(dres + e, g);
             else if (relu) store_v<T, V>(dy + e, g);
-            load_v<T, V>(x + e, xv);
 #pragma unroll
             for (int v = 0; v < V; v++) {
-                double xhat = ((double)xv[v] - mu[v]) * is[v];
+                float xhat = (xv[v] - mu[v]) * is[v];
                 sg[v] += g[v];
-                sgx[v] += (double)g[v] * xhat;
+                sgx[v] = fmaf(g[v], xhat, sgx[v]);
             }
         }
     }
@@ -252,18 +275,30 @@ template <typename T, int V>
 __global__ void bn_backward_dx(T *__restrict__ dx, const T *__restrict__ g, const T *__restrict__ x,
                                const float *__restrict__ mean, const float *__restrict__ invstd,
                                const float *__restrict__ k, const float *__restrict__ mg,
-                               const float *__restrict__ mgx, int C, size_t total_vec) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total_vec; i += (size_t)gridDim.x * blockDim.x) {
-        size_t e = i * V;
-        int c0 = (int)(e % C);
+                               const float *__restrict__ mgx, int C, size_t M) {
+    const int CV = C / V, cv = blockIdx.x * blockDim.x + threadIdx.x;
+    if (cv >= CV) return;
+    float mu[V], is[V], kk[V], a[V], b[V];
+#pragma unroll
+    for (int v = 0; v < V; v++) {
+        int c = cv * V + v;
+        mu[v] = mean[c];
+        is[v] = invstd[c];
+        kk[v] = k[c];
+        a[v] = mg[c];
+        b[v] = mgx[c];
+    }
+    const size_t step = (size_t)gridDim.y * blockDim.y;
+#pragma unroll 2
+    for (size_t m = (size_t)blockIdx.y * blockDim.y + threadIdx.y; m < M; m += step) {
+        size_t e = m * C + (size_t)cv * V;
         float gv[V], xv[V];
         load_v<T, V>(g + e, gv);
         load_v<T, V>(x + e, xv);
 #pragma unroll
         for (int v = 0; v < V; v++) {
-            int c = c0 + v;
-            float xhat = (xv[v] - mean[c]) * invstd[c];
-            gv[v] = k[c] * (gv[v] - mg[c] - xhat * mgx[c]);
+            float xhat = (xv[v] - mu[v]) * is[v];
+            gv[v] = kk[v] * (gv[v] - a[v] - xhat * b[v]);
         }
         store_v<T, V>(dx + e, gv);
     }
@@ -308,8 +343,8 @@ static void forward_train(ws_cuda_ctx *c, const ws_batchnorm_desc *d, T *y, cons
     bn_finalize_forward<T><<<(C + 127) / 128, 128, 0, c->stream>>>(s.part, rs.rb, C, M, x, gamma, rm, rv, save_mean,
                                                                    save_invstd, s.f0, s.f1, d->eps, d->momentum);
     WS_CHECK_LAUNCH(c, "bn_finalize_forward");
-    size_t tv = M * C / V;
-    bn_apply<T, V><<<wsi_blocks(c, tv, 256), 256, 0, c->stream>>>(y, x, res, s.f0, s.f1, beta, C, tv, relu);
+    red_shape as = launch_shape(c, M, C, V, 4, 1u << 20);
+    bn_apply<T, V><<<as.grid, as.block, 0, c->stream>>>(y, x, res, s.f0, s.f1, beta, C, M, relu);
     WS_CHECK_LAUNCH(c, "bn_apply");
 }
 
@@ -321,8 +356,8 @@ static void forward_eval(ws_cuda_ctx *c, const ws_batchnorm_desc *d, T *y, const
     bn_scratch s = scratch_of(c, C, 0);
     bn_eval_params<<<(C + 127) / 128, 128, 0, c->stream>>>(C, gamma, rm, rv, s.f0, s.f1, d->eps);
     WS_CHECK_LAUNCH(c, "bn_eval_params");
-    size_t tv = M * C / V;
-    bn_apply<T, V><<<wsi_blocks(c, tv, 256), 256, 0, c->stream>>>(y, x, res, s.f0, s.f1, beta, C, tv, relu);
+    red_shape as = launch_shape(c, M, C, V, 4, 1u << 20);
+    bn_apply<T, V><<<as.grid, as.block, 0, c->stream>>>(y, x, res, s.f0, s.f1, beta, C, M, relu);
     WS_CHECK_LAUNCH(c, "bn_apply (eval)");
 }
 
@@ -340,10 +375,9 @@ static void backward(ws_cuda_ctx *c, const ws_batchnorm_desc *d, T *dx, float *d
     bn_finalize_backward<<<(C + 127) / 128, 128, 0, c->stream>>>(s.part, rs.rb, C, M, gamma, save_invstd, dgamma, dbeta,
                                                                   s.f0, s.f1, s.f2);
     WS_CHECK_LAUNCH(c, "bn_finalize_backward");
-    size_t tv = M * C / V;
     const T *g = dres ? dres : dy;
-    bn_backward_dx<T, V><<<wsi_blocks(c, tv, 256), 256, 0, c->stream>>>(dx, g, x, save_mean, save_invstd, s.f0, s.f1,
-                                                                        s.f2, C, tv);
+    red_shape ds = launch_shape(c, M, C, V, 4, 1u << 20);
+    bn_backward_dx<T, V><<<ds.grid, ds.block, 0, c->stream>>>(dx, g, x, save_mean, save_invstd, s.f0, s.f1, s.f2, C, M);
     WS_CHECK_LAUNCH(c, "bn_backward_dx");
 }
 

@@ -5,7 +5,8 @@
  *
  * Algorithms are chosen once per shape (N,C,H,W,K,R,S,stride,pad, storage type) by
  * measurement, cudnnFind* for forward, backward data and backward filter, at plan time;
- * the fastest whose workspace fits WATTSCALE_CUDNN_WORKSPACE_MB (default 1024) wins, with
+ * the fastest whose workspace fits WATTSCALE_CUDNN_WORKSPACE_MB (default: an eighth of the
+ * GPU's memory, at most 8 GiB) wins, with
  * only deterministic ones when the context asks. A shape met without a plan (the last,
  * partial evaluation batch) takes cuDNN's heuristic pick that fits the workspace reserved.
  * Descriptors live in the plan, so a step creates none.
@@ -70,11 +71,18 @@ static cudnnDataType_t cudnn_type(ws_dtype act) {
     return act == WS_BF16 ? CUDNN_DATA_BFLOAT16 : act == WS_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
 }
 
-static size_t workspace_limit(void) {
+/* The fastest algorithms of ResNet-50's largest layers need more than 1 GiB at batch 256 in
+ * fp32 (with 1 GiB, two 1x1 convolutions at 56x56 fell back to workspace-free algorithms
+ * 20x slower: measured on an H200, 2026-12-01), so the default is an eighth of the GPU's
+ * memory up to 8 GiB; the workspace is shared by all convolutions. */
+static size_t workspace_limit(const ws_cuda_ctx *c) {
     const char *v = getenv("WATTSCALE_CUDNN_WORKSPACE_MB");
-    long mb = v ? atol(v) : 1024;
-    if (mb < 0) mb = 0;
-    return (size_t)mb << 20;
+    if (v) {
+        long mb = atol(v);
+        return (size_t)(mb < 0 ? 0 : mb) << 20;
+    }
+    size_t lim = c->total_bytes / 8, cap = (size_t)8 << 30;
+    return lim < cap ? lim : cap;
 }
 
 /* fp32 must never run TF32 kernels, whatever the perf entry says. */
@@ -118,7 +126,7 @@ static ws_status make_descriptors(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_er
 
 /* Measured choice for all three directions (plan time: synchronous, may allocate). */
 static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
-    const size_t limit = workspace_limit();
+    const size_t limit = workspace_limit(c);
     cudnnHandle_t h = c->cudnn;
     int max_n = 0, got = 0, i = -1;
     cudnnStatus_t s;
@@ -270,11 +278,6 @@ extern "C" void ws_conv2d_forward_cuda(const ws_exec *ex, const ws_conv2d_desc *
                                            &zero, p->yd, y));
 }
 
-template <typename T> __global__ void add_to_f32(float *__restrict__ dst, const T *__restrict__ src, size_t n) {
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        dst[i] += wsi_to_f(src[i]);
-}
-
 extern "C" void ws_conv2d_backward_cuda(const ws_exec *ex, const ws_conv2d_desc *d, void *dx, float *dw,
                                         const void *dy, const void *x, const void *w, int accumulate_dx) {
     ws_cuda_ctx *c = ex->cuda;
@@ -296,12 +299,7 @@ extern "C" void ws_conv2d_backward_cuda(const ws_exec *ex, const ws_conv2d_desc 
     void *stage = c->workspace;
     WS_CHECK_CUDNN(cudnnConvolutionBackwardFilter(c->cudnn, &one, p->xd, x, p->yd, dy, p->cd, p->bwd_filter, ws,
                                                   p->bwd_filter_ws, &zero, p->wd, stage));
-    size_t n = (size_t)d->k * d->c * d->r * d->s;
-    if (act == WS_BF16)
-        add_to_f32<__nv_bfloat16><<<wsi_blocks(c, n, 256), 256, 0, c->stream>>>(dw, (const __nv_bfloat16 *)stage, n);
-    else
-        add_to_f32<__half><<<wsi_blocks(c, n, 256), 256, 0, c->stream>>>(dw, (const __half *)stage, n);
-    WS_CHECK_LAUNCH(c, "conv dW accumulate");
+    wsi_accumulate_f32(c, dw, stage, act, (size_t)d->k * d->c * d->r * d->s);
 }
 
 #else /* CUDA without cuDNN: convolutions are not available on the GPU */

@@ -1,6 +1,7 @@
 /* ops/convert_cuda.cu - conversions between fp32 NCHW and NHWC activations on the GPU.
  * defines: ws_tensor_upload_cuda, ws_tensor_download_cuda, ws_convert_input_cuda,
- *          ws_convert_input_u8_cuda, ws_cast_cuda. CPU side and contract: ops/convert.{c,h}.
+ *          ws_convert_input_u8_cuda, ws_cast_cuda, and wsi_accumulate_f32 (ops/cuda_common.cuh).
+ * CPU side and contract: ops/convert.{c,h}.
  * One thread per output element (grid-stride), output index in the destination's order so
  * the writes coalesce; the transposed reads of the input hit few distinct lines per warp
  * (c is small for images, and consecutive threads walk w). */
@@ -47,6 +48,17 @@ template <typename D, typename S>
 __global__ void cast_kernel(D *__restrict__ y, const S *__restrict__ x, size_t count) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count; i += (size_t)gridDim.x * blockDim.x)
         y[i] = wsi_from_f<D>(wsi_to_f(x[i]));
+}
+
+template <typename T> __global__ void add_to_f32(float *__restrict__ dst, const T *__restrict__ src, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        dst[i] += wsi_to_f(src[i]);
+}
+
+void wsi_accumulate_f32(ws_cuda_ctx *c, float *dst, const void *src, ws_dtype t, size_t n) {
+    if (!n) return;
+    WS_DISPATCH_ACT(t, T, add_to_f32<T><<<wsi_blocks(c, n, 256), 256, 0, c->stream>>>(dst, (const T *)src, n));
+    WS_CHECK_LAUNCH(c, "accumulate into fp32");
 }
 
 extern "C" void ws_convert_input_cuda(const ws_exec *ex, void *dst, const float *src, int n, int c, int h, int w) {

@@ -134,6 +134,10 @@ static inline unsigned wsi_blocks(const ws_cuda_ctx *c, size_t n, int threads) {
     return (unsigned)(b ? b : 1);
 }
 
+/* dst[i] += (float)src[i], src in storage type t: how a bf16/fp16 weight gradient computed
+ * by a library in its storage type joins the fp32 gradient (ops/convert_cuda.cu). */
+void wsi_accumulate_f32(ws_cuda_ctx *c, float *dst, const void *src, ws_dtype t, size_t n);
+
 /* 16-byte aligned pointers and a count that is a whole number of vectors. */
 static inline int wsi_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 

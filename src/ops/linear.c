@@ -6,6 +6,18 @@
  * WS_ENOTSUP. ex->threads does not apply: the CPU products thread themselves. */
 #include "ops/linear.h"
 #include "ws_config.h"
+#include "core/error.h"
+
+ws_status ws_linear_plan(const ws_exec *ex, int n, int in, int out, ws_error *err) {
+    if (!ex || n < 1 || in < 1 || out < 1) return WS_EINVAL;
+    switch (wsi_exec_run(ex)) {
+    case WSI_RUN_CPU: return WS_OK;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: return ws_linear_plan_cuda(ex, n, in, out, err);
+#endif
+    default: return WS_ENOTSUP;
+    }
+}
 
 ws_status ws_linear_forward(const ws_exec *ex, int n, int in, int out, void *y, const void *x, const void *w,
                             const float *b) {

@@ -6,8 +6,10 @@
  *   dX [IN,N]   = W [IN,OUT] . dY [OUT,N]        gemm(N, N, IN, N, OUT)
  *   dW [IN,OUT] += X [IN,N] . dY^T [N,OUT]       gemm(N, T, IN, OUT, N), beta 1, fp32 C
  * cublasGemmEx with fp32 accumulation; the math mode set on the handle (cuda_ctx.cu) keeps
- * fp32 off TF32 (pedantic) and lets tf32/bf16/fp16 use tensor cores. The bias is added
- * by a kernel after the product (fp32, rounded once into y); db sums columns in double. */
+ * fp32 off TF32 (pedantic) and lets tf32/bf16/fp16 use tensor cores. In bf16/fp16, dW is
+ * computed in the storage type into the context's workspace (reserved by ws_linear_plan)
+ * and added to the fp32 gradient (see linear.h for why). The bias is added by a kernel
+ * after the product (fp32, rounded once into y); db sums columns in double. */
 #include "ops/cuda_common.cuh"
 
 extern "C" {
@@ -38,6 +40,13 @@ template <typename T> __global__ void bias_grad(float *__restrict__ db, const T 
     db[o] += (float)s;
 }
 
+extern "C" ws_status ws_linear_plan_cuda(const ws_exec *ex, int n, int in, int out, ws_error *err) {
+    (void)n;
+    ws_dtype act = wsi_ctx_act(ex);
+    if (act == WS_FP32) return WS_OK;
+    return ws_cuda_ctx_reserve(ex->cuda, (size_t)in * out * ws_dtype_size(act), err);
+}
+
 extern "C" void ws_linear_forward_cuda(const ws_exec *ex, int n, int in, int out, void *y, const void *x,
                                        const void *w, const float *b) {
     ws_cuda_ctx *c = ex->cuda;
@@ -62,8 +71,16 @@ extern "C" void ws_linear_backward_cuda(const ws_exec *ex, int n, int in, int ou
     if (dx)
         WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_N, CUBLAS_OP_N, in, n, out, &one, w, t, in, dy, t, out, &zero,
                                      dx, t, in, compute_type(c), CUBLAS_GEMM_DEFAULT));
-    WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, t, in, dy, t, out, &one, dw,
-                                 CUDA_R_32F, in, compute_type(c), CUBLAS_GEMM_DEFAULT));
+    if (act == WS_FP32) {
+        WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, t, in, dy, t, out, &one,
+                                     dw, CUDA_R_32F, in, compute_type(c), CUBLAS_GEMM_DEFAULT));
+    } else {
+        if (c->workspace_bytes < (size_t)in * out * ws_dtype_size(act))
+            ws_fatal("linear %dx%d backward: workspace not reserved (call ws_linear_plan at open)", out, in);
+        WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_N, CUBLAS_OP_T, in, out, n, &one, x, t, in, dy, t, out, &zero,
+                                     c->workspace, t, in, compute_type(c), CUBLAS_GEMM_DEFAULT));
+        wsi_accumulate_f32(c, dw, c->workspace, act, (size_t)in * out);
+    }
     if (db) {
         WS_DISPATCH_ACT(act, T, bias_grad<T><<<(out + 127) / 128, 128, 0, c->stream>>>(db, (const T *)dy, n, out));
         WS_CHECK_LAUNCH(c, "linear bias gradient");

@@ -14,12 +14,15 @@
  * by rounding cannot be compared gradient for gradient. Hence the CPU's activations are
  * overwritten with the GPU's after both forwards (wsi_resnet_activation), and both run
  * backward from the same logit gradient: a linear, well-conditioned map, where the two
- * differ by summation order only.
+ * differ by summation order only (the batch norms' saved statistics are copied too: in bf16
+ * the CPU's own, from its fp32 forward, differ from those of the GPU's bf16 activations).
  * Tolerances (of each tensor's scale): fp32 (no TF32 anywhere) logits and running
  * statistics 1e-4, gradients 2e-3 (the bounds the CPU meets against PyTorch's float64,
  * tests/models/test_resnet_torch.c). bf16 (weights, activations and activation gradients
- * bf16, statistics fp32) logits 5e-2, gradients 5e-2: rounding to bf16 in each of 50
- * layers, checked to catch a wrong kernel (O(1) errors), not to bound bf16's rounding. */
+ * bf16, statistics fp32) 1e-1 for both: measured 2026-12-01, bf16 logits drifted up to 7%
+ * of scale from the fp32 reference through 50 layers of rounding (about 80 roundings of
+ * 2^-9 each, compounded); checked to catch a wrong kernel (O(1) errors), not to bound
+ * bf16's rounding. */
 #include "gpu_check.h"
 #include "core/rng.h"
 #include "models/resnet.h"
@@ -91,8 +94,8 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
     char shape[32];
     snprintf(shape, sizeof shape, "resnet50 %dx3x%dx%d", N, HW, HW);
     const int bf = p != WS_FP32;
-    const ws_gpu_tol t_logits = bf ? (ws_gpu_tol){5e-2, 5e-2} : (ws_gpu_tol){1e-4, 1e-4};
-    const ws_gpu_tol t_grad = bf ? (ws_gpu_tol){5e-2, 5e-2} : (ws_gpu_tol){2e-3, 2e-3};
+    const ws_gpu_tol t_logits = bf ? (ws_gpu_tol){1e-1, 1e-1} : (ws_gpu_tol){1e-4, 1e-4};
+    const ws_gpu_tol t_grad = bf ? (ws_gpu_tol){1e-1, 1e-1} : (ws_gpu_tol){2e-3, 2e-3};
 
     /* forward, compared directly */
     const void *logits_c, *logits_g;
@@ -118,6 +121,10 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
         void *ag = wsi_resnet_activation(mg, i, &c, &h, &w), *ac = wsi_resnet_activation(mc, i, &c2, &h2, &w2);
         must(ws_tensor_download(&gpu, ac, ag, N, c, h, w, &err), "activation", &err);
     }
+    size_t bn_bytes_c = 0, bn_bytes_g = 0; /* and the batch norms' saved statistics */
+    float *stats_c = wsi_resnet_bn_stats(mc, &bn_bytes_c), *stats_g = wsi_resnet_bn_stats(mg, &bn_bytes_g);
+    if (bn_bytes_c != bn_bytes_g) must(WS_EINVAL, "BN statistics of the two models differ in size", NULL);
+    must(ws_mem_download(&gpu, stats_c, stats_g, bn_bytes_c, &err), "BN statistics", &err);
     ws_softmax_xent_forward(&cpu, N, CLASSES, &loss_g, probs, lg, labels, 0.1f);
     ws_softmax_xent_backward(&cpu, N, CLASSES, dl, probs, labels, 0.1f, 1.0f / N);
     must(ws_tensor_upload(&gpu, d_dl, dl, N, CLASSES, 1, 1, &err), "dlogits", &err);

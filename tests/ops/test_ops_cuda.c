@@ -326,6 +326,7 @@ static void test_linear(ws_dtype p, int n, int in, int out) {
     fill(x, nx, 1), fill(w, nw, 1.0 / sqrt(in)), fill(b, out, 1), fill(dy, ny, 1), fill(dw_ref, nw, 0.1);
     fill(db_ref, out, 0.1);
     ws_error err = {0};
+    must(ws_linear_plan(&ex, n, in, out, &err), "linear plan", &err);
     void *d_x = up(&ex, x, n, in, 1, 1), *d_w = up(&ex, w, out, in, 1, 1), *d_dy = up(&ex, dy, n, out, 1, 1);
     void *d_y = dev(&ex, ny * esz(&ex)), *d_dx = dev(&ex, nx * esz(&ex));
     float *d_b = dev(&ex, out * sizeof(float)), *d_dw = dev(&ex, nw * sizeof(float)), *d_db = dev(&ex, out * sizeof(float));
