@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench/train/bench_resnet50_gpu.sh [--quick] [--no-compile] - ResNet-50 training on one GPU,
+# bench/train/bench_resnet50_gpu.sh [--quick] [--no-compile] [--precision P]... [--compile-lbs "L.."]
+# - ResNet-50 training on one GPU,
 # wattscale against PyTorch on the same card in the same call (issue #4's benchmark).
 # Run on the GPU machine after `source tools/gpu/setup.sh` (which builds build-gpu/).
 # For each precision (bf16, fp32) and local batch (64, 128, 256), alternating: wattscale
@@ -12,17 +13,25 @@ cd "$(dirname "$0")/../.."
 out=${OUT:-/tmp/bench-resnet50}
 mkdir -p "$out"
 ws=build-gpu/bin/wattscale
-quick=0; compile=1
-for a in "$@"; do
-  case "$a" in --quick) quick=1 ;; --no-compile) compile=0 ;; *) echo "unknown flag $a" >&2; exit 2 ;; esac
+quick=0; compile=1; precs=(); compile_lbs="64 128 256"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --no-compile) compile=0 ;;
+    --precision) precs+=("$2"); shift ;;
+    --compile-lbs) compile_lbs=$2; shift ;;
+    *) echo "unknown flag $1" >&2; exit 2 ;;
+  esac
+  shift
 done
+[ ${#precs[@]} -eq 0 ] && precs=(bf16 fp32)
 lbs_list=(64 128 256); [ $quick = 1 ] && lbs_list=(256)
-# steady windows of about 10 s (5 s with --quick) at the expected rates (~5000 img/s bf16,
+# steady windows of about 8 s (5 s with --quick) at the expected rates (~5000 img/s bf16,
 # ~1000 img/s fp32 on an H100/H200): steps = rate x seconds / LBS
-steps_for() { local rate=$1 lbs=$2 secs=10; [ $quick = 1 ] && secs=5; echo $(( rate * secs / lbs + 1 )); }
+steps_for() { local rate=$1 lbs=$2 secs=8; [ $quick = 1 ] && secs=5; echo $(( rate * secs / lbs + 1 )); }
 nvidia-smi --query-gpu=name,uuid,driver_version,power.limit,clocks.sm,temperature.gpu --format=csv | tee "$out/gpu.csv"
-for prec in bf16 fp32; do
-  rate=5000; [ $prec = fp32 ] && rate=1000
+for prec in "${precs[@]}"; do
+  rate=6000; [ $prec = fp32 ] && rate=900
   for lbs in "${lbs_list[@]}"; do
     steps=$(steps_for $rate $lbs); warm=15
     echo "== $prec LBS $lbs: $steps steps after $warm warm-up steps"
@@ -33,7 +42,7 @@ for prec in bf16 fp32; do
     grep "steady state" "$out/ws-$prec-$lbs.log"
     python3 bench/train/torch_resnet50.py --precision $prec --lbs $lbs --warmup $warm --steps $steps \
       --json "$out/torch-eager-$prec-$lbs.json" 2> "$out/torch-eager-$prec-$lbs.log" || tail -5 "$out/torch-eager-$prec-$lbs.log"
-    if [ $compile = 1 ] && [ $prec = bf16 ]; then
+    if [ $compile = 1 ] && [ $prec = bf16 ] && [[ " $compile_lbs " == *" $lbs "* ]]; then
       timeout 300 python3 bench/train/torch_resnet50.py --precision $prec --lbs $lbs --warmup $warm --steps $steps --compile \
         --json "$out/torch-compile-$prec-$lbs.json" 2> "$out/torch-compile-$prec-$lbs.log" || tail -5 "$out/torch-compile-$prec-$lbs.log"
     fi
