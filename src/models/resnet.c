@@ -518,6 +518,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     m->in_h = o->in_h;
     m->in_w = o->in_w;
     m->classes = o->classes;
+    m->out_per_sample = (size_t)o->classes;
     m->max_batch = o->max_batch;
     if (build(r) < 0) goto nomem;
 
