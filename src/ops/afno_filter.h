@@ -19,7 +19,9 @@
  *   S = softshrink(O2, lambda) on Re and Im; S = 0 outside the kept modes
  *   y = irfft2(S, s = (H, W), norm "ortho") + x             (AFNO2D returns x + bias)
  * Note the column cut: even with fraction 1 only columns [0, H/2+1) of the W/2+1 are kept,
- *   as FourCastNet's slice [:kept_modes] does (90 x 180 tokens keep 46 of 91 columns).
+ *   as FourCastNet's slice [:kept_modes] does (90 x 180 tokens keep 46 of 91 columns); and
+ *   with a fraction below 1 the kept rows are the middle ones, which in FFT order are the
+ *   highest frequencies along H: FourCastNet's slice as written, kept as it is.
  * irfft2 of a spectrum that is not Hermitian (the MLP does not keep the symmetry of
  *   column 0 or of the Nyquist column) is defined as PyTorch computes it: an inverse
  *   complex DFT along H, then a real inverse DFT along W that reads only the real part of

@@ -10,8 +10,11 @@
  * Compared: the output fields, FourCastNet's relative L2 loss, every parameter's gradient
  * and the gradient of the input. Until the fixture is committed the test skips (77), saying
  * how to make it. Tolerances (our fp32 against float64), relative to the largest magnitude
- * of each tensor: output 5e-4, gradients 2e-3 (the ResNet fixture's values; chosen before
- * the first fixture existed, to be tightened to what it measures), loss 1e-5 relative. */
+ * of each tensor: output 5e-5, gradients 5e-4, loss 1e-6 relative. Before any PyTorch run,
+ * the same inputs went through a throwaway numpy float64 transcription of FourCastNet's
+ * forward (2026-12-01, the CPU machine): output 2e-7 of its scale, loss 1e-9 relative, and
+ * central differences of it (step 1e-6) against our gradients 6.2e-6 of the scale on 140
+ * sampled values, 4.5e-7 on all 2,304 filter weights; the bounds leave 80x to 250x. */
 #include "ws_test.h"
 #include "core/rng.h"
 #include "core/tensorfile.h"
@@ -135,12 +138,12 @@ static void test_afno_a_matches_pytorch(void **state) {
     const float *out;
     WS_TEST_OK(ws_model_forward(m, &ex, s.x, BATCH, 1, &out, &err));
     size_t ny = (size_t)BATCH * m->out_per_sample;
-    int ok = close_to("output", out, need(&f, "output", ny, path)->data, ny, 5e-4, 1e-7);
+    int ok = close_to("output", out, need(&f, "output", ny, path)->data, ny, 5e-5, 1e-7);
     double loss = 0;
     assert_int_equal(ws_rel_l2_forward(&ex, BATCH, m->out_per_sample, &loss, out, s.target), WS_OK);
     double want_loss = ((const double *)need(&f, "loss", 1, path)->data)[0];
     print_message("loss: ours %.9f, PyTorch %.9f\n", loss, want_loss);
-    WS_TEST_NEAR(loss, want_loss, 1e-5, 0);
+    WS_TEST_NEAR(loss, want_loss, 1e-6, 0);
     float *dout = malloc(ny * sizeof *dout);
     assert_int_equal(ws_rel_l2_backward(&ex, BATCH, m->out_per_sample, dout, out, s.target, 1.0f / BATCH), WS_OK);
     memset(m->grads, 0, m->n_params * sizeof(float));
@@ -149,10 +152,10 @@ static void test_afno_a_matches_pytorch(void **state) {
         const ws_model_tensor *t = &m->tensors[i];
         char name[96];
         snprintf(name, sizeof name, "grad/%s", t->name);
-        ok &= close_to(name, m->grads + t->offset, need(&f, name, t->count, path)->data, t->count, 2e-3, 1e-9);
+        ok &= close_to(name, m->grads + t->offset, need(&f, name, t->count, path)->data, t->count, 5e-4, 1e-9);
     }
     size_t nx = (size_t)BATCH * m->in_c * m->in_h * m->in_w;
-    ok &= close_to("input gradient", ws_afno_input_grad(m), need(&f, "input_grad", nx, path)->data, nx, 2e-3, 1e-9);
+    ok &= close_to("input gradient", ws_afno_input_grad(m), need(&f, "input_grad", nx, path)->data, nx, 5e-4, 1e-9);
     const ws_tf_entry *tv = ws_tensorfile_find(&f, "torch_version");
     if (tv) print_message("fixture made with torch %.*s\n", (int)tv->count, (const char *)tv->data);
     assert_true(ok);
