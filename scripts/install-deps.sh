@@ -9,6 +9,7 @@ set -euo pipefail
 purpose=${1:-test}
 
 build_pkgs=(cmake make gcc pkg-config libcjson-dev zlib1g-dev libopenblas-dev libopenmpi-dev openmpi-bin libsqlite3-dev)
+build_pkgs+=(libfftw3-dev)   # the AFNO spectral filter (src/ops/afno_filter_cpu.c)
 test_pkgs=(libcmocka-dev dataset-fashion-mnist)
 demo_pkgs=()
 pkgs=("${build_pkgs[@]}")

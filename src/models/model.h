@@ -1,12 +1,14 @@
-/* models/model.h - what the training loop sees of a model (ResNet now, AFNO later).
+/* models/model.h - what the training loop sees of a model (ResNet, a classifier; AFNO, a
+ * field-to-field model).
  * defines: ws_model (a small vtable plus the flat parameter, gradient and buffer memory),
  * ws_model_tensor (one named piece of that memory).
  *
  * Memory: every trained parameter lives in one flat buffer `params` (and its twin `grads`),
  * every untrained state (batch-norm running statistics) in `buffers`, so the optimizer
  * steps one buffer, the all-reduce sends one buffer, and a checkpoint writes three. The
- * tensors name the pieces with torchvision's state_dict names ("layer1.0.conv1.weight"),
- * so weights move to and from PyTorch by name. */
+ * tensors name the pieces with the PyTorch state_dict names of the reference model
+ * (torchvision's "layer1.0.conv1.weight", FourCastNet's "blocks.0.filter.w1"), so weights
+ * move to and from PyTorch by name. */
 #ifndef WS_MODELS_MODEL_H
 #define WS_MODELS_MODEL_H
 
@@ -14,7 +16,7 @@
 #include "ops/ops.h"
 
 typedef struct {
-    char name[64];          /* torchvision state_dict name */
+    char name[64];          /* PyTorch state_dict name */
     size_t offset, count;   /* into params (is_buffer 0) or buffers (is_buffer 1) */
     int ndims;
     int dims[4];
@@ -29,13 +31,13 @@ typedef struct ws_model ws_model;
 typedef struct {
     /* x [n, in_c, in_h, in_w] in ex's layout and activation storage type, in the model's
      * memory; n <= max_batch; ex must be the exec the model was opened with. train: batch
-     * statistics (and running updates) in BN; else running statistics. Returns the logits
-     * [n, classes] (activation storage type), owned by the model, valid until the next
-     * forward. */
+     * statistics (and running updates) in BN; else running statistics. Returns the output
+     * [n, out_per_sample] (a classifier's logits [n, classes]; AFNO's fields [n, out_c, H, W])
+     * in the activation storage type, owned by the model, valid until the next forward. */
     ws_status (*forward)(ws_model *m, const ws_exec *ex, const void *x, int n, int train, const void **logits,
                          ws_error *err);
-    /* dlogits [n, classes] for the last forward (which must have been train=1): adds
-     * (+=) the parameter gradients into grads. */
+    /* dlogits: the gradient of the output [n, out_per_sample] for the last forward (which
+     * must have been train=1): adds (+=) the parameter gradients into grads. */
     ws_status (*backward)(ws_model *m, const ws_exec *ex, const void *dlogits, int n, ws_error *err);
     void (*close)(ws_model *m);
 } ws_model_ops;
@@ -44,6 +46,8 @@ struct ws_model {
     const ws_model_ops *ops;
     char name[32];
     int in_c, in_h, in_w, classes, max_batch;
+    size_t out_per_sample;  /* floats of the output per sample: classes (a classifier), or
+                             * out_c*H*W (a field model, whose classes is 0) */
     /* In the memory of `exec` (host memory on the CPU, device memory on CUDA); fp32. Use
      * ws_model_get_params and friends for host copies in PyTorch's order. */
     float *params, *grads, *buffers;

@@ -662,6 +662,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     m->in_h = o->in_h;
     m->in_w = o->in_w;
     m->classes = o->classes;
+    m->out_per_sample = (size_t)o->classes;
     m->max_batch = o->max_batch;
     float *host_params = NULL, *host_buffers = NULL;
     size_t *grad_off = NULL;

@@ -1,0 +1,485 @@
+/* models/afno.c - AFNONet (FourCastNet) on the ops: forward, backward, planning, init.
+ * defines: ws_afno_opts_default, ws_afno_param_count, ws_afno_open, ws_afno_input_grad
+ * (models/afno.h).
+ *
+ * Tokens are rows: [N*L, E] with L = GH*GW tokens per sample in row-major grid order and E
+ * the embed dim, so every token-wise layer is one product of N*L rows (ops/linear over
+ * ops/gemm), and the filter sees [N, GH, GW, E] channels last, as FourCastNet's
+ * x.reshape(B, h, w, embed_dim). Per block (shapes per sample):
+ *   n1 = norm1(x)            [L, E]  (+ mean1, rstd1 [L])
+ *   x1 = filter(n1) + x      [L, E]  (the op's output already holds its "+ n1")
+ *   n2 = norm2(x1)           [L, E]
+ *   h1 = fc1(n2)             [L, HID]
+ *   g  = gelu(h1)            [L, HID]
+ *   out = fc2(g) + x1        [L, E]  (the next block's x)
+ * Every activation a backward needs is kept for max_batch samples in one arena planned at
+ * open; backward walks the blocks in reverse through three [N*L, E] gradient buffers and one
+ * [N*L, HID], announcing each tensor's gradient (grads_ready) as soon as it is final. */
+#include "models/afno.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "ops/afno_filter.h"
+#include "ops/bias_add.h"
+#include "ops/eltwise.h"
+#include "ops/gelu.h"
+#include "ops/layernorm.h"
+#include "ops/linear.h"
+#include "ops/patch.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LN_EPS 1e-6f /* FourCastNet: partial(nn.LayerNorm, eps=1e-6) */
+
+/* A block's tensors, in FourCastNet's registration (state_dict) order. */
+enum { N1W, N1B, FW1, FB1, FW2, FB2, N2W, N2B, FC1W, FC1B, FC2W, FC2B, BLOCK_TENSORS };
+
+typedef struct {
+    int tensor[BLOCK_TENSORS];      /* indices into base.tensors */
+    float *n1, *mean1, *rstd1, *x1; /* activations for max_batch samples */
+    float *saved;                   /* the filter's kept spectra */
+    float *n2, *mean2, *rstd2, *h1, *g, *out;
+} block;
+
+typedef struct {
+    ws_model base;
+    ws_afno_opts opts;
+    int gh, gw, tokens, hidden, patch_dim, head_dim; /* patch_dim = in_c*P*P, head_dim = out_c*P*P */
+    int t_pe_w, t_pe_b, t_pos, t_norm_w, t_norm_b, t_head; /* tensor indices */
+    block *blocks;
+    float *patches, *x0, *head_out, *y;              /* activations */
+    float *d, *da, *db, *dh, *dhead, *dpatches, *dinput; /* gradients */
+    ws_afno_filter_plan *plan;
+    void *filter_ws;
+    size_t filter_ws_bytes;
+    float *arena;
+    int opened_threads;
+} afno;
+
+ws_afno_opts ws_afno_opts_default(void) {
+    ws_afno_opts o;
+    memset(&o, 0, sizeof o);
+    o.img_h = 720;
+    o.img_w = 1440;
+    o.patch = 8;
+    o.in_c = o.out_c = 20;
+    o.embed = 768;
+    o.depth = 12;
+    o.num_blocks = 8;
+    o.mlp_ratio = 4.0;
+    o.hidden_size_factor = 1;
+    o.sparsity_threshold = 0.01;
+    o.hard_thresholding_fraction = 1.0;
+    o.max_batch = 1;
+    return o;
+}
+
+static int hidden_of(const ws_afno_opts *o) { return (int)(o->embed * o->mlp_ratio); }
+
+static ws_status validate(const ws_afno_opts *o, ws_error *err) {
+    if (o->patch < 1 || o->img_h < o->patch || o->img_w < o->patch || o->img_h % o->patch || o->img_w % o->patch)
+        return wsi_error(err, WS_EINVAL, "afno: image %dx%d is not a whole number of %dx%d patches", o->img_h,
+                         o->img_w, o->patch, o->patch);
+    if (o->in_c < 1 || o->out_c < 1 || o->embed < 1 || o->depth < 1 || o->max_batch < 1)
+        return wsi_error(err, WS_EINVAL, "afno: channels, embed, depth and batch must be positive");
+    if (o->num_blocks < 1 || o->embed % o->num_blocks)
+        return wsi_error(err, WS_EINVAL, "afno: embed %d is not divisible by num_blocks %d", o->embed, o->num_blocks);
+    if (!(o->mlp_ratio > 0.0) || o->embed * o->mlp_ratio >= INT_MAX || hidden_of(o) < 1 || o->hidden_size_factor < 1)
+        return wsi_error(err, WS_EINVAL, "afno: mlp_ratio %g or hidden_size_factor %d out of range", o->mlp_ratio,
+                         o->hidden_size_factor);
+    if (!(o->sparsity_threshold >= 0.0) || isinf(o->sparsity_threshold))
+        return wsi_error(err, WS_EINVAL, "afno: sparsity_threshold %g must be >= 0", o->sparsity_threshold);
+    if (!(o->hard_thresholding_fraction >= 0.0 && o->hard_thresholding_fraction <= 1.0))
+        return wsi_error(err, WS_EINVAL, "afno: hard_thresholding_fraction %g outside [0, 1]",
+                         o->hard_thresholding_fraction);
+    /* token rows and their widths are ints in the products */
+    size_t rows = (size_t)o->max_batch * (o->img_h / o->patch) * (o->img_w / o->patch);
+    size_t widest = (size_t)o->patch * o->patch * (o->in_c > o->out_c ? o->in_c : o->out_c);
+    if (widest < (size_t)hidden_of(o)) widest = (size_t)hidden_of(o);
+    if (rows > INT_MAX || rows * widest > ((size_t)1 << 40))
+        return wsi_error(err, WS_EINVAL, "afno: batch %d of %dx%d images is too large to plan", o->max_batch, o->img_h,
+                         o->img_w);
+    return WS_OK;
+}
+
+/* ------------------------------------------------------------------ tensors */
+
+/* Registers one tensor (the table was sized at the start) and returns its index. */
+static int add_tensor(afno *a, const char *name, int no_decay, int ndims, const int *dims) {
+    ws_model *m = &a->base;
+    ws_model_tensor *t = &m->tensors[m->n_tensors];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->count = 1;
+    for (int i = 0; i < ndims; i++) t->count *= (size_t)dims[i], t->dims[i] = dims[i];
+    t->ndims = ndims;
+    t->offset = m->n_params;
+    t->no_decay = no_decay;
+    m->n_params += t->count;
+    return (int)m->n_tensors++;
+}
+
+static size_t tensor_count(int depth) { return 3 + (size_t)BLOCK_TENSORS * depth + 3; }
+
+/* The tensor list of the configuration; -1 when the table cannot be allocated. */
+static int layout(afno *a) {
+    const ws_afno_opts *o = &a->opts;
+    const int E = o->embed, NB = o->num_blocks, BS = E / NB, BSF = BS * o->hidden_size_factor, HID = a->hidden;
+    ws_model *m = &a->base;
+    m->tensors = calloc(tensor_count(o->depth), sizeof *m->tensors);
+    if (!m->tensors) return -1;
+    /* no_decay: biases, norms and the position embedding (FourCastNet's no_weight_decay) */
+    a->t_pe_w = add_tensor(a, "patch_embed.proj.weight", 0, 4, (int[]){E, o->in_c, o->patch, o->patch});
+    a->t_pe_b = add_tensor(a, "patch_embed.proj.bias", 1, 1, (int[]){E});
+    a->t_pos = add_tensor(a, "pos_embed", 1, 3, (int[]){1, a->tokens, E});
+    for (int k = 0; k < o->depth; k++) {
+        static const struct {
+            const char *leaf;
+            int no_decay;
+        } names[BLOCK_TENSORS] = {{"norm1.weight", 1}, {"norm1.bias", 1}, {"filter.w1", 0}, {"filter.b1", 0},
+                                  {"filter.w2", 0},    {"filter.b2", 0},  {"norm2.weight", 1}, {"norm2.bias", 1},
+                                  {"mlp.fc1.weight", 0}, {"mlp.fc1.bias", 1}, {"mlp.fc2.weight", 0},
+                                  {"mlp.fc2.bias", 1}};
+        const int dims[BLOCK_TENSORS][4] = {{E}, {E}, {2, NB, BS, BSF}, {2, NB, BSF}, {2, NB, BSF, BS}, {2, NB, BS},
+                                            {E}, {E}, {HID, E},         {HID},        {E, HID},         {E}};
+        const int nd[BLOCK_TENSORS] = {1, 1, 4, 3, 4, 3, 1, 1, 2, 1, 2, 1};
+        for (int j = 0; j < BLOCK_TENSORS; j++) {
+            char name[64];
+            snprintf(name, sizeof name, "blocks.%d.%s", k, names[j].leaf);
+            int t = add_tensor(a, name, names[j].no_decay, nd[j], dims[j]);
+            if (a->blocks) a->blocks[k].tensor[j] = t;
+        }
+    }
+    a->t_norm_w = add_tensor(a, "norm.weight", 1, 1, (int[]){E});
+    a->t_norm_b = add_tensor(a, "norm.bias", 1, 1, (int[]){E});
+    a->t_head = add_tensor(a, "head.weight", 0, 2, (int[]){a->head_dim, E});
+    return 0;
+}
+
+static void set_sizes(afno *a) {
+    const ws_afno_opts *o = &a->opts;
+    a->gh = o->img_h / o->patch;
+    a->gw = o->img_w / o->patch;
+    a->tokens = a->gh * a->gw;
+    a->hidden = hidden_of(o);
+    a->patch_dim = o->in_c * o->patch * o->patch;
+    a->head_dim = o->out_c * o->patch * o->patch;
+}
+
+size_t ws_afno_param_count(const ws_afno_opts *o) {
+    if (!o || validate(o, NULL) != WS_OK) return 0;
+    afno a;
+    memset(&a, 0, sizeof a);
+    a.opts = *o;
+    set_sizes(&a);
+    size_t n = layout(&a) == 0 ? a.base.n_params : 0;
+    free(a.base.tensors);
+    return n;
+}
+
+static float *param(afno *a, int t) { return a->base.params + a->base.tensors[t].offset; }
+static float *grad(afno *a, int t) { return a->base.grads + a->base.tensors[t].offset; }
+
+static void announce(afno *a, int t) {
+    ws_model *m = &a->base;
+    if (m->grads_ready) m->grads_ready(m->grads_ready_ctx, m->tensors[t].offset, m->tensors[t].count);
+}
+
+/* ------------------------------------------------------------------ init */
+
+/* timm's trunc_normal_(std): N(0, std^2) cut at a = -2, b = 2 (absolute bounds, not in
+ * units of std: at std .02 the cut is at 100 sigma and never bites), drawn by rejection. */
+static float trunc_normal(ws_rng *r, double std) {
+    double v;
+    do v = std * ws_rng_normal(r);
+    while (v < -2.0 || v > 2.0);
+    return (float)v;
+}
+
+static void init_params(afno *a) {
+    ws_model *m = &a->base;
+    ws_rng rng = ws_rng_seeded(a->opts.seed);
+    const double conv_bound = 1.0 / sqrt((double)a->patch_dim);
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const ws_model_tensor *t = &m->tensors[i];
+        ws_rng tr = ws_rng_split(&rng, i); /* one stream per tensor */
+        float *p = m->params + t->offset;
+        const char *leaf = strrchr(t->name, '.');
+        leaf = leaf ? leaf + 1 : t->name;
+        int is_norm = strstr(t->name, "norm") != NULL, is_filter = strstr(t->name, ".filter.") != NULL;
+        for (size_t j = 0; j < t->count; j++) {
+            if ((int)i == a->t_pe_w || (int)i == a->t_pe_b) /* Conv2d's default init */
+                p[j] = (float)((2.0 * ws_rng_uniform(&tr) - 1.0) * conv_bound);
+            else if (is_filter) /* AFNO2D: scale * torch.randn */
+                p[j] = (float)(0.02 * ws_rng_normal(&tr));
+            else if (is_norm)
+                p[j] = strcmp(leaf, "weight") == 0 ? 1.0f : 0.0f;
+            else if (strcmp(leaf, "bias") == 0) /* Linear biases */
+                p[j] = 0.0f;
+            else /* Linear weights and pos_embed */
+                p[j] = trunc_normal(&tr, 0.02);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ run */
+
+static ws_afno_filter_desc filter_desc(const afno *a, int n) {
+    const ws_afno_opts *o = &a->opts;
+    return ws_afno_filter_desc_make(n, a->gh, a->gw, o->embed, o->num_blocks, o->hidden_size_factor,
+                                    o->hard_thresholding_fraction, (float)o->sparsity_threshold);
+}
+
+/* A batch inside what was planned, on the thread count the workspace was sized for. */
+static ws_status call_ok(const afno *a, const ws_exec *ex, int n, ws_error *err) {
+    const ws_model *m = &a->base;
+    if (n < 1 || n > m->max_batch)
+        return wsi_error(err, WS_EINVAL, "%s: batch %d outside 1..%d planned at open", m->name, n, m->max_batch);
+    if (ex->threads != a->opened_threads)
+        return wsi_error(err, WS_EINVAL, "%s: opened for %d threads, called with %d", m->name, a->opened_threads,
+                         ex->threads);
+    return WS_OK;
+}
+
+static ws_status afno_forward(ws_model *m, const ws_exec *ex, const void *xv, int n, int train, const void **out,
+                              ws_error *err) {
+    afno *a = (afno *)m;
+    const float *x = xv; /* the CPU reference: fp32 NCHW */
+    (void)train; /* no dropout, no batch statistics: training and evaluation compute the same */
+    ws_status st = call_ok(a, ex, n, err);
+    if (st != WS_OK) return st;
+    const ws_afno_opts *o = &a->opts;
+    const int E = o->embed, HID = a->hidden, R = n * a->tokens;
+    const size_t RE = (size_t)R * E;
+    ws_patch_desc pin = {n, o->in_c, o->img_h, o->img_w, o->patch}, pout = {n, o->out_c, o->img_h, o->img_w, o->patch};
+    ws_afno_filter_desc fd = filter_desc(a, n);
+    st = ws_patchify(ex, &pin, WS_PATCH_CRS, a->patches, x);
+    if (st == WS_OK)
+        st = ws_linear_forward(ex, R, a->patch_dim, E, a->x0, a->patches, param(a, a->t_pe_w), param(a, a->t_pe_b));
+    if (st == WS_OK) st = ws_bias_add_forward(ex, n, (size_t)a->tokens * E, a->x0, a->x0, param(a, a->t_pos));
+    const float *cur = a->x0;
+    for (int k = 0; k < o->depth && st == WS_OK; k++) {
+        block *b = &a->blocks[k];
+        const int *t = b->tensor;
+        st = ws_layernorm_forward(ex, R, E, LN_EPS, b->n1, b->mean1, b->rstd1, cur, param(a, t[N1W]), param(a, t[N1B]));
+        if (st == WS_OK)
+            st = ws_afno_filter_forward(ex, a->plan, &fd, b->x1, b->saved, b->n1, param(a, t[FW1]), param(a, t[FB1]),
+                                        param(a, t[FW2]), param(a, t[FB2]), a->filter_ws);
+        if (st == WS_OK) st = ws_add_forward(ex, RE, b->x1, b->x1, cur);
+        if (st == WS_OK)
+            st = ws_layernorm_forward(ex, R, E, LN_EPS, b->n2, b->mean2, b->rstd2, b->x1, param(a, t[N2W]),
+                                      param(a, t[N2B]));
+        if (st == WS_OK) st = ws_linear_forward(ex, R, E, HID, b->h1, b->n2, param(a, t[FC1W]), param(a, t[FC1B]));
+        if (st == WS_OK) st = ws_gelu_forward(ex, (size_t)R * HID, b->g, b->h1);
+        if (st == WS_OK) st = ws_linear_forward(ex, R, HID, E, b->out, b->g, param(a, t[FC2W]), param(a, t[FC2B]));
+        if (st == WS_OK) st = ws_add_forward(ex, RE, b->out, b->out, b->x1);
+        cur = b->out;
+    }
+    if (st == WS_OK) st = ws_linear_forward(ex, R, E, a->head_dim, a->head_out, cur, param(a, a->t_head), NULL);
+    if (st == WS_OK) st = ws_unpatchify(ex, &pout, WS_PATCH_RSC, a->y, a->head_out);
+    if (st != WS_OK) return wsi_error(err, st, "%s forward: an operator failed (%s)", m->name, ws_status_message(st));
+    *out = a->y;
+    return WS_OK;
+}
+
+static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv, int n, ws_error *err) {
+    afno *a = (afno *)m;
+    const float *dout = doutv;
+    ws_status st = call_ok(a, ex, n, err);
+    if (st != WS_OK) return st;
+    const ws_afno_opts *o = &a->opts;
+    const int E = o->embed, HID = a->hidden, R = n * a->tokens;
+    const size_t RE = (size_t)R * E;
+    ws_patch_desc pin = {n, o->in_c, o->img_h, o->img_w, o->patch}, pout = {n, o->out_c, o->img_h, o->img_w, o->patch};
+    ws_afno_filter_desc fd = filter_desc(a, n);
+    const float *last = a->blocks[o->depth - 1].out;
+    /* head: d = dL/d(last block's output) */
+    st = ws_patchify(ex, &pout, WS_PATCH_RSC, a->dhead, dout);
+    if (st == WS_OK)
+        st = ws_linear_backward(ex, R, E, a->head_dim, a->d, grad(a, a->t_head), NULL, a->dhead, last,
+                                param(a, a->t_head));
+    if (st == WS_OK) {
+        announce(a, a->t_head);
+        announce(a, a->t_norm_w); /* never used in forward: its gradient is final (0 added) now */
+        announce(a, a->t_norm_b);
+    }
+    for (int k = o->depth - 1; k >= 0 && st == WS_OK; k--) {
+        block *b = &a->blocks[k];
+        const int *t = b->tensor;
+        const float *in = k == 0 ? a->x0 : a->blocks[k - 1].out;
+        /* out = fc2(gelu(fc1(norm2(x1)))) + x1: d holds dout; afterwards dx1 */
+        st = ws_linear_backward(ex, R, HID, E, a->dh, grad(a, t[FC2W]), grad(a, t[FC2B]), a->d, b->g, param(a, t[FC2W]));
+        if (st == WS_OK) st = ws_gelu_backward(ex, (size_t)R * HID, a->dh, a->dh, b->h1);
+        if (st == WS_OK)
+            st = ws_linear_backward(ex, R, E, HID, a->da, grad(a, t[FC1W]), grad(a, t[FC1B]), a->dh, b->n2,
+                                    param(a, t[FC1W]));
+        if (st == WS_OK)
+            st = ws_layernorm_backward(ex, R, E, a->db, grad(a, t[N2W]), grad(a, t[N2B]), a->da, b->x1,
+                                       param(a, t[N2W]), b->mean2, b->rstd2);
+        if (st == WS_OK) st = ws_add_forward(ex, RE, a->d, a->d, a->db);
+        /* x1 = filter(norm1(in)) + in: afterwards d holds d(in) */
+        if (st == WS_OK)
+            st = ws_afno_filter_backward(ex, a->plan, &fd, a->da, grad(a, t[FW1]), grad(a, t[FB1]), grad(a, t[FW2]),
+                                         grad(a, t[FB2]), a->d, b->saved, param(a, t[FW1]), param(a, t[FW2]),
+                                         a->filter_ws);
+        if (st == WS_OK)
+            st = ws_layernorm_backward(ex, R, E, a->db, grad(a, t[N1W]), grad(a, t[N1B]), a->da, in, param(a, t[N1W]),
+                                       b->mean1, b->rstd1);
+        if (st == WS_OK) st = ws_add_forward(ex, RE, a->d, a->d, a->db);
+        if (st == WS_OK) {
+            static const int order[BLOCK_TENSORS] = {FC2W, FC2B, FC1W, FC1B, N2W, N2B, FW1, FB1, FW2, FB2, N1W, N1B};
+            for (int j = 0; j < BLOCK_TENSORS; j++) announce(a, t[order[j]]);
+        }
+    }
+    if (st == WS_OK) st = ws_bias_add_backward(ex, n, (size_t)a->tokens * E, grad(a, a->t_pos), a->d);
+    if (st == WS_OK) announce(a, a->t_pos);
+    if (st == WS_OK)
+        st = ws_linear_backward(ex, R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL, grad(a, a->t_pe_w),
+                                grad(a, a->t_pe_b), a->d, a->patches, param(a, a->t_pe_w));
+    if (st == WS_OK) {
+        announce(a, a->t_pe_b);
+        announce(a, a->t_pe_w);
+    }
+    if (st == WS_OK && o->input_grad) st = ws_unpatchify(ex, &pin, WS_PATCH_CRS, a->dinput, a->dpatches);
+    if (st != WS_OK) return wsi_error(err, st, "%s backward: an operator failed (%s)", m->name, ws_status_message(st));
+    return WS_OK;
+}
+
+static void afno_close(ws_model *m) {
+    afno *a = (afno *)m;
+    ws_afno_filter_plan_close(a->plan);
+    free(a->filter_ws);
+    free(a->arena);
+    free(a->blocks);
+    free(m->params);
+    free(m->grads);
+    free(m->buffers);
+    free(m->tensors);
+    free(a);
+}
+
+static const ws_model_ops afno_ops = {afno_forward, afno_backward, afno_close};
+
+const float *ws_afno_input_grad(const ws_model *m) {
+    if (!m || m->ops != &afno_ops) return NULL;
+    return ((const afno *)m)->dinput;
+}
+
+/* ------------------------------------------------------------------ planning */
+
+enum { ALIGN_FLOATS = 16 }; /* 64 B: every activation starts on its own cache line */
+
+/* Carves `floats` from the arena cursor (or only counts them when base is NULL). */
+static float *take(float *base, size_t *cursor, size_t floats) {
+    float *p = base ? base + *cursor : NULL;
+    *cursor += (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+    return p;
+}
+
+/* Two passes: base NULL sizes the arena, then the same calls carve it. */
+static size_t carve(afno *a, float *base) {
+    const ws_afno_opts *o = &a->opts;
+    const size_t N = (size_t)o->max_batch, L = (size_t)a->tokens, E = (size_t)o->embed, HID = (size_t)a->hidden;
+    ws_afno_filter_desc fd = filter_desc(a, o->max_batch);
+    size_t c = 0;
+    a->patches = take(base, &c, N * L * a->patch_dim);
+    a->x0 = take(base, &c, N * L * E);
+    for (int k = 0; k < o->depth; k++) {
+        block *b = &a->blocks[k];
+        b->n1 = take(base, &c, N * L * E);
+        b->mean1 = take(base, &c, N * L);
+        b->rstd1 = take(base, &c, N * L);
+        b->x1 = take(base, &c, N * L * E);
+        b->saved = take(base, &c, ws_afno_filter_saved_floats(&fd));
+        b->n2 = take(base, &c, N * L * E);
+        b->mean2 = take(base, &c, N * L);
+        b->rstd2 = take(base, &c, N * L);
+        b->h1 = take(base, &c, N * L * HID);
+        b->g = take(base, &c, N * L * HID);
+        b->out = take(base, &c, N * L * E);
+    }
+    a->head_out = take(base, &c, N * L * a->head_dim);
+    a->y = take(base, &c, N * o->out_c * o->img_h * o->img_w);
+    a->d = take(base, &c, N * L * E);
+    a->da = take(base, &c, N * L * E);
+    a->db = take(base, &c, N * L * E);
+    a->dh = take(base, &c, N * L * HID);
+    a->dhead = take(base, &c, N * L * a->head_dim);
+    if (o->input_grad) {
+        a->dpatches = take(base, &c, N * L * a->patch_dim);
+        a->dinput = take(base, &c, N * o->in_c * o->img_h * o->img_w);
+    } else {
+        a->dpatches = a->dinput = NULL;
+    }
+    return c;
+}
+
+/* Matrix products per sample (forward), in flops: patch embedding, the filters' complex
+ * products (as the real products that run them), fc1, fc2, head. The FFTs (~2.5 N log2 N
+ * flop per real transform of N points) and the element-wise ops are left out. */
+static double forward_flops(const afno *a) {
+    const ws_afno_opts *o = &a->opts;
+    const double L = a->tokens, E = o->embed, HID = a->hidden;
+    ws_afno_filter_desc fd = filter_desc(a, 1);
+    double kept = (double)ws_afno_filter_kept(&fd), bsf = (double)E / o->num_blocks * o->hidden_size_factor;
+    double filter = 2.0 * 2.0 * kept * 4.0 * E * bsf; /* 2 layers x 2 flop x K modes x NB x 2BS x 2BSF */
+    return 2.0 * L * a->patch_dim * E + o->depth * (2.0 * L * E * HID * 2.0 + filter) + 2.0 * L * E * a->head_dim;
+}
+
+ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
+    *out = NULL;
+    ws_status st = validate(o, err);
+    if (st != WS_OK) return st;
+    afno *a = calloc(1, sizeof *a);
+    if (!a) return wsi_error(err, WS_ENOMEM, "afno: out of memory");
+    ws_model *m = &a->base;
+    a->opts = *o;
+    m->ops = &afno_ops;
+    snprintf(m->name, sizeof m->name, "afno");
+    m->in_c = o->in_c;
+    m->in_h = o->img_h;
+    m->in_w = o->img_w;
+    m->classes = 0;
+    m->out_per_sample = (size_t)o->out_c * o->img_h * o->img_w;
+    m->max_batch = o->max_batch;
+    set_sizes(a);
+    a->blocks = calloc((size_t)o->depth, sizeof *a->blocks);
+    if (!a->blocks || layout(a) != 0) goto nomem;
+
+    ws_exec cpu = ws_exec_cpu(o->threads);
+    ws_afno_filter_desc fd = filter_desc(a, o->max_batch);
+    st = ws_afno_filter_plan_open(&a->plan, &cpu, &fd, err);
+    if (st != WS_OK) {
+        afno_close(m);
+        return st;
+    }
+    a->filter_ws_bytes = ws_afno_filter_workspace_bytes(&cpu, &fd);
+    size_t arena_floats = carve(a, NULL);
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    m->buffers = calloc(1, sizeof(float)); /* no buffers: nothing like batch-norm statistics */
+    a->filter_ws = malloc(a->filter_ws_bytes);
+    if (posix_memalign((void **)&a->arena, ALIGN_FLOATS * sizeof(float), arena_floats * sizeof(float))) a->arena = NULL;
+    if (!m->params || !m->grads || !m->buffers || !a->filter_ws || !a->arena) goto nomem;
+    carve(a, a->arena);
+    a->opened_threads = o->threads;
+    m->exec = cpu;             /* CPU only until the AFNO operators have CUDA twins */
+    m->params_work = m->params;
+    m->activation_bytes = arena_floats * sizeof(float) + a->filter_ws_bytes;
+    m->forward_flop_per_sample = forward_flops(a);
+    init_params(a);
+    ws_log(WS_LOG_DEBUG, "%s: %zu parameters, %d tokens of %d, %.1f MiB activations+gradients at batch %d, %.1f MiB "
+                         "filter workspace",
+           m->name, m->n_params, a->tokens, o->embed, arena_floats * 4.0 / 1048576.0, o->max_batch,
+           a->filter_ws_bytes / 1048576.0);
+    *out = m;
+    return WS_OK;
+nomem:
+    afno_close(m);
+    return wsi_error(err, WS_ENOMEM, "afno: out of memory for batch %d of %dx%d (try a smaller --local-batch)",
+                     o->max_batch, o->img_h, o->img_w);
+}
