@@ -33,20 +33,6 @@ static void usage(FILE *f) {
             "the split (default all).\n");
 }
 
-static int parse_years(const char *s, double y[3]) {
-    char *end;
-    for (int k = 0; k < 3; k++) {
-        y[k] = strtod(s, &end);
-        if (end == s) return 0;
-        s = end;
-        if (k < 2) {
-            if (*s != '+') return 0;
-            s++;
-        }
-    }
-    return *s == '\0';
-}
-
 static ws_fields_split parse_split(const char *s, int *ok) {
     *ok = 1;
     if (!strcmp(s, "train")) return WS_FIELDS_TRAIN;
@@ -147,6 +133,23 @@ static int cmd_check(int argc, char **argv) {
     }
     return check_dataset(root, split, samples, stats);
 }
+
+#if WS_HAVE_FFTW && WS_HAVE_HDF5
+static int parse_years(const char *s, double y[3]) {
+    char *end;
+    for (int k = 0; k < 3; k++) {
+        y[k] = strtod(s, &end);
+        if (end == s) return 0;
+        s = end;
+        if (k < 2) {
+            if (*s != '+') return 0;
+            s++;
+        }
+    }
+    return *s == '\0';
+}
+
+#endif
 
 static int cmd_swe(int argc, char **argv) {
 #if WS_HAVE_FFTW && WS_HAVE_HDF5
