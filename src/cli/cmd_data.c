@@ -1,6 +1,7 @@
 /* cli/cmd_data.c - `wattscale data swe` (generate the shallow-water dataset in
- * FourCastNet's layout) and `wattscale data check` (open a dataset as training would,
- * print what it holds and the persistence baseline's skill).
+ * FourCastNet's layout), `wattscale data netcdf` (convert real NetCDF fields into it) and
+ * `wattscale data check` (open a dataset as training would, print what it holds and the
+ * persistence baseline's skill).
  * defines: ws_cmd_data. Exit status: 0 done, 1 failed, 2 bad flags. */
 #include "cli/commands.h"
 #include "ws_config.h"
@@ -8,6 +9,9 @@
 #include "train/forecast_metrics.h"
 #if WS_HAVE_FFTW && WS_HAVE_HDF5
 #include "data/swe_dataset.h"
+#endif
+#if WS_HAVE_NETCDF && WS_HAVE_HDF5
+#include "data/netcdf_import.h"
 #endif
 
 #include <math.h>
@@ -18,7 +22,10 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: wattscale data swe --out DIR [--grid HxW] [--years TRAIN+VALID+TEST] [--seed N]\n"
-            "                          [--spinup-days D] [--cfl X] [--param NAME=VALUE]... [--force]\n"
+            "                          [--spinup-days D] [--cfl X] [--threads N] [--param NAME=VALUE]...\n"
+            "                          [--force]\n"
+            "       wattscale data netcdf --in FILE --vars A,B,... --out DIR [--level K]\n"
+            "                             [--split TRAIN+VALID+TEST] [--force]\n"
             "       wattscale data check DIR [--split train|valid|test] [--samples N] [--stats DIR]\n"
             "\n"
             "swe: runs the forced shallow-water model on the sphere (docs/weather-data.md) and writes\n"
@@ -28,6 +35,9 @@ static void usage(FILE *f) {
             "years. Defaults: --grid 32x64 --years 1+1+1 --seed 0 --spinup-days 60. Years may be\n"
             "fractions (0.25+0.05+0.05 is a CI-sized set). --param sets any model option by name\n"
             "(e.g. --param jet_speed_m_s=50; a wrong name lists them all). Then checks the validation split.\n"
+            "netcdf: each variable ([time, lat, lon], or [time, level, lat, lon] with --level) becomes a\n"
+            "channel; the times are cut into contiguous parts (default --split 0.7+0.15+0.15), e.g.\n"
+            "  --in /usr/share/ferret-vis/data/monthly_navy_winds.cdf --vars UWND,VWND (ferret-datasets).\n"
             "check: opens a split (default valid) as training does, prints channels, statistics and the\n"
             "latitude-weighted RMSE and ACC of persistence (forecast = input) over N samples spread over\n"
             "the split (default all).\n");
@@ -134,7 +144,7 @@ static int cmd_check(int argc, char **argv) {
     return check_dataset(root, split, samples, stats);
 }
 
-#if WS_HAVE_FFTW && WS_HAVE_HDF5
+#if (WS_HAVE_FFTW || WS_HAVE_NETCDF) && WS_HAVE_HDF5
 static int parse_years(const char *s, double y[3]) {
     char *end;
     for (int k = 0; k < 3; k++) {
@@ -165,6 +175,7 @@ static int cmd_swe(int argc, char **argv) {
         else if (!strcmp(a, "--seed") && v) o.model.seed = strtoull(v, &end, 10), ok = *end == '\0', i++;
         else if (!strcmp(a, "--spinup-days") && v) o.spinup_days = strtod(v, &end), ok = *end == '\0', i++;
         else if (!strcmp(a, "--cfl") && v) o.model.cfl = strtod(v, &end), ok = *end == '\0', i++;
+        else if (!strcmp(a, "--threads") && v) o.model.threads = (int)strtol(v, &end, 10), ok = *end == '\0', i++;
         else if (!strcmp(a, "--force")) o.overwrite = 1;
         else if (!strcmp(a, "--param") && v) {
             char name[64];
@@ -212,6 +223,54 @@ static int cmd_swe(int argc, char **argv) {
 #endif
 }
 
+static int cmd_netcdf(int argc, char **argv) {
+#if WS_HAVE_NETCDF && WS_HAVE_HDF5
+    ws_netcdf_import_opts o = ws_netcdf_import_opts_default();
+    char vars[4096] = "";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int ok = 1;
+        char *end = NULL;
+        if (!strcmp(a, "--in") && v) o.in_path = v, i++;
+        else if (!strcmp(a, "--out") && v) o.out_dir = v, i++;
+        else if (!strcmp(a, "--vars") && v) ok = snprintf(vars, sizeof vars, "%s", v) < (int)sizeof vars, i++;
+        else if (!strcmp(a, "--level") && v) o.level = (int)strtol(v, &end, 10), ok = *end == '\0', i++;
+        else if (!strcmp(a, "--split") && v) ok = parse_years(v, o.split), i++;
+        else if (!strcmp(a, "--force")) o.overwrite = 1;
+        else ok = 0;
+        if (!ok) {
+            fprintf(stderr, "wattscale data netcdf: bad argument '%s'%s%s\n", a, v ? " " : " (missing value)", v ? v : "");
+            usage(stderr);
+            return 2;
+        }
+    }
+    for (char *tok = strtok(vars, ","); tok && o.n_vars < WS_FIELDS_MAX_CHANNELS; tok = strtok(NULL, ","))
+        o.vars[o.n_vars++] = tok;
+    if (!o.in_path || !o.out_dir || o.n_vars == 0) {
+        fprintf(stderr, "wattscale data netcdf: --in FILE, --vars A,B and --out DIR are required\n");
+        usage(stderr);
+        return 2;
+    }
+    ws_error err = {0};
+    ws_netcdf_import_report r;
+    ws_status st = ws_netcdf_import(&o, &r, &err);
+    if (st != WS_OK) {
+        fprintf(stderr, "wattscale data netcdf: %s\n", err.msg);
+        return st == WS_EINVAL ? 2 : 1;
+    }
+    printf("wrote %s: %ld+%ld+%ld times of %dx%dx%d, dt %g h, %ld missing points filled\n", o.out_dir, r.times[0],
+           r.times[1], r.times[2], r.c, r.h, r.w, r.dt_hours, r.filled);
+    if (r.times[1] == 0) return 0;
+    return check_dataset(o.out_dir, WS_FIELDS_VALID, 0, NULL);
+#else
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "wattscale data netcdf: this build lacks netCDF-C or HDF5: apt-get install libnetcdf-dev "
+            "libhdf5-dev and rebuild\n");
+    return 1;
+#endif
+}
+
 int ws_cmd_data(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
@@ -219,6 +278,7 @@ int ws_cmd_data(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "swe")) return cmd_swe(argc - 1, argv + 1);
     if (!strcmp(argv[1], "check")) return cmd_check(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "netcdf")) return cmd_netcdf(argc - 1, argv + 1);
     fprintf(stderr, "wattscale data: unknown subcommand '%s'\n", argv[1]);
     usage(stderr);
     return 2;

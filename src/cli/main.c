@@ -16,8 +16,8 @@ static void usage(FILE *f) {
             "  train [FLAGS]                            train a model (ResNet) measuring time, accuracy and\n"
             "                                           energy; writes a run record (see train --help)\n"
             "  study ingest DIR... [--db F] [--study S] store run records in a study's SQLite database\n"
-            "  data swe|check ...                       generate weather-like fields (FourCastNet's HDF5 layout)\n"
-            "                                           or check a dataset and its persistence skill\n"
+            "  data swe|netcdf|check ...                generate weather-like fields or convert NetCDF ones into\n"
+            "                                           FourCastNet's HDF5 layout, or check a dataset\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }

@@ -1,11 +1,13 @@
 /* data/fields.c - the parts of data/fields.h that need no HDF5: split folder names, the
- * evenly spread time fraction, the sampler over it, the statistics files (.npy), and the
- * stand-ins that explain a build without HDF5. The reader is data/fields_h5.c, the writer data/fields_write.c. */
+ * evenly spread time fraction, the sampler over it, preparing a dataset folder, the
+ * statistics (accumulated and written as .npy), and the stand-ins that explain a build
+ * without HDF5. The reader is data/fields_h5.c, the writer data/fields_write.c. */
 #include "data/fields.h"
 #include "core/error.h"
 #include "data/npy.h"
 #include "ws_config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -95,6 +97,111 @@ ws_status ws_fields_write_stats(const char *dir, int c, int h, int w, const doub
     uint64_t tdims[4] = {1, (uint64_t)c, (uint64_t)h, (uint64_t)w};
     snprintf(path, sizeof path, "%s/time_means.npy", dir);
     return ws_npy_write(path, 0, 4, tdims, time_means, err);
+}
+
+ws_status ws_fields_prepare_root(const char *root, int overwrite, ws_error *err) {
+    if (mkdir(root, 0777) != 0 && errno != EEXIST) return wsi_error(err, WS_EIO, "mkdir %s: %s", root, strerror(errno));
+    for (int s = WS_FIELDS_TRAIN; s <= WS_FIELDS_TEST; s++) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/%s", root, ws_fields_split_dir((ws_fields_split)s));
+        DIR *d = opendir(dir);
+        if (!d) continue;
+        struct dirent *e;
+        int found = 0;
+        while (!found && (e = readdir(d))) {
+            size_t n = strlen(e->d_name);
+            found = n > 3 && !strcmp(e->d_name + n - 3, ".h5");
+        }
+        closedir(d);
+        if (found && !overwrite)
+            return wsi_error(err, WS_EINVAL, "%s already holds year files; pick another folder or overwrite (--force)",
+                             dir);
+    }
+    return WS_OK;
+}
+
+struct ws_fields_stats {
+    int c, h, w;
+    long n;
+    double *shift, *sum, *sum2; /* [c] */
+    double *time_sum;           /* [c, h, w] */
+};
+
+ws_status ws_fields_stats_open(ws_fields_stats **out, int c, int h, int w, ws_error *err) {
+    *out = NULL;
+    ws_fields_stats *s = calloc(1, sizeof *s);
+    size_t chw = (size_t)c * h * w;
+    if (s) {
+        s->c = c;
+        s->h = h;
+        s->w = w;
+        s->shift = calloc((size_t)c, sizeof *s->shift);
+        s->sum = calloc((size_t)c, sizeof *s->sum);
+        s->sum2 = calloc((size_t)c, sizeof *s->sum2);
+        s->time_sum = calloc(chw, sizeof *s->time_sum);
+    }
+    if (!s || !s->shift || !s->sum || !s->sum2 || !s->time_sum) {
+        ws_fields_stats_close(s);
+        return wsi_error(err, WS_ENOMEM, "ws_fields_stats_open: out of memory for %dx%dx%d", c, h, w);
+    }
+    *out = s;
+    return WS_OK;
+}
+
+void ws_fields_stats_add(ws_fields_stats *s, const float *x) {
+    size_t plane = (size_t)s->h * s->w;
+    for (int c = 0; c < s->c; c++) {
+        const float *p = x + (size_t)c * plane;
+        if (s->n == 0) {
+            double m = 0;
+            for (size_t k = 0; k < plane; k++) m += p[k];
+            s->shift[c] = m / plane;
+        }
+        double a = 0, a2 = 0;
+        for (size_t k = 0; k < plane; k++) {
+            double d = p[k] - s->shift[c];
+            a += d;
+            a2 += d * d;
+            s->time_sum[(size_t)c * plane + k] += p[k];
+        }
+        s->sum[c] += a;
+        s->sum2[c] += a2;
+    }
+    s->n++;
+}
+
+long ws_fields_stats_count(const ws_fields_stats *s) { return s->n; }
+
+ws_status ws_fields_stats_write(const ws_fields_stats *s, const char *dir, ws_error *err) {
+    if (s->n == 0) return wsi_error(err, WS_EINVAL, "ws_fields_stats_write(%s): no sample was added", dir);
+    size_t plane = (size_t)s->h * s->w, chw = (size_t)s->c * plane;
+    double *mean = malloc((size_t)s->c * sizeof *mean), *std = malloc((size_t)s->c * sizeof *std);
+    float *tm = malloc(chw * sizeof *tm);
+    ws_status st;
+    if (!mean || !std || !tm) {
+        st = wsi_error(err, WS_ENOMEM, "ws_fields_stats_write(%s): out of memory", dir);
+    } else {
+        for (int c = 0; c < s->c; c++) {
+            double cnt = (double)s->n * plane, d = s->sum[c] / cnt, var = s->sum2[c] / cnt - d * d;
+            mean[c] = s->shift[c] + d;
+            std[c] = sqrt(var > 0 ? var : 0);
+        }
+        for (size_t k = 0; k < chw; k++) tm[k] = (float)(s->time_sum[k] / s->n);
+        st = ws_fields_write_stats(dir, s->c, s->h, s->w, mean, std, tm, err);
+    }
+    free(mean);
+    free(std);
+    free(tm);
+    return st;
+}
+
+void ws_fields_stats_close(ws_fields_stats *s) {
+    if (!s) return;
+    free(s->shift);
+    free(s->sum);
+    free(s->sum2);
+    free(s->time_sum);
+    free(s);
 }
 
 #if !WS_HAVE_HDF5

@@ -157,6 +157,23 @@ ws_status ws_fields_writer_close(ws_fields_writer *wr, ws_error *err);
 /* Closes and deletes the temporary file; NULL is a no-op. */
 void ws_fields_writer_abort(ws_fields_writer *wr);
 
+/* Prepares ROOT for writing a dataset: creates it, and refuses (WS_EINVAL, naming the folder
+ * and --force) when a split folder already holds .h5 files, unless overwrite is set. */
+ws_status ws_fields_prepare_root(const char *root, int overwrite, ws_error *err);
+
+/* Statistics of the training samples as they are written: per channel mean and std over
+ * all samples and grid points (unweighted, as FourCastNet's get_stats.py) and the time mean
+ * of every grid point (the climatology). Double accumulators with a per-channel shift (the
+ * first sample's channel mean), so the variance of a field far from 0 (z ~ 5e4) does not
+ * cancel away. */
+typedef struct ws_fields_stats ws_fields_stats;
+ws_status ws_fields_stats_open(ws_fields_stats **out, int c, int h, int w, ws_error *err);
+void ws_fields_stats_add(ws_fields_stats *s, const float *sample); /* [c, h, w], physical */
+long ws_fields_stats_count(const ws_fields_stats *s);
+/* ws_fields_write_stats of what was added to DIR (WS_EINVAL when nothing was). */
+ws_status ws_fields_stats_write(const ws_fields_stats *s, const char *dir, ws_error *err);
+void ws_fields_stats_close(ws_fields_stats *s); /* NULL is a no-op */
+
 /* Writes DIR/global_means.npy and DIR/global_stds.npy ([1, c, 1, 1] float64) and, when
  * time_means is non-NULL, DIR/time_means.npy ([1, c, h, w] float32), each atomically;
  * creates DIR. NumPy's .npy format, so FourCastNet's np.load reads them. */

@@ -5,6 +5,7 @@
  * forcing, topography and the initial state: data/swe_forcing.c. */
 #include "data/swe_internal.h"
 #include "core/error.h"
+#include "ws_config.h"
 
 #include <fftw3.h>
 #include <math.h>
@@ -16,6 +17,24 @@
 #define DEG (PI / 180.0)
 #define DAY_S 86400.0
 #define RK3_STABLE_COURANT 1.0 /* the state check's bound on the actual Courant number */
+#define PARALLEL_CELLS 32768   /* automatic threads from 128x256 up: smaller loops lose more to
+                                  the fork and barrier than they gain. (On an oversubscribed
+                                  machine OpenMP's default active waiting made 2 threads 10-14x
+                                  slower than 1 at 64x128 and 128x256; OMP_WAIT_POLICY=passive
+                                  brought them level.) */
+
+/* Row loops run in parallel on large grids. Every parallel loop writes disjoint rows and
+ * reduces nothing, so the result is bitwise the same for any number of threads. */
+#if WS_HAVE_OPENMP
+#include <omp.h>
+#define PAR_FOR _Pragma("omp parallel for schedule(static) num_threads(s->threads) if (s->parallel)")
+static int thread_id(void) { return omp_get_thread_num(); }
+static int max_threads(void) { return omp_get_max_threads(); }
+#else
+#define PAR_FOR
+static int thread_id(void) { return 0; }
+static int max_threads(void) { return 1; }
+#endif
 
 ws_swe_opts ws_swe_opts_default(void) {
     return (ws_swe_opts){
@@ -29,7 +48,7 @@ ws_swe_opts ws_swe_opts_default(void) {
         .forcing = 1, .dissipation = 1,
         .relax_days = 3.0, .drag_days = 30.0, .tracer_relax_days = 10.0, .hyperdiff_s = 6.0 * 3600.0,
         .tracer_equator_k = 300.0, .tracer_pole_k = 240.0, .tracer_season_k = 10.0,
-        .dt_s = 0.0, .cfl = 0.6, .filter_lat_deg = 45.0, .perturb_height_m = 20.0,
+        .dt_s = 0.0, .cfl = 0.6, .filter_lat_deg = 45.0, .perturb_height_m = 20.0, .threads = 0,
     };
 }
 
@@ -59,6 +78,8 @@ static ws_status check_opts(const ws_swe_opts *o, ws_error *err) {
         return wsi_error(err, WS_EINVAL, "ws_swe_open: filter_lat_deg = %g must be in (0, 90)", o->filter_lat_deg);
     if (!(o->dt_s >= 0.0 && isfinite(o->dt_s)))
         return wsi_error(err, WS_EINVAL, "ws_swe_open: dt_s = %g: 0 (automatic) or a positive step", o->dt_s);
+    if (o->threads < 0 || o->threads > 4096)
+        return wsi_error(err, WS_EINVAL, "ws_swe_open: threads = %d: 0 (automatic) or a thread count", o->threads);
     if (o->mountains < 0 || o->mountains > 1000)
         return wsi_error(err, WS_EINVAL, "ws_swe_open: mountains = %d must be in [0, 1000]", o->mountains);
     double any[] = {o->omega_rad_s, o->jet_speed_m_s, o->jet_lat_deg, o->season_amplitude, o->season_shift_deg,
@@ -111,8 +132,14 @@ static ws_status alloc_all(ws_swe *s, ws_error *err) {
     fail |= !(s->noise_basis_lat = calloc((size_t)WSI_SWE_NOISE_M * WSI_SWE_NOISE_N * nj, sizeof(double)));
     fail |= !(s->noise_cos = calloc((size_t)WSI_SWE_NOISE_M * ni, sizeof(double)));
     fail |= !(s->noise_sin = calloc((size_t)WSI_SWE_NOISE_M * ni, sizeof(double)));
-    fail |= !(s->fft_row = fftw_malloc((size_t)ni * sizeof(double)));
-    fail |= !(s->fft_spec = fftw_malloc((size_t)(ni / 2 + 1) * sizeof(fftw_complex)));
+    s->threads = s->o.threads > 0 ? s->o.threads : (size_t)nj * ni >= PARALLEL_CELLS ? max_threads() : 1;
+    fail |= !(s->fft_row = calloc((size_t)s->threads, sizeof *s->fft_row));
+    fail |= !(s->fft_spec = calloc((size_t)s->threads, sizeof *s->fft_spec));
+    for (int t = 0; !fail && t < s->threads; t++) {
+        fail |= !(s->fft_row[t] = fftw_malloc((size_t)ni * sizeof(double)));
+        fail |= !(s->fft_spec[t] = fftw_malloc((size_t)(ni / 2 + 1) * sizeof(fftw_complex)));
+    }
+    s->parallel = s->threads > 1;
     if (fail) return wsi_error(err, WS_ENOMEM, "ws_swe_open: out of memory for a %dx%d grid", nj, ni);
     s->h = s->y;
     s->u = s->y + s->n_c;
@@ -193,8 +220,8 @@ ws_status ws_swe_open(ws_swe **out, const ws_swe_opts *o, ws_error *err) {
         ws_swe_close(s);
         return st;
     }
-    s->plan_r2c = fftw_plan_dft_r2c_1d(s->ni, s->fft_row, s->fft_spec, FFTW_ESTIMATE);
-    s->plan_c2r = fftw_plan_dft_c2r_1d(s->ni, s->fft_spec, s->fft_row, FFTW_ESTIMATE);
+    s->plan_r2c = fftw_plan_dft_r2c_1d(s->ni, s->fft_row[0], s->fft_spec[0], FFTW_ESTIMATE);
+    s->plan_c2r = fftw_plan_dft_c2r_1d(s->ni, s->fft_spec[0], s->fft_row[0], FFTW_ESTIMATE);
     if (!s->plan_r2c || !s->plan_c2r) {
         ws_swe_close(s);
         return wsi_error(err, WS_ELIBRARY, "ws_swe_open: FFTW could not plan a %d-point transform", o->nlon);
@@ -212,8 +239,12 @@ void ws_swe_close(ws_swe *s) {
     if (!s) return;
     if (s->plan_r2c) fftw_destroy_plan(s->plan_r2c);
     if (s->plan_c2r) fftw_destroy_plan(s->plan_c2r);
-    fftw_free(s->fft_row);
-    fftw_free(s->fft_spec);
+    for (int t = 0; t < s->threads; t++) {
+        if (s->fft_row) fftw_free(s->fft_row[t]);
+        if (s->fft_spec) fftw_free(s->fft_spec[t]);
+    }
+    free(s->fft_row);
+    free(s->fft_spec);
     double *arrays[] = {s->b, s->F, s->phi, s->theta, s->del, s->lu, s->lu2, s->ls, s->ls2, s->eta_eq, s->stir_u, s->stir_v, s->stir_psi, s->G,
                         s->zeta, s->q, s->hz, s->lv, s->lv2, s->y, s->y0, s->dy_dt, s->lat_c, s->dxc, s->area,
                         s->eta_zonal, s->theta_eq, s->lat_v, s->dxv, s->area_z, s->f_z, s->lon_c, s->lon_u,
@@ -231,6 +262,7 @@ void ws_swe_close(ws_swe *s) {
 static void vorticity(const ws_swe *s, const double *u, const double *v, double *zeta) {
     int nj = s->nj, ni = s->ni;
     double dy = s->dy;
+    PAR_FOR
     for (int j = 1; j < nj; j++)
         for (int i = 0; i < ni; i++) {
             double circ = u[IDX(j - 1, i)] * s->dxc[j - 1] + v[IDX(j, i)] * dy - u[IDX(j, i)] * s->dxc[j] -
@@ -253,6 +285,7 @@ static void vorticity(const ws_swe *s, const double *u, const double *v, double 
  * the poles the mean of the nearest row. Only the potential vorticity uses it. */
 static void corner_depth(const ws_swe *s, const double *h, double *hz) {
     int nj = s->nj, ni = s->ni;
+    PAR_FOR
     for (int j = 1; j < nj; j++) {
         double ws_ = s->area[j - 1], wn = s->area[j], norm = 1.0 / (2.0 * (ws_ + wn));
         for (int i = 0; i < ni; i++) {
@@ -274,6 +307,7 @@ static void corner_depth(const ws_swe *s, const double *h, double *hz) {
 /* Divergence of a velocity field at centres [nj][ni]. */
 static void divergence(const ws_swe *s, const double *u, const double *v, double *del) {
     int nj = s->nj, ni = s->ni;
+    PAR_FOR
     for (int j = 0; j < nj; j++)
         for (int i = 0; i < ni; i++)
             del[IDX(j, i)] = ((u[IDX(j, east(i, ni))] - u[IDX(j, i)]) * s->dy + v[IDX(j + 1, i)] * s->dxv[j + 1] -
@@ -287,11 +321,13 @@ static void vector_laplacian(ws_swe *s, const double *u, const double *v, double
     double dy = s->dy, c2 = 2.0 / (s->a * s->a);
     divergence(s, u, v, s->del);
     vorticity(s, u, v, s->zeta);
+    PAR_FOR
     for (int j = 0; j < nj; j++)
         for (int i = 0; i < ni; i++)
             mu[IDX(j, i)] = (s->del[IDX(j, i)] - s->del[IDX(j, west(i, ni))]) / s->dxc[j] -
                             (s->zeta[IDX(j + 1, i)] - s->zeta[IDX(j, i)]) / dy + c2 * u[IDX(j, i)];
     for (int i = 0; i < ni; i++) mv[IDX(0, i)] = mv[IDX(nj, i)] = 0.0;
+    PAR_FOR
     for (int j = 1; j < nj; j++)
         for (int i = 0; i < ni; i++)
             mv[IDX(j, i)] = (s->del[IDX(j, i)] - s->del[IDX(j - 1, i)]) / dy +
@@ -302,6 +338,7 @@ static void vector_laplacian(ws_swe *s, const double *u, const double *v, double
 static void scalar_laplacian(const ws_swe *s, const double *f, double *out) {
     int nj = s->nj, ni = s->ni;
     double dy = s->dy;
+    PAR_FOR
     for (int j = 0; j < nj; j++)
         for (int i = 0; i < ni; i++) {
             double c = f[IDX(j, i)];
@@ -313,16 +350,18 @@ static void scalar_laplacian(const ws_swe *s, const double *f, double *out) {
         }
 }
 
-/* Sharp zonal Fourier filter of one row of ni values, keeping wavenumbers < keep. */
+/* Sharp zonal Fourier filter of one row of ni values, keeping wavenumbers < keep, with the
+ * calling thread's buffers (FFTW's new-array execute is thread-safe; planning is not). */
 static void filter_row(ws_swe *s, double *row, int keep) {
-    int ni = s->ni;
+    int ni = s->ni, t = thread_id();
     if (keep > ni / 2) return;
-    fftw_complex *spec = s->fft_spec;
-    memcpy(s->fft_row, row, (size_t)ni * sizeof *row);
-    fftw_execute_dft_r2c(s->plan_r2c, s->fft_row, spec);
+    double *buf = s->fft_row[t];
+    fftw_complex *spec = s->fft_spec[t];
+    memcpy(buf, row, (size_t)ni * sizeof *row);
+    fftw_execute_dft_r2c(s->plan_r2c, buf, spec);
     for (int k = keep; k <= ni / 2; k++) spec[k][0] = spec[k][1] = 0.0;
-    fftw_execute_dft_c2r(s->plan_c2r, spec, s->fft_row);
-    for (int i = 0; i < ni; i++) row[i] = s->fft_row[i] / ni;
+    fftw_execute_dft_c2r(s->plan_c2r, spec, buf);
+    for (int i = 0; i < ni; i++) row[i] = buf[i] / ni;
 }
 
 /* ---- tendencies ---- */
@@ -335,17 +374,20 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
     double *F = s->F, *G = s->G, *theta = s->theta;
 
     /* mass fluxes through the faces and the tracer per unit mass */
+    PAR_FOR
     for (int j = 0; j < nj; j++)
         for (int i = 0; i < ni; i++) {
             F[IDX(j, i)] = 0.5 * (h[IDX(j, west(i, ni))] + h[IDX(j, i)]) * u[IDX(j, i)] * dy;
             theta[IDX(j, i)] = th[IDX(j, i)] / h[IDX(j, i)];
         }
     for (int i = 0; i < ni; i++) G[IDX(0, i)] = G[IDX(nj, i)] = 0.0;
+    PAR_FOR
     for (int j = 1; j < nj; j++)
         for (int i = 0; i < ni; i++)
             G[IDX(j, i)] = 0.5 * (h[IDX(j - 1, i)] + h[IDX(j, i)]) * v[IDX(j, i)] * s->dxv[j];
 
     /* continuity and tracer in flux form (centred face values of theta) */
+    PAR_FOR
     for (int j = 0; j < nj; j++)
         for (int i = 0; i < ni; i++) {
             int ie = east(i, ni), iw = west(i, ni);
@@ -361,9 +403,11 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
     /* potential vorticity at corners; h there is the area-weighted mean of the 4 cells */
     vorticity(s, u, v, s->zeta);
     corner_depth(s, h, s->hz);
+    PAR_FOR
     for (size_t k = 0; k < s->n_v; k++) s->q[k] = (s->f_z[k / (size_t)ni] + s->zeta[k]) / s->hz[k];
 
     /* Bernoulli function: g (h+b) + K, K the area-weighted mean of the faces' u^2/2, v^2/2 */
+    PAR_FOR
     for (int j = 0; j < nj; j++) {
         double au = s->dxc[j] * dy, avs = s->dxv[j] * dy, avn = s->dxv[j + 1] * dy;
         for (int i = 0; i < ni; i++) {
@@ -374,6 +418,7 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
     }
 
     /* momentum: Sadourny's energy-conserving vorticity flux, minus the Bernoulli gradient */
+    PAR_FOR
     for (int j = 0; j < nj; j++)
         for (int i = 0; i < ni; i++) {
             int iw = west(i, ni);
@@ -383,6 +428,7 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
                             (s->phi[IDX(j, i)] - s->phi[IDX(j, iw)]) / s->dxc[j];
         }
     for (int i = 0; i < ni; i++) dv[IDX(0, i)] = dv[IDX(nj, i)] = 0.0;
+    PAR_FOR
     for (int j = 1; j < nj; j++)
         for (int i = 0; i < ni; i++) {
             int ie = east(i, ni);
@@ -411,6 +457,7 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
     if (s->o.forcing) {
         double rh = 1.0 / (s->o.relax_days * DAY_S), rd = 1.0 / (s->o.drag_days * DAY_S);
         double rt = 1.0 / (s->o.tracer_relax_days * DAY_S);
+        PAR_FOR
         for (int j = 0; j < nj; j++)
             for (int i = 0; i < ni; i++) {
                 size_t k = IDX(j, i);
@@ -422,6 +469,7 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
     }
 
     /* polar filter of every prognostic tendency row */
+    PAR_FOR
     for (int j = 0; j < nj; j++) {
         int keep = s->keep_c[j];
         if (keep > ni / 2) continue;
@@ -429,6 +477,7 @@ static void tendencies(ws_swe *s, const double *y, double *dydt) {
         filter_row(s, du + IDX(j, 0), keep);
         filter_row(s, dth + IDX(j, 0), keep);
     }
+    PAR_FOR
     for (int j = 1; j < nj; j++)
         if (s->keep_v[j] <= ni / 2) filter_row(s, dv + IDX(j, 0), s->keep_v[j]);
 }
@@ -439,10 +488,13 @@ static void rk3_step(ws_swe *s) {
     double dt = s->dt, *y = s->y, *y0 = s->y0, *k = s->dy_dt;
     memcpy(y0, y, n * sizeof *y);
     tendencies(s, y, k);
+    PAR_FOR
     for (size_t p = 0; p < n; p++) y[p] = y0[p] + dt * k[p];
     tendencies(s, y, k);
+    PAR_FOR
     for (size_t p = 0; p < n; p++) y[p] = 0.75 * y0[p] + 0.25 * (y[p] + dt * k[p]);
     tendencies(s, y, k);
+    PAR_FOR
     for (size_t p = 0; p < n; p++) y[p] = y0[p] / 3.0 + 2.0 / 3.0 * (y[p] + dt * k[p]);
     s->time_s += dt;
 }

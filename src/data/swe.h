@@ -48,9 +48,11 @@
  * non-finite, h <= 0 or the actual Courant number passed 1.
  *
  * Determinism: the state after n steps is a function of the options (seed included)
- * alone: single-threaded, fixed summation orders, FFTW plans made with FFTW_ESTIMATE (no
- * timing). Bitwise equality holds on one machine and build; another CPU may pick other FFTW
- * codelets and round differently in the last bits.
+ * alone: fixed summation orders, FFTW plans made with FFTW_ESTIMATE (no timing). The row
+ * loops can be split across OpenMP threads (opts.threads; automatically from 128x256 cells
+ * up, where a loop has enough work to pay for the threads); each loop writes disjoint rows
+ * and none reduces, so the result does not depend on the number of threads. Bitwise equality holds on one machine and build; another CPU may pick other
+ * FFTW codelets and round differently in the last bits.
  *
  * Thread-safety: one model per thread; ws_swe_open and ws_swe_close call FFTW's planner,
  * which is not thread-safe, so do not open or close models in several threads at once. */
@@ -93,6 +95,9 @@ typedef struct {
     double cfl;                /* target Courant number for the automatic step */
     double filter_lat_deg;     /* polar filter poleward of this latitude */
     double perturb_height_m;   /* amplitude of the seeded initial perturbation of eta */
+    int threads;               /* OpenMP threads for the row loops: 0 automatic (all of
+                                  OpenMP's threads from 128x256 cells up, else 1), N: N;
+                                  the results do not depend on it (see Determinism) */
 } ws_swe_opts;
 
 /* 32x64 cells, seed 0, Earth (a 6.371e6 m, Omega 7.292e-5 /s, g 9.80616 m/s^2), mean
@@ -101,7 +106,7 @@ typedef struct {
  * per day with 2 days' memory at 40 degrees, 12 degrees wide, forcing and dissipation on
  * (surface relaxation 3 d, drag 30 d, tracer 10 d, hyperdiffusion 6 h), tracer 300 K at the
  * equator, 240 K at the poles, 10 K seasonal, automatic dt at cfl 0.6, polar filter from
- * 45 degrees, initial perturbation 20 m. */
+ * 45 degrees, initial perturbation 20 m, threads automatic. */
 ws_swe_opts ws_swe_opts_default(void);
 
 typedef struct ws_swe ws_swe; /* opaque: fields live in data/swe.c */

@@ -1,8 +1,6 @@
 /* data/swe_dataset.c - ws_swe_dataset_generate: runs the shallow-water model and writes
  * its 6-hourly fields in FourCastNet's layout with their statistics; contract in
- * data/swe_dataset.h. Statistics accumulate in double with a per-channel shift (the first
- * sample's channel mean), so the variance of a field far from 0 (z ~ 5e4 m^2/s^2) does not
- * cancel away. */
+ * data/swe_dataset.h. The statistics accumulate in ws_fields_stats (data/fields.c). */
 #include "data/swe_dataset.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -10,7 +8,6 @@
 #include "data/fields.h"
 #include "wattscale/wattscale.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -26,51 +23,9 @@ ws_swe_dataset_opts ws_swe_dataset_opts_default(void) {
                                  .model = ws_swe_opts_default()};
 }
 
-typedef struct {
-    int c, h, w;
-    long n;
-    double *shift, *sum, *sum2; /* [c] */
-    double *time_sum;           /* [c, h, w] */
-} stats_acc;
-
-static void stats_add(stats_acc *s, const float *x) {
-    size_t plane = (size_t)s->h * s->w;
-    for (int c = 0; c < s->c; c++) {
-        const float *p = x + (size_t)c * plane;
-        if (s->n == 0) {
-            double m = 0;
-            for (size_t k = 0; k < plane; k++) m += p[k];
-            s->shift[c] = m / plane;
-        }
-        double a = 0, a2 = 0;
-        for (size_t k = 0; k < plane; k++) {
-            double d = p[k] - s->shift[c];
-            a += d;
-            a2 += d * d;
-            s->time_sum[(size_t)c * plane + k] += p[k];
-        }
-        s->sum[c] += a;
-        s->sum2[c] += a2;
-    }
-    s->n++;
-}
-
-static ws_status mkdir_p(const char *path, ws_error *err) {
+static ws_status make_dir(const char *path, ws_error *err) {
     if (mkdir(path, 0777) != 0 && errno != EEXIST) return wsi_error(err, WS_EIO, "mkdir %s: %s", path, strerror(errno));
     return WS_OK;
-}
-
-static int holds_h5(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int found = 0;
-    while (!found && (e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        found = n > 3 && !strcmp(e->d_name + n - 3, ".h5");
-    }
-    closedir(d);
-    return found;
 }
 
 /* Samples in file f of a split of `years` years: whole years, the remainder last. */
@@ -127,31 +82,20 @@ ws_status ws_swe_dataset_generate(const ws_swe_dataset_opts *o, ws_swe_dataset_r
     const char *split_dir[3] = {ws_fields_split_dir(WS_FIELDS_TRAIN), ws_fields_split_dir(WS_FIELDS_VALID),
                                 ws_fields_split_dir(WS_FIELDS_TEST)};
     char path[4096];
-    if ((st = mkdir_p(o->out_dir, err)) != WS_OK) return st;
-    for (int s = 0; s < 3; s++) {
-        snprintf(path, sizeof path, "%s/%s", o->out_dir, split_dir[s]);
-        if (holds_h5(path) && !o->overwrite)
-            return wsi_error(err, WS_EINVAL, "ws_swe_dataset_generate: %s already holds year files; pick another "
-                             "folder or overwrite (--force)", path);
-    }
+    if ((st = ws_fields_prepare_root(o->out_dir, o->overwrite, err)) != WS_OK) return st;
     ws_swe *m;
     if ((st = ws_swe_open(&m, &o->model, err)) != WS_OK) return st;
     int c = WS_SWE_CHANNELS, h = o->model.nlat, w = o->model.nlon;
-    size_t plane = (size_t)h * w, chw = (size_t)c * plane;
+    size_t chw = (size_t)c * h * w;
     float *x = malloc(chw * sizeof *x);
     double *lat = malloc((size_t)h * sizeof *lat), *lon = malloc((size_t)w * sizeof *lon);
-    stats_acc acc = {.c = c, .h = h, .w = w};
-    acc.shift = calloc((size_t)c, sizeof(double));
-    acc.sum = calloc((size_t)c, sizeof(double));
-    acc.sum2 = calloc((size_t)c, sizeof(double));
-    acc.time_sum = calloc(chw, sizeof(double));
-    float *time_means = malloc(chw * sizeof *time_means);
-    double *mean = malloc((size_t)c * sizeof *mean), *std = malloc((size_t)c * sizeof *std);
+    ws_fields_stats *acc = NULL;
     ws_fields_writer *wr = NULL;
-    if (!x || !lat || !lon || !acc.shift || !acc.sum || !acc.sum2 || !acc.time_sum || !time_means || !mean || !std) {
+    if (!x || !lat || !lon) {
         st = wsi_error(err, WS_ENOMEM, "ws_swe_dataset_generate: out of memory for a %dx%d grid", h, w);
         goto out;
     }
+    if ((st = ws_fields_stats_open(&acc, c, h, w, err)) != WS_OK) goto out;
     ws_swe_geometry_view g = ws_swe_geometry(m);
     for (int j = 0; j < h; j++) lat[j] = g.lat_c[h - 1 - j] * 180.0 / 3.14159265358979323846; /* north first */
     for (int i = 0; i < w; i++) lon[i] = g.lon_c[i] * 180.0 / 3.14159265358979323846;
@@ -167,7 +111,7 @@ ws_status ws_swe_dataset_generate(const ws_swe_dataset_opts *o, ws_swe_dataset_r
     for (int s = 0; s < 3 && st == WS_OK; s++) {
         if (lround(o->years[s] * WS_SWE_SAMPLES_PER_YEAR) == 0) continue;
         snprintf(path, sizeof path, "%s/%s", o->out_dir, split_dir[s]);
-        if ((st = mkdir_p(path, err)) != WS_OK) break;
+        if ((st = make_dir(path, err)) != WS_OK) break;
         for (int f = 0; st == WS_OK; f++) {
             long n = file_samples(o->years[s], f);
             if (n <= 0) break;
@@ -178,7 +122,7 @@ ws_status ws_swe_dataset_generate(const ws_swe_dataset_opts *o, ws_swe_dataset_r
             long steps_per_sample = lround(SAMPLE_S / report->dt_s);
             for (long t = 0; t < n && st == WS_OK; t++) {
                 ws_swe_fields(m, x);
-                if (s == 0) stats_add(&acc, x);
+                if (s == 0) ws_fields_stats_add(acc, x);
                 st = ws_fields_writer_put(wr, (int)t, x, err);
                 if (st == WS_OK) st = ws_swe_step(m, steps_per_sample, err);
             }
@@ -194,15 +138,8 @@ ws_status ws_swe_dataset_generate(const ws_swe_dataset_opts *o, ws_swe_dataset_r
         }
     }
     if (st != WS_OK) goto out;
-    for (int k = 0; k < c; k++) {
-        double cnt = (double)acc.n * plane, d = acc.sum[k] / cnt;
-        mean[k] = acc.shift[k] + d;
-        double var = acc.sum2[k] / cnt - d * d;
-        std[k] = sqrt(var > 0 ? var : 0);
-    }
-    for (size_t k = 0; k < chw; k++) time_means[k] = (float)(acc.time_sum[k] / acc.n);
     snprintf(path, sizeof path, "%s/stats", o->out_dir);
-    st = ws_fields_write_stats(path, c, h, w, mean, std, time_means, err);
+    st = ws_fields_stats_write(acc, path, err);
 out:
     ws_fields_writer_abort(wr);
     report->wall_s = ws_now_s() - t0;
@@ -210,12 +147,6 @@ out:
     free(x);
     free(lat);
     free(lon);
-    free(acc.shift);
-    free(acc.sum);
-    free(acc.sum2);
-    free(acc.time_sum);
-    free(time_means);
-    free(mean);
-    free(std);
+    ws_fields_stats_close(acc);
     return st;
 }

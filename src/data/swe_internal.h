@@ -56,8 +56,10 @@ struct ws_swe {
     /* polar filter (FFTW): retained wavenumbers per centre row and per face row */
     int *keep_c, *keep_v;     /* [nj], [nj+1]; ni/2+1 where no filtering */
     void *plan_r2c, *plan_c2r;/* fftw_plan */
-    double *fft_row;          /* fftw_malloc'd [ni] */
-    void *fft_spec;           /* fftw_complex [ni/2+1] */
+    int threads;              /* OpenMP threads (1 without OpenMP); one FFT buffer pair each */
+    int parallel;             /* grid large enough to split rows across threads */
+    double **fft_row;         /* [threads] fftw_malloc'd [ni] */
+    void **fft_spec;          /* [threads] fftw_complex [ni/2+1] */
 };
 
 /* data/swe_forcing.c */

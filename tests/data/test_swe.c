@@ -3,10 +3,12 @@
  * steady; without forcing the total mass and tracer mass are conserved to rounding (also
  * with the flux-form hyperdiffusion), energy and potential enstrophy drift only a little in
  * an eddying flow; the same seed gives bitwise the same fields, another seed others; a
- * forced simulated year neither blows up nor decays to rest; output orientation and
- * channels; the options table; errors for bad grids and an unstable time step. */
+ * forced simulated year neither blows up nor decays to rest; the OpenMP row split gives
+ * bitwise the same fields on 1 and 3 threads; output orientation
+ * and channels; the options table; errors for bad grids and an unstable time step. */
 #include "ws_test.h"
 #include "data/swe.h"
+#include "ws_config.h"
 
 #define PI 3.14159265358979323846
 
@@ -127,6 +129,24 @@ static void test_deterministic_by_seed(void **state) {
     free(c);
 }
 
+static void test_threads_bitwise_equal(void **state) {
+    (void)state;
+#if WS_HAVE_OPENMP
+    ws_swe_opts o = ws_swe_opts_default();
+    o.nlat = 16;
+    o.nlon = 32;
+    o.threads = 1;
+    float *one = run_fields(&o, 1);
+    o.threads = 3; /* 3 threads over 16 rows: uneven shares */
+    float *three = run_fields(&o, 1);
+    assert_memory_equal(one, three, (size_t)WS_SWE_CHANNELS * 16 * 32 * sizeof(float));
+    free(one);
+    free(three);
+#else
+    skip();
+#endif
+}
+
 /* A forced year on 16x32: stays finite and positive, keeps its jets and eddies. */
 static void test_forced_year_stable(void **state) {
     (void)state;
@@ -233,6 +253,7 @@ int main(void) {
         cmocka_unit_test(test_williamson2_steady),   cmocka_unit_test(test_conservation_unforced),
         cmocka_unit_test(test_deterministic_by_seed), cmocka_unit_test(test_forced_year_stable),
         cmocka_unit_test(test_fields_orientation),   cmocka_unit_test(test_params_and_errors),
+        cmocka_unit_test(test_threads_bitwise_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
