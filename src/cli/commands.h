@@ -6,5 +6,6 @@
 int ws_cmd_measure(int argc, char **argv); /* cli/cmd_measure.c */
 int ws_cmd_train(int argc, char **argv);   /* cli/cmd_train.c */
 int ws_cmd_study(int argc, char **argv);   /* cli/cmd_study.c */
+int ws_cmd_data(int argc, char **argv);    /* cli/cmd_data.c */
 
 #endif

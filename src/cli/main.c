@@ -16,6 +16,8 @@ static void usage(FILE *f) {
             "  train [FLAGS]                            train a model (ResNet) measuring time, accuracy and\n"
             "                                           energy; writes a run record (see train --help)\n"
             "  study ingest DIR... [--db F] [--study S] store run records in a study's SQLite database\n"
+            "  data swe|netcdf|check ...                generate weather-like fields or convert NetCDF ones into\n"
+            "                                           FourCastNet's HDF5 layout, or check a dataset\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }
@@ -37,6 +39,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "measure")) return ws_cmd_measure(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return ws_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "study")) return ws_cmd_study(argc - 1, argv + 1);
+    if (!strcmp(cmd, "data")) return ws_cmd_data(argc - 1, argv + 1);
     fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

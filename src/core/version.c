@@ -20,13 +20,15 @@ const char *ws_build_features(void) {
              "openmp  %s\n"
              "blas    %s\n"
              "sqlite  %s\n"
+             "hdf5    %s\n"
              "fftw    %s\n"
+             "netcdf  %s\n"
              "nvml    dlopen at run time (libnvidia-ml.so.1 or $WATTSCALE_NVML_LIBRARY)\n"
              "rapl    powercap sysfs, perf_event PMU (at run time)\n"
              "compiler %s, build %s%s%s",
              YN(WS_HAVE_CUDA), cuda, YN(WS_HAVE_CUDNN), YN(WS_HAVE_NCCL), YN(WS_HAVE_MPI),
-             YN(WS_HAVE_OPENMP), YN(WS_HAVE_BLAS), YN(WS_HAVE_SQLITE),
-             YN(WS_HAVE_FFTW), WS_C_COMPILER, WS_BUILD_TYPE,
+             YN(WS_HAVE_OPENMP), YN(WS_HAVE_BLAS), YN(WS_HAVE_SQLITE), YN(WS_HAVE_HDF5), YN(WS_HAVE_FFTW), YN(WS_HAVE_NETCDF),
+             WS_C_COMPILER, WS_BUILD_TYPE,
              WS_SANITIZE[0] ? ", sanitize " : "", WS_SANITIZE);
     return buf;
 }

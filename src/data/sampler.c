@@ -139,6 +139,29 @@ static ws_status choose_subset(ws_sampler *s, const int32_t *labels, size_t coun
     return WS_OK;
 }
 
+/* Everything after the subset is chosen: steps, epoch streams, the permutation buffer. */
+static ws_status finish_open(ws_sampler *s, ws_error *err) {
+    const ws_sampler_opts *o = &s->o;
+    s->global_batch = (size_t)o->local_batch * (size_t)o->world;
+    if (o->drop_last && s->subset_n < s->global_batch)
+        return wsi_error(err, WS_EINVAL, "ws_sampler_open: the subset has %zu samples, fewer than one global batch of "
+                         "%zu (local_batch %d x world %d), so drop_last leaves no step; lower local_batch, raise "
+                         "fraction, or turn drop_last off", s->subset_n, s->global_batch, o->local_batch, o->world);
+    s->steps = o->drop_last ? s->subset_n / s->global_batch
+                            : (s->subset_n + s->global_batch - 1) / s->global_batch;
+    ws_rng root = ws_rng_seeded(o->seed);
+    s->epoch_rng = ws_rng_split(&root, EPOCH_STREAM);
+    if (o->shuffle) {
+        /* allocated here, not on the first batch: nothing allocates inside the step */
+        s->cache = calloc(1, sizeof *s->cache);
+        if (s->cache) s->cache->perm = malloc(s->subset_n * sizeof *s->cache->perm);
+        if (!s->cache || !s->cache->perm)
+            return wsi_error(err, WS_ENOMEM, "ws_sampler_open: out of memory for a %zu-sample permutation",
+                             s->subset_n);
+    }
+    return WS_OK;
+}
+
 ws_status ws_sampler_open(ws_sampler **out, const int32_t *labels, size_t count, int classes,
                           const ws_sampler_opts *o, ws_error *err) {
     *out = NULL;
@@ -148,32 +171,40 @@ ws_status ws_sampler_open(ws_sampler **out, const int32_t *labels, size_t count,
     if (!s) return wsi_error(err, WS_ENOMEM, "ws_sampler_open: out of memory");
     s->o = *o;
     st = choose_subset(s, labels, count, classes, err);
+    if (st == WS_OK) st = finish_open(s, err);
     if (st != WS_OK) {
         ws_sampler_close(s);
         return st;
     }
-    s->global_batch = (size_t)o->local_batch * (size_t)o->world;
-    if (o->drop_last && s->subset_n < s->global_batch) {
-        st = wsi_error(err, WS_EINVAL, "ws_sampler_open: the subset has %zu samples, fewer than one global batch of "
-                       "%zu (local_batch %d x world %d), so drop_last leaves no step; lower local_batch, raise "
-                       "fraction, or turn drop_last off", s->subset_n, s->global_batch, o->local_batch, o->world);
+    *out = s;
+    return WS_OK;
+}
+
+ws_status ws_sampler_open_subset(ws_sampler **out, const int64_t *subset, size_t n, const ws_sampler_opts *o,
+                                 ws_error *err) {
+    *out = NULL;
+    if (o->fraction != 1.0)
+        return wsi_error(err, WS_EINVAL, "ws_sampler_open_subset: fraction %g: the subset is already the fraction, "
+                         "pass 1", o->fraction);
+    ws_status st = check_opts(o, NULL, n, 1, err);
+    if (st != WS_OK) return st;
+    for (size_t i = 1; i < n; i++)
+        if (subset[i] <= subset[i - 1])
+            return wsi_error(err, WS_EINVAL, "ws_sampler_open_subset: subset[%zu] = %" PRId64 " does not exceed "
+                             "subset[%zu]; pass distinct indices in ascending order", i, subset[i], i - 1);
+    if (n > 0 && subset[0] < 0)
+        return wsi_error(err, WS_EINVAL, "ws_sampler_open_subset: negative index %" PRId64, subset[0]);
+    ws_sampler *s = calloc(1, sizeof *s);
+    if (!s) return wsi_error(err, WS_ENOMEM, "ws_sampler_open_subset: out of memory");
+    s->o = *o;
+    s->subset_n = n;
+    s->subset = malloc(n * sizeof *s->subset);
+    if (!s->subset) st = wsi_error(err, WS_ENOMEM, "ws_sampler_open_subset: out of memory for %zu indices", n);
+    else memcpy(s->subset, subset, n * sizeof *s->subset);
+    if (st == WS_OK) st = finish_open(s, err);
+    if (st != WS_OK) {
         ws_sampler_close(s);
         return st;
-    }
-    s->steps = o->drop_last ? s->subset_n / s->global_batch
-                            : (s->subset_n + s->global_batch - 1) / s->global_batch;
-    ws_rng root = ws_rng_seeded(o->seed);
-    s->epoch_rng = ws_rng_split(&root, EPOCH_STREAM);
-    if (o->shuffle) {
-        /* allocated here, not on the first batch: nothing allocates inside the step */
-        s->cache = calloc(1, sizeof *s->cache);
-        if (s->cache) s->cache->perm = malloc(s->subset_n * sizeof *s->cache->perm);
-        if (!s->cache || !s->cache->perm) {
-            st = wsi_error(err, WS_ENOMEM, "ws_sampler_open: out of memory for a %zu-sample permutation",
-                           s->subset_n);
-            ws_sampler_close(s);
-            return st;
-        }
     }
     *out = s;
     return WS_OK;

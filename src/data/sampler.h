@@ -1,6 +1,6 @@
 /* data/sampler.h - which dataset indices each data-parallel rank trains on, step by step.
  * defines: ws_sampler_opts, ws_sampler_opts_default, ws_sampler (opaque), ws_sampler_open,
- *          ws_sampler_subset_size, ws_sampler_subset, ws_sampler_steps_per_epoch,
+ *          ws_sampler_open_subset, ws_sampler_subset_size, ws_sampler_subset, ws_sampler_steps_per_epoch,
  *          ws_sampler_batch, ws_sampler_close. Implementation: data/sampler.c.
  *
  * Model: a fixed subset of the dataset (the `fraction`, chosen once per run), permuted
@@ -66,6 +66,13 @@ typedef struct ws_sampler ws_sampler; /* opaque: fields live in data/sampler.c *
  * global batch (no step at all). WS_ENOMEM. On error *out is NULL. */
 ws_status ws_sampler_open(ws_sampler **out, const int32_t *labels, size_t count, int classes,
                           const ws_sampler_opts *o, ws_error *err);
+
+/* The same sampler over a subset the caller chose (e.g. ws_fields_subset: times spread
+ * evenly over each year): subset holds n distinct dataset indices, ascending; it is copied.
+ * o->fraction must be 1 (the subset already is the fraction). Errors as above, plus
+ * WS_EINVAL for a fraction other than 1 or a subset not strictly ascending. */
+ws_status ws_sampler_open_subset(ws_sampler **out, const int64_t *subset, size_t n, const ws_sampler_opts *o,
+                                 ws_error *err);
 
 size_t ws_sampler_subset_size(const ws_sampler *s); /* samples after the fraction */
 /* The subset's dataset indices, ascending, subset_size entries; owned by the sampler. */
