@@ -8,7 +8,8 @@ set -euo pipefail
 [ "${WATTSCALE_SKIP_DEPS:-0}" = 1 ] && exit 0
 purpose=${1:-test}
 
-build_pkgs=(cmake make gcc pkg-config libcjson-dev zlib1g-dev libopenblas-dev libopenmpi-dev openmpi-bin libsqlite3-dev)
+build_pkgs=(cmake make gcc pkg-config libcjson-dev zlib1g-dev libopenblas-dev libopenmpi-dev openmpi-bin libsqlite3-dev
+            libjpeg62-turbo-dev)
 test_pkgs=(libcmocka-dev dataset-fashion-mnist)
 demo_pkgs=()
 pkgs=("${build_pkgs[@]}")
