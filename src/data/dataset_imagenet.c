@@ -85,6 +85,7 @@ static int cmp_off(const void *a, const void *b) {
     return strcmp(sort_pool + *(const size_t *)a, sort_pool + *(const size_t *)b);
 }
 static void names_sort(name_list *l, size_t from, size_t to) {
+    if (to - from < 2) return; /* also: an empty list has no arrays to give qsort */
     sort_pool = l->pool;
     qsort(l->off + from, to - from, sizeof *l->off, cmp_off);
 }

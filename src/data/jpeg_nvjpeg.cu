@@ -53,9 +53,12 @@ const char *status_name(wsi_nvjpeg_status s) {
     return s >= 0 && s <= 10 ? names[s] : "unknown nvJPEG status";
 }
 
+/* as the CPU's to_u8 (data/transform.c): halves up, clamped, truncation = floor on [0, 256) */
 __device__ unsigned char to_u8(float v) {
-    float r = floorf(v + 0.5f);
-    return (unsigned char)(r < 0.f ? 0.f : r > 255.f ? 255.f : r);
+    float r = v + 0.5f;
+    r = r < 0.f ? 0.f : r;
+    r = r > 255.f ? 255.f : r;
+    return (unsigned char)(int)r;
 }
 
 /* One output pixel (x, y) of job blockIdx.y: the CPU path's horizontal-then-vertical sum. */

@@ -63,8 +63,13 @@ void wsi_transform_crop(const wsi_transform *t, int w, int h, ws_rng *r, wsi_cro
 int wsi_transform_dct_scale(const wsi_transform *t, const wsi_crop *c) {
     if (!t->dct_scaling) return 8;
     int mx = (8 * c->out_w + c->box_w - 1) / c->box_w, my = (8 * c->out_h + c->box_h - 1) / c->box_h;
-    int m = mx > my ? mx : my;
-    return m < 1 ? 1 : m > 8 ? 8 : m;
+    int need = mx > my ? mx : my;
+    /* powers of two only (as PIL's draft): libjpeg-turbo has SIMD IDCTs for 8x8, 4x4, 2x2
+     * and 1x1, while 3/8, 5/8, 6/8, 7/8 take its plain C ones (and 4:2:0 chroma then needs
+     * 6x6 .. 14x14 ones): 6/8 measured slower than 8/8 */
+    int m = 1;
+    while (m < need && m < 8) m *= 2;
+    return m;
 }
 
 void wsi_axis_free(wsi_axis *a) {
@@ -111,15 +116,19 @@ ws_status wsi_axis_plan(wsi_axis *a, double box0, double box_len, int out_size, 
     return WS_OK;
 }
 
+/* Round to nearest (halves up) and clamp: on [0, 256) truncation is floor, so no floorf
+ * (a library call without SSE4.1) in the hottest loop. The GPU twin rounds alike. */
 static uint8_t to_u8(float v) {
-    float r = floorf(v + 0.5f);
-    return (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+    float r = v + 0.5f;
+    r = r < 0.f ? 0.f : r;
+    r = r > 255.f ? 255.f : r;
+    return (uint8_t)(int)r;
 }
 
 ws_status wsi_resample_rgb(const uint8_t *src, size_t stride, const wsi_axis *ax, const wsi_axis *ay, int flip,
                            uint8_t *out) {
     int rows = ay->src_hi - ay->src_lo, n = ax->n;
-    float *tmp = malloc((size_t)rows * (size_t)n * 3 * sizeof *tmp);
+    float *tmp = malloc(((size_t)rows + 1) * (size_t)n * 3 * sizeof *tmp);
     if (!tmp) return WS_ENOMEM;
     /* horizontal: every source row the vertical pass needs, into float rows of n pixels */
     for (int y = 0; y < rows; y++) {
@@ -140,17 +149,22 @@ ws_status wsi_resample_rgb(const uint8_t *src, size_t stride, const wsi_axis *ax
             o[2] = b;
         }
     }
-    /* vertical: a weighted sum of whole float rows (contiguous, so it vectorises) */
+    /* vertical: a weighted sum of whole float rows, tap by tap over a row accumulator (the
+     * inner loop runs along the row, so it vectorises); the sum's order per pixel is still
+     * tap 0, 1, ... as in the GPU twin */
     size_t row = (size_t)n * 3;
+    float *restrict acc = tmp + (size_t)rows * row; /* one more row, allocated with tmp */
     for (int k = 0; k < ay->n; k++) {
         const float *w = ay->w + (size_t)k * ay->taps;
         const float *base = tmp + (size_t)(ay->first[k] - ay->src_lo) * row;
-        uint8_t *o = out + (size_t)k * row;
-        for (size_t i = 0; i < row; i++) {
-            float acc = 0;
-            for (int j = 0; j < ay->count[k]; j++) acc += w[j] * base[(size_t)j * row + i];
-            o[i] = to_u8(acc);
+        uint8_t *restrict o = out + (size_t)k * row;
+        for (size_t i = 0; i < row; i++) acc[i] = 0;
+        for (int j = 0; j < ay->count[k]; j++) {
+            const float *restrict b = base + (size_t)j * row;
+            float wj = w[j];
+            for (size_t i = 0; i < row; i++) acc[i] += wj * b[i];
         }
+        for (size_t i = 0; i < row; i++) o[i] = to_u8(acc[i]);
     }
     free(tmp);
     return WS_OK;

@@ -105,9 +105,13 @@ static void test_center_crop_geometry(void **state) {
     wsi_transform_crop(&t, 343, 256, &r, &c); /* (343 - 224) / 2 = 59.5 -> 60 (even) */
     assert_int_equal(c.out_w, 343);
     assert_int_equal(c.win_x, 60);
-    /* DCT scale: the box must keep >= out pixels: 500x375 -> 224x224 needs 5/8 (375*5/8 = 234) */
+    /* DCT scale: the box must keep >= out pixels, at a power-of-two scale: 500x375 -> 224
+     * needs 5/8 (375*5/8 = 234), so 8/8; 1000x750 needs 3/8, so 4/8 */
     wsi_crop rc = {.box_w = 500, .box_h = 375, .out_w = 224, .out_h = 224};
-    assert_int_equal(wsi_transform_dct_scale(&t, &rc), 5);
+    assert_int_equal(wsi_transform_dct_scale(&t, &rc), 8);
+    rc.box_w = 1000;
+    rc.box_h = 750;
+    assert_int_equal(wsi_transform_dct_scale(&t, &rc), 4);
     wsi_crop small = {.box_w = 100, .box_h = 100, .out_w = 224, .out_h = 224};
     assert_int_equal(wsi_transform_dct_scale(&t, &small), 8);
     wsi_crop big = {.box_w = 4000, .box_h = 3000, .out_w = 224, .out_h = 224};
