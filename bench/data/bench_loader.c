@@ -5,7 +5,8 @@
  *
  *   ws_bench_loader DIR [--split train|val] [--threads N] [--decoder cpu|nvjpeg]
  *                   [--format f32|u8] [--batch 256] [--images 2000] [--prefetch 4]
- *                   [--scale 0.08,1] [--no-dct]
+ *                   [--scale 0.08,1] [--no-dct] [--scan-only]
+ * (--scan-only: open the dataset, print the scan's time and image count, stop.)
  * Timed from the first batch handed out (thread start-up and the first batch excluded, as
  * for torchvision in bench/data/torch_loader.py) to the batch that reaches --images.
  * Prints one JSON line: images/s, per decode thread, the process's CPU time in the same
@@ -31,13 +32,17 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *dir = argv[1], *split = "train", *decoder = "cpu", *format = "f32";
-    int threads = 1, batch = 256, prefetch = 4;
+    int threads = 1, batch = 256, prefetch = 4, scan_only = 0;
     long images = 2000;
     ws_imagenet_opts io = ws_imagenet_opts_default();
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (!strcmp(a, "--no-dct")) {
             io.dct_scaling = 0;
+            continue;
+        }
+        if (!strcmp(a, "--scan-only")) {
+            scan_only = 1;
             continue;
         }
         i++;
@@ -67,6 +72,12 @@ int main(int argc, char **argv) {
     }
     t_scan = ws_now_s() - t_scan;
     const ws_dataset_info *info = ws_dataset_info_get(d);
+    if (scan_only) {
+        printf("{\"tool\": \"wattscale\", \"scan_s\": %.4f, \"dataset_images\": %zu, \"classes\": %d}\n", t_scan,
+               info->count, info->classes);
+        ws_dataset_close(d);
+        return 0;
+    }
     ws_sampler_opts so = ws_sampler_opts_default();
     so.seed = 1;
     so.local_batch = batch;
