@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
         }
     }
     double secs = ws_now_s() - t0, cpu = process_cpu_s() - c0;
+    ws_loader_totals t = ws_loader_totals_get(l);
     if (st != WS_OK) {
         fprintf(stderr, "ws_bench_loader: %s\n", err.msg);
         return 1;
@@ -130,10 +131,11 @@ int main(int argc, char **argv) {
            "\"dct_scaling\": %d, \"scale\": [%g, %g], \"images\": %ld, \"seconds\": %.4f, \"images_per_s\": %.1f, "
            "\"images_per_s_per_thread\": %.1f, \"process_cpu_s\": %.3f, \"images_per_cpu_s\": %.1f, "
            "\"consumer_wait_s\": %.3f, \"decode_thread_s\": %.3f, \"scan_s\": %.4f, \"dataset_images\": %zu, "
-           "\"corrupt_files\": %llu}\n",
+           "\"corrupt_files\": %llu, \"gpu_decoded_share\": %.4f}\n",
            decoder, format, threads, batch, io.dct_scaling, io.scale_min, io.scale_max, counted, secs,
            counted / secs, counted / secs / threads, cpu, cpu > 0 ? counted / cpu : 0.0, wait, decode, t_scan,
-           info->count, (unsigned long long)ws_dataset_corrupt_files(d));
+           info->count, (unsigned long long)ws_dataset_corrupt_files(d),
+           t.samples ? (double)t.gpu_decoded / (double)t.samples : 0.0);
     ws_loader_close(l);
     ws_sampler_close(s);
     ws_dataset_close(d);

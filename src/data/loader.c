@@ -11,6 +11,7 @@
  * slots, which is what makes discarding a run and stopping mid-epoch safe. */
 #include "data/loader.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/timeutil.h"
 #include "data/dataset_imagenet.h"
 #include "ws_config.h"
@@ -19,6 +20,7 @@
 #endif
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -34,6 +36,7 @@ typedef struct {
     int32_t *labels;      /* [max_batch] */
     void *x;              /* host samples, the caller's allocator (CPU decoder) */
     double decode_s;
+    size_t gpu_decoded;   /* NVJPEG: samples nvJPEG decoded (the others took the CPU path) */
     ws_status st;         /* the first failure of one of its samples */
     ws_error err;
     /* NVJPEG: per sample, the bytes and crop for the GPU, or a tile made on the CPU */
@@ -119,6 +122,7 @@ static int open_next_seq(ws_loader *l) {
                       .labels = s->labels, .indices = s->indices};
     s->next_claim = s->done = 0;
     s->decode_s = 0;
+    s->gpu_decoded = 0;
     s->st = WS_OK;
     s->err = (ws_error){0};
     s->state = SLOT_FILLING;
@@ -146,7 +150,7 @@ static int open_next_seq(ws_loader *l) {
 /* NVJPEG, one sample on a worker: read and parse the file for the GPU, or make its tile on
  * the CPU when the GPU would not take it (unreadable ones included: the CPU path
  * substitutes them and counts them). Lock not held. */
-static ws_status prepare_for_gpu(ws_loader *l, slot *s, size_t j, ws_error *err) {
+static ws_status prepare_for_gpu(ws_loader *l, slot *s, size_t j, uint64_t epoch, ws_error *err) {
     int64_t index = s->indices[j];
     char why[256] = "";
     uint8_t *data = NULL;
@@ -166,7 +170,7 @@ static ws_status prepare_for_gpu(ws_loader *l, slot *s, size_t j, ws_error *err)
     if (st == WS_OK && wsi_nvjpeg_accepts(l->gpu, &info)) {
         wsi_nvjpeg_job *job = (wsi_nvjpeg_job *)s->jobs + j;
         const wsi_transform *t = wsi_imagenet_transform(l->d);
-        ws_rng r = wsi_imagenet_rng(l->d, l->epoch, index);
+        ws_rng r = wsi_imagenet_rng(l->d, epoch, index);
         *job = (wsi_nvjpeg_job){.data = data, .len = len, .width = info.width, .height = info.height,
                                 .clamp_to_box = t->random_crop, .slot = (int)j};
         wsi_transform_crop(t, info.width, info.height, &r, &job->crop);
@@ -177,7 +181,7 @@ static ws_status prepare_for_gpu(ws_loader *l, slot *s, size_t j, ws_error *err)
     free(data);
     s->bytes[j] = NULL;
     s->on_cpu[j] = 1;
-    ws_load_opts lo = {.epoch = l->epoch, .format = WS_SAMPLES_NHWC_U8};
+    ws_load_opts lo = {.epoch = epoch, .format = WS_SAMPLES_NHWC_U8};
     return ws_dataset_load_ex(l->d, &s->indices[j], 1, &lo, s->cpu_tiles + j * l->sample_bytes, NULL, err);
 }
 #endif
@@ -202,7 +206,7 @@ static void *worker_main(void *arg) {
         double t0 = ws_now_s();
         ws_status st;
 #if WS_HAVE_CUDA
-        if (l->o.decoder == WS_DECODER_NVJPEG) st = prepare_for_gpu(l, s, j, &e);
+        if (l->o.decoder == WS_DECODER_NVJPEG) st = prepare_for_gpu(l, s, j, epoch, &e);
         else
 #endif
         {
@@ -237,10 +241,12 @@ static void drop_bytes(ws_loader *l, slot *s) {
     }
 }
 
-/* The GPU stage of one slot, lock not held: nvJPEG for the GPU's samples (all on the CPU
- * if nvJPEG refuses the batch), the CPU tiles uploaded, then a stream sync so the batch is
- * complete when it is READY. */
-static ws_status run_gpu_stage(ws_loader *l, slot *s, ws_error *err) {
+/* The GPU stage of one slot, lock not held: nvJPEG for the GPU's samples, the CPU tiles
+ * uploaded, then a stream sync so the batch is complete when it is READY. If nvJPEG refuses
+ * the batch (one image it cannot take spoils the batched call), each image is tried alone
+ * and those it refuses again are made on this thread by the CPU path (slow, and rare: the
+ * first refusal is logged). *gpu_done counts the samples nvJPEG decoded. */
+static ws_status run_gpu_stage(ws_loader *l, slot *s, size_t *gpu_done, ws_error *err) {
     size_t n = s->b.n, tile = l->sample_bytes;
     wsi_nvjpeg_job *jobs = s->jobs, *packed = malloc((n ? n : 1) * sizeof *packed);
     if (!packed) return wsi_error(err, WS_ENOMEM, "loader: out of memory");
@@ -248,11 +254,26 @@ static ws_status run_gpu_stage(ws_loader *l, slot *s, ws_error *err) {
     for (size_t j = 0; j < n; j++)
         if (!s->on_cpu[j]) packed[m++] = jobs[j];
     ws_status st = m ? wsi_nvjpeg_decode(l->gpu, packed, m, s->d_x, err) : WS_OK;
-    if (st == WS_EFORMAT) { /* nvJPEG refused the batch: decode its images on this thread */
+    *gpu_done = st == WS_OK ? (size_t)m : 0;
+    if (st == WS_EFORMAT) {
+        static atomic_int logged;
+        if (!atomic_exchange(&logged, 1))
+            ws_log(WS_LOG_WARN, "loader: nvJPEG refused a batch (%s); its images are retried one by one, and "
+                   "those refused again are decoded on the CPU (reported once)", err->msg);
         ws_load_opts lo = {.epoch = s->b.epoch, .format = WS_SAMPLES_NHWC_U8};
         st = WS_OK;
         for (int k = 0; k < m && st == WS_OK; k++) {
             size_t j = (size_t)packed[k].slot;
+            ws_error one = {0};
+            st = m > 1 ? wsi_nvjpeg_decode(l->gpu, &packed[k], 1, s->d_x, &one) : WS_EFORMAT;
+            if (st == WS_OK) {
+                (*gpu_done)++;
+                continue;
+            }
+            if (st != WS_EFORMAT) {
+                *err = one;
+                break;
+            }
             st = ws_dataset_load_ex(l->d, &s->indices[j], 1, &lo, s->cpu_tiles + j * tile, NULL, err);
             s->on_cpu[j] = 1;
         }
@@ -283,12 +304,14 @@ static void *gpu_main(void *arg) {
         pthread_mutex_unlock(&l->mu);
         ws_error e = {0};
         double t0 = ws_now_s();
-        ws_status st = run_gpu_stage(l, s, &e);
+        size_t gpu_done = 0;
+        ws_status st = run_gpu_stage(l, s, &gpu_done, &e);
         double dt = ws_now_s() - t0;
         drop_bytes(l, s);
         pthread_mutex_lock(&l->mu);
         l->busy--;
         s->decode_s += dt;
+        s->gpu_decoded = gpu_done;
         if (st != WS_OK && s->st == WS_OK) {
             s->st = st;
             s->err = e;
@@ -554,6 +577,7 @@ ws_status ws_loader_next(ws_loader *l, ws_batch **out, ws_error *err) {
     l->totals.samples += s->b.n;
     l->totals.wait_s += waited;
     l->totals.decode_s += s->decode_s;
+    l->totals.gpu_decoded += s->gpu_decoded;
     *out = &s->b;
 out:
     pthread_mutex_unlock(&l->mu);

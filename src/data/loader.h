@@ -98,6 +98,8 @@ typedef struct {
     size_t batches, samples; /* handed out since open */
     double wait_s;           /* summed over them */
     double decode_s;
+    size_t gpu_decoded;      /* NVJPEG: samples nvJPEG decoded (the rest took the CPU path:
+                                CMYK, progressive on the hardware decoder, unreadable, ...) */
 } ws_loader_totals;
 
 typedef struct ws_loader ws_loader; /* opaque: fields live in data/loader.c */
