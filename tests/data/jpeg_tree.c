@@ -61,17 +61,26 @@ static void write_png_bytes(const char *path) {
     fclose(f);
 }
 
-void tree_make(const char *dir) {
-    static const int sizes[6][2] = {{64, 48}, {48, 64}, {57, 43}, {80, 60}, {33, 71}, {100, 75}};
-    static const int per_class[TREE_CLASSES] = {6, 5, 4};
+/* dir/train, dir/val and, for each class, dir/train/<class> (and dir/val/<class>). */
+static void make_dirs(const char *dir, int val_classes) {
     mkdir_or_fail(tree_file(dir, "train"));
     mkdir_or_fail(tree_file(dir, "val"));
     char rel[256];
     for (int k = 0; k < TREE_CLASSES; k++) {
         snprintf(rel, sizeof rel, "train/%s", NAMES[k]);
         mkdir_or_fail(tree_file(dir, rel));
+        if (!val_classes) continue;
         snprintf(rel, sizeof rel, "val/%s", NAMES[k]);
         mkdir_or_fail(tree_file(dir, rel));
+    }
+}
+
+void tree_make(const char *dir) {
+    static const int sizes[6][2] = {{64, 48}, {48, 64}, {57, 43}, {80, 60}, {33, 71}, {100, 75}};
+    static const int per_class[TREE_CLASSES] = {6, 5, 4};
+    make_dirs(dir, 1);
+    char rel[256];
+    for (int k = 0; k < TREE_CLASSES; k++) {
         for (int i = 0; i < per_class[k]; i++) {
             snprintf(rel, sizeof rel, "train/%s/a%03d.JPEG", NAMES[k], i);
             tree_write_image(tree_file(dir, rel), k, sizes[i][0], sizes[i][1], 3, 90, i % 2 == 0);
@@ -91,12 +100,9 @@ void tree_make(const char *dir) {
 }
 
 void tree_make_flat(const char *dir, const char *label_format) {
-    mkdir_or_fail(tree_file(dir, "train"));
-    mkdir_or_fail(tree_file(dir, "val"));
+    make_dirs(dir, 0);
     char rel[256];
     for (int k = 0; k < TREE_CLASSES; k++) {
-        snprintf(rel, sizeof rel, "train/%s", NAMES[k]);
-        mkdir_or_fail(tree_file(dir, rel));
         for (int i = 0; i < 2; i++) {
             snprintf(rel, sizeof rel, "train/%s/t%d.JPEG", NAMES[k], i);
             tree_write_image(tree_file(dir, rel), k, 40, 30, 3, 90, 1);

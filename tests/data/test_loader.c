@@ -171,17 +171,23 @@ static size_t every_index(void *ctx, uint64_t epoch, size_t seq, int64_t *idx) {
     return per;
 }
 
+/* Batches of *per consecutive indices (batch k: k*per ..), threads and buffers as given. */
+static ws_loader_opts every_index_opts(size_t *per, int threads, int prefetch) {
+    ws_loader_opts o = ws_loader_opts_default();
+    o.threads = threads;
+    o.prefetch = prefetch;
+    o.max_batch = *per;
+    o.indices = every_index;
+    o.indices_ctx = per;
+    return o;
+}
+
 static void test_stop_mid_epoch_and_restart(void **state) {
     (void)state;
     slow_impl m = {.sleep_s = 0.002, .fail_index = -1};
     ws_dataset *d = slow_dataset(&m, 100000);
     size_t per = 8;
-    ws_loader_opts o = ws_loader_opts_default();
-    o.threads = 4;
-    o.prefetch = 3;
-    o.max_batch = per;
-    o.indices = every_index;
-    o.indices_ctx = &per;
+    ws_loader_opts o = every_index_opts(&per, 4, 3);
     ws_loader *l;
     ws_error err = {0};
     WS_TEST_OK(ws_loader_open(&l, d, &o, &err));
@@ -228,12 +234,7 @@ static void test_errors_surface_at_next(void **state) {
     slow_impl m = {.sleep_s = 0, .fail_index = 21};
     ws_dataset *d = slow_dataset(&m, 1000);
     size_t per = 4;
-    ws_loader_opts o = ws_loader_opts_default();
-    o.threads = 3;
-    o.prefetch = 2;
-    o.max_batch = per;
-    o.indices = every_index;
-    o.indices_ctx = &per;
+    ws_loader_opts o = every_index_opts(&per, 3, 2);
     ws_loader *l;
     ws_error err = {0};
     WS_TEST_OK(ws_loader_open(&l, d, &o, &err));
