@@ -40,9 +40,20 @@ if(NOT WS_WITH_CUDA STREQUAL "OFF")
   endif()
 endif()
 ws_require(CUDA WS_HAVE_CUDA "install the CUDA toolkit or pass -DCMAKE_CUDA_COMPILER=/path/to/nvcc")
+# nvJPEG: loaded at run time (dlopen) by the loader's GPU decoder, so only CUDA is needed to
+# build it; where nvjpeg.h exists a test checks our declarations of its API against it.
+set(WS_HAVE_NVJPEG_H OFF)
+if(WS_HAVE_CUDA)
+  find_path(NVJPEG_INCLUDE_DIR nvjpeg.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  if(NVJPEG_INCLUDE_DIR)
+    set(WS_HAVE_NVJPEG_H ON)
+  endif()
+endif()
 add_feature_info(cuda WS_HAVE_CUDA "CUDA backend (nvcc ${CMAKE_CUDA_COMPILER_VERSION})")
 add_feature_info(cudnn WS_HAVE_CUDNN "cuDNN convolutions and batch norm")
 add_feature_info(nccl WS_HAVE_NCCL "NCCL gradient all-reduce")
+add_feature_info(nvjpeg WS_HAVE_CUDA "GPU JPEG decoding in the data loader (libnvjpeg loaded at run time)")
+add_feature_info(nvjpeg_h WS_HAVE_NVJPEG_H "nvjpeg.h present: layout check of the dlopen'd nvJPEG declarations")
 
 # nvml.h is never needed to build (NVML is loaded with dlopen); where it exists a
 # test checks that our declarations of its structs match the real header.

@@ -9,7 +9,7 @@ set -euo pipefail
 purpose=${1:-test}
 
 build_pkgs=(cmake make gcc pkg-config libcjson-dev zlib1g-dev libopenblas-dev libopenmpi-dev openmpi-bin libsqlite3-dev
-            libhdf5-dev libfftw3-dev libnetcdf-dev)
+            libhdf5-dev libfftw3-dev libnetcdf-dev libjpeg62-turbo-dev)
 test_pkgs=(libcmocka-dev dataset-fashion-mnist)
 demo_pkgs=()
 pkgs=("${build_pkgs[@]}")

@@ -24,8 +24,15 @@ static void usage(FILE *f) {
             "                          (default: small for inputs of 64 px or less)\n"
             "  --zero-init-residual    zero the last BN weight of each residual block\n"
             "data\n"
-            "  --data SPEC             synthetic (default) | fashion-mnist[:DIR] | mnist[:DIR]\n"
-            "                          (DIR default /usr/share/datasets/fashion-mnist)\n"
+            "  --data SPEC             synthetic (default) | fashion-mnist[:DIR] | mnist[:DIR] | imagenet:DIR\n"
+            "                          (DIR default /usr/share/datasets/fashion-mnist; imagenet: DIR/train/<class>/\n"
+            "                          *.JPEG and DIR/val/<class>/*.JPEG, or a flat DIR/val with a label file)\n"
+            "  --val-labels FILE       imagenet, flat val: LOC_val_solution.csv or lines \"FILE CLASS\"\n"
+            "  --crop-size N           imagenet: sample side (224)   --resize-size N  val's shorter side (256)\n"
+            "  --crop-scale MIN,MAX    imagenet: RandomResizedCrop area range (0.08,1; the study: 0.5,1)\n"
+            "  --no-dct-scaling        imagenet: decode JPEGs at full size (slower; as nvJPEG does)\n"
+            "  --data-threads N        data loader decode threads (default: all cores)\n"
+            "  --decoder cpu|nvjpeg    JPEG decoding on the CPU (libjpeg-turbo, default) or the GPU (nvJPEG)\n"
             "  --synthetic-shape CxHxW shape of synthetic samples (default 3x224x224)\n"
             "  --synthetic-classes N   (default 1000)    --synthetic-count N  train samples (default 2560)\n"
             "  --synthetic-on-host     with --device cuda: the CPU generator's samples, uploaded (default:\n"
@@ -145,6 +152,36 @@ int ws_cmd_train(int argc, char **argv) {
             o.synthetic_count = (size_t)l;
         } else if (!strcmp(a, "--synthetic-on-host")) {
             o.synthetic_on_host = 1;
+        } else if (!strcmp(a, "--val-labels")) {
+            NEED_VALUE();
+            snprintf(o.val_labels, sizeof o.val_labels, "%s", v);
+        } else if (!strcmp(a, "--crop-size")) {
+            LONG_ARG(1, 4096);
+            o.crop_size = (int)l;
+        } else if (!strcmp(a, "--resize-size")) {
+            LONG_ARG(1, 8192);
+            o.resize_size = (int)l;
+        } else if (!strcmp(a, "--crop-scale")) {
+            NEED_VALUE();
+            char *comma = strchr(v, ',');
+            char lo_s[64];
+            size_t n = comma ? (size_t)(comma - v) : 0;
+            if (!comma || n >= sizeof lo_s) return bad(a, v, "wants MIN,MAX, e.g. 0.5,1");
+            memcpy(lo_s, v, n);
+            lo_s[n] = 0;
+            if (to_double(lo_s, 1e-6, 1, &o.crop_scale_min) || to_double(comma + 1, 1e-6, 1, &o.crop_scale_max) ||
+                o.crop_scale_min > o.crop_scale_max)
+                return bad(a, v, "wants MIN,MAX with 0 < MIN <= MAX <= 1, e.g. 0.5,1");
+        } else if (!strcmp(a, "--no-dct-scaling")) {
+            o.dct_scaling = 0;
+        } else if (!strcmp(a, "--data-threads")) {
+            LONG_ARG(0, 1024);
+            o.data_threads = (int)l;
+        } else if (!strcmp(a, "--decoder")) {
+            NEED_VALUE();
+            if (!strcmp(v, "cpu")) o.decoder = 0;
+            else if (!strcmp(v, "nvjpeg")) o.decoder = 1;
+            else return bad(a, v, "is cpu or nvjpeg");
         } else if (!strcmp(a, "--data-fraction")) {
             DOUBLE_ARG(1e-9, 1);
             o.data_fraction = d;

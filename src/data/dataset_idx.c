@@ -28,6 +28,13 @@ static void idx_fill(const void *impl, const ws_dataset_info *info, int64_t inde
     for (size_t p = 0; p < hw; p++) x[p] = m->lut[px[p]];
 }
 
+/* uint8 [H,W,1]: the file's pixels as they are (normalised later with info.norm_mean/std) */
+static void idx_fill_u8(const void *impl, const ws_dataset_info *info, int64_t index, uint8_t *x) {
+    const idx_impl *m = impl;
+    size_t hw = (size_t)info->h * (size_t)info->w;
+    memcpy(x, m->images.data + (size_t)index * hw, hw);
+}
+
 static void idx_free(void *impl) {
     idx_impl *m = impl;
     if (!m) return;
@@ -35,7 +42,7 @@ static void idx_free(void *impl) {
     free(m);
 }
 
-static const wsi_dataset_ops idx_ops = {.fill = idx_fill, .free_impl = idx_free};
+static const wsi_dataset_ops idx_ops = {.fill = idx_fill, .fill_u8 = idx_fill_u8, .free_impl = idx_free};
 
 static int is_file(const char *path) {
     struct stat sb;
@@ -133,7 +140,8 @@ ws_status ws_dataset_open_idx(ws_dataset **out, const char *kind, const char *di
     for (int v = 0; v < 256; v++) m->lut[v] = (float)((v / 255.0 - mean) / std);
 
     ws_dataset_info info = {.count = count, .c = 1, .h = (int)m->images.dims[1], .w = (int)m->images.dims[2],
-                            .classes = IDX_CLASSES, .mean = mean, .std = std};
+                            .classes = IDX_CLASSES, .mean = mean, .std = std,
+                            .norm_mean = {mean}, .norm_std = {std}};
     snprintf(info.name, sizeof info.name, "%s", kind);
     return wsi_dataset_create(out, &info, label32, &idx_ops, m, err);
 

@@ -51,6 +51,11 @@ ws_train_opts ws_train_opts_default(void) {
     o.synthetic_h = o.synthetic_w = 224;
     o.synthetic_classes = 1000;
     o.data_fraction = 1.0;
+    o.crop_size = 224;
+    o.resize_size = 256;
+    o.crop_scale_min = 0.08;
+    o.crop_scale_max = 1.0;
+    o.dct_scaling = 1;
     o.accum = 0;
     o.epochs = 1;
     o.optim = ws_optim_opts_default(WS_OPT_SGD);
@@ -123,9 +128,28 @@ static ws_status open_data(const ws_train_opts *o, ws_split split, ws_dataset **
     }
     if (!strcmp(kind, "fashion-mnist") || !strcmp(kind, "mnist"))
         return ws_dataset_open_idx(out, kind, colon ? colon + 1 : NULL, split, err);
+    if (!strcmp(kind, "imagenet")) {
+        if (!colon || !colon[1])
+            return wsi_error(err, WS_EINVAL, "--data imagenet needs its folder: --data imagenet:DIR, DIR holding "
+                             "train/<class>/*.JPEG and val/");
+        /* TODO(lead): the loop loads with ws_dataset_load (epoch 0, one thread): run it through
+         * ws_loader (data/loader.h) with the epoch, --data-threads and --decoder */
+        if (o->decoder != 0)
+            return wsi_error(err, WS_ENOTSUP, "--decoder nvjpeg: the training loop does not run the data loader yet; "
+                             "use --decoder cpu");
+        ws_imagenet_opts io = ws_imagenet_opts_default();
+        io.crop_size = o->crop_size;
+        io.resize_size = o->resize_size;
+        io.scale_min = o->crop_scale_min;
+        io.scale_max = o->crop_scale_max;
+        io.dct_scaling = o->dct_scaling;
+        io.seed = o->seed;
+        io.val_labels = o->val_labels[0] ? o->val_labels : NULL;
+        return ws_dataset_open_imagenet(out, colon + 1, split, &io, err);
+    }
     return wsi_error(err, WS_EINVAL,
-                     "--data %s: unknown (synthetic, fashion-mnist[:DIR], mnist[:DIR]; imagenet and era5 come with "
-                     "their issues)",
+                     "--data %s: unknown (synthetic, fashion-mnist[:DIR], mnist[:DIR], imagenet:DIR; era5 comes with "
+                     "its issue)",
                      o->data);
 }
 

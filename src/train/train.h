@@ -18,12 +18,19 @@ typedef struct {
     int base_width;            /* 64 */
     int zero_init_residual;
     /* data */
-    char data[512];            /* synthetic | fashion-mnist[:DIR] | mnist[:DIR] */
+    char data[512];            /* synthetic | fashion-mnist[:DIR] | mnist[:DIR] | imagenet:DIR */
     size_t synthetic_count;    /* train samples of synthetic data (val: a tenth) */
     int synthetic_c, synthetic_h, synthetic_w, synthetic_classes;
     int synthetic_on_host;     /* CUDA: generate synthetic samples on the host (the CPU's exact
                                   numbers) instead of on the GPU (data/synthetic_device.h) */
     double data_fraction;      /* class-stratified fraction of train and val */
+    /* imagenet:DIR (data/dataset.h ws_imagenet_opts; the loader: data/loader.h) */
+    char val_labels[512];      /* "" or the flat val folder's label file */
+    int crop_size, resize_size; /* 224; val resizes the shorter side to 256 first */
+    double crop_scale_min, crop_scale_max; /* RandomResizedCrop area range (0.08, 1); the study 0.5 */
+    int dct_scaling;           /* 1: libjpeg decodes at reduced size where the crop allows */
+    int data_threads;          /* loader decode threads; 0: all cores */
+    int decoder;               /* ws_decoder: WS_DECODER_CPU (0) or WS_DECODER_NVJPEG (1) */
     /* batches: GBS = LBS x world x accum; any two determine the third (0: unknown) */
     int global_batch, local_batch, accum;
     /* stopping */
