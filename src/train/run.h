@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "data/sampler.h"
 #include "dist/grad_sync.h"
 #include "dist/world.h"
@@ -83,6 +84,8 @@ typedef struct {
     void *d_dlogits;
     wsi_step_stats *h_stats, *d_stats;
     int synthetic_on_device; /* CUDA + synthetic data: samples generated on the GPU */
+    ws_loader *loader;       /* training samples decoded ahead by threads (none when generated on the GPU) */
+    int loader_u8;           /* its batches are uint8 NHWC, normalised on the GPU */
     size_t in_count;     /* C*H*W */
     wsi_scaler scaler;
     /* CUDA: the captured step, its events, and what the step measured */
@@ -95,6 +98,8 @@ typedef struct {
 } wsi_run;
 
 ws_status wsi_step_setup(wsi_run *r, ws_error *err);
+/* Before an epoch's steps (from the current position): the loader's run for them. */
+ws_status wsi_step_begin_epoch(wsi_run *r, long steps, ws_error *err);
 void wsi_step_free(wsi_run *r);
 /* One global step: accum micro-batches forward and backward, the gradient average, the
  * optimizer with learning rate lr. Adds this rank's data/compute/comm time to *data_s,

@@ -168,6 +168,15 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
     cJSON_AddNumberToObject(w, "ranks_per_node", st->ranks_per_node > 0 ? st->ranks_per_node : world);
     cJSON_AddStringToObject(w, "backend", st->world_backend[0] ? st->world_backend : "single");
     cJSON_AddItemToObject(root, "hardware", hardware_json(meter));
+    {
+        /* the training data as rank 0 saw it */
+        cJSON *dj = cJSON_AddObjectToObject(root, "data");
+        cJSON_AddNumberToObject(dj, "corrupt_files", st->data_corrupt_files);
+        cJSON_AddNumberToObject(dj, "substituted_samples", st->data_substituted);
+        cJSON_AddNumberToObject(dj, "loader_wait_s", st->loader_wait_s);
+        cJSON_AddNumberToObject(dj, "loader_decode_s", st->loader_decode_s);
+        cJSON_AddNumberToObject(dj, "gpu_decoded_samples", st->gpu_decoded);
+    }
     if (o->device == WS_DEVICE_CUDA) {
         /* the GPU rank 0 trained on, and how */
         cJSON *dj = cJSON_AddObjectToObject(root, "device");

@@ -70,6 +70,10 @@ typedef struct {
     int cuda_graph;             /* steps ran as a captured graph */
     double gpu_compute_s, gpu_comm_s; /* GPU-clock time of the session's steps */
     double loss_scale;          /* fp16: the final loss scale */
+    /* the training data of this session: unreadable files skipped (their samples replaced),
+     * and the loader's waiting and decoding time (data/loader.h) */
+    double data_corrupt_files, data_substituted, loader_wait_s, loader_decode_s, gpu_decoded;
+    int data_threads;
     long skipped_steps;         /* fp16: overflowed steps the optimizer skipped */
 } ws_run_state;
 

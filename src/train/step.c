@@ -33,6 +33,55 @@ static ws_status alloc_dev(wsi_run *r, size_t bytes, const char *what, void **ou
     return ws_mem_alloc(&r->ex, bytes, what, out, err);
 }
 
+/* ---- the data loader (data/loader.h): training samples decoded ahead by threads ---- */
+
+/* Batch seq of an epoch's run is micro-batch seq % accum of step seq / accum. */
+static size_t loader_indices(void *ctx, uint64_t epoch, size_t seq, int64_t *indices) {
+    wsi_run *r = ctx;
+    size_t accum = (size_t)r->o.accum;
+    return ws_sampler_batch(r->train_samplers[seq % accum], epoch, seq / accum, indices);
+}
+
+/* Pinned buffers on CUDA, so each batch's upload is one asynchronous copy. */
+static void *loader_alloc(void *ctx, size_t bytes) {
+    void *p = NULL;
+    return ws_mem_host_alloc((const ws_exec *)ctx, bytes, "loader batch", &p, NULL) == WS_OK ? p : NULL;
+}
+static void loader_free(void *ctx, void *p) { ws_mem_host_free((const ws_exec *)ctx, p); }
+
+static ws_status open_loader(wsi_run *r, ws_error *err) {
+    if (r->synthetic_on_device) return WS_OK;
+    const ws_train_opts *o = &r->o;
+    const ws_dataset_info *ti = ws_dataset_info_get(r->train);
+    ws_loader_opts lo = ws_loader_opts_default();
+    /* the CPU backend's cores belong to its OpenMP compute: one decode thread unless asked */
+    lo.threads = o->data_threads > 0 ? o->data_threads : on_cuda(r) ? 0 : 1;
+    lo.max_batch = (size_t)o->local_batch;
+    /* ImageNet's pixels cross PCIe as bytes and are normalised on the GPU; other datasets
+     * as the CPU reference's fp32, so a GPU run sees exactly the CPU's numbers */
+    r->loader_u8 = on_cuda(r) && !strcmp(ti->name, "imagenet");
+    lo.format = r->loader_u8 ? WS_SAMPLES_NHWC_U8 : WS_SAMPLES_NCHW_F32;
+    lo.decoder = o->decoder == 1 ? WS_DECODER_NVJPEG : WS_DECODER_CPU;
+    if (lo.decoder == WS_DECODER_NVJPEG && !on_cuda(r))
+        return wsi_error(err, WS_EINVAL, "--decoder nvjpeg decodes on the GPU: use it with --device cuda, or --decoder cpu");
+    lo.cuda_device = r->cuda ? ws_cuda_device_index(r->cuda) : -1;
+    if (on_cuda(r)) {
+        lo.alloc.alloc = loader_alloc;
+        lo.alloc.free = loader_free;
+        lo.alloc.ctx = &r->ex;
+    }
+    lo.indices = loader_indices;
+    lo.indices_ctx = r;
+    return ws_loader_open(&r->loader, r->train, &lo, err);
+}
+
+ws_status wsi_step_begin_epoch(wsi_run *r, long steps, ws_error *err) {
+    if (!r->loader || steps <= 0) return WS_OK;
+    size_t accum = (size_t)r->o.accum;
+    return ws_loader_start(r->loader, (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch * accum, (size_t)steps * accum,
+                           err);
+}
+
 ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     const ws_train_opts *o = &r->o;
     const ws_dataset_info *ti = ws_dataset_info_get(r->train);
@@ -50,6 +99,7 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     if ((st = alloc_dev(r, lbs * k * sizeof(float), "softmax", (void **)&r->d_probs, err)) != WS_OK ||
         (st = alloc_dev(r, lbs * k * esz, "logit gradients", &r->d_dlogits, err)) != WS_OK)
         return st;
+    if ((st = open_loader(r, err)) != WS_OK) return st;
     if (!on_cuda(r)) {
         r->d_x = r->h_x;
         r->d_labels = r->h_labels;
@@ -94,6 +144,8 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
 
 void wsi_step_free(wsi_run *r) {
     const ws_exec *ex = &r->ex;
+    ws_loader_close(r->loader);
+    r->loader = NULL;
     ws_cuda_graph_free(r->graph);
     ws_cuda_event_free(r->ev_in);
     ws_cuda_event_free(r->ev_bwd);
@@ -136,6 +188,56 @@ static ws_status load_batch(wsi_run *r, const ws_dataset *ds, int split, size_t 
     ws_mem_upload_async(&r->ex, r->d_stage, r->h_x, n * r->in_count * sizeof(float));
     ws_mem_upload_async(&r->ex, r->d_labels, r->h_labels, n * sizeof(int32_t));
     st = ws_convert_input(&r->ex, r->d_x, r->d_stage, (int)n, di->c, di->h, di->w);
+    return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
+}
+
+/* Micro-batch `micro` of the current step into d_x and d_labels: the loader's next batch
+ * (decoded ahead; its buffer is given back once uploaded), or made directly (synthetic
+ * samples on the GPU). *wait_s: how long the step waited for its samples. */
+static ws_status take_train_batch(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err) {
+    if (!r->loader) {
+        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
+                                    r->h_indices);
+        *n_out = n;
+        return load_batch(r, r->train, 0, n, err);
+    }
+    ws_batch *b = NULL;
+    ws_status st = ws_loader_next(r->loader, &b, err);
+    if (st != WS_OK) return st;
+    if (!b)
+        return wsi_error(err, WS_ESTATE, "data loader: no batch for epoch %d step %ld (loader run too short)",
+                         r->st.epoch + 1, r->st.step_in_epoch + 1);
+    const ws_dataset_info *di = ws_dataset_info_get(r->train);
+    size_t n = b->n;
+    *n_out = n;
+    *wait_s += b->wait_s;
+    if (!on_cuda(r)) {
+        memcpy(r->h_x, b->x, n * r->in_count * sizeof(float));
+        memcpy(r->h_labels, b->labels, n * sizeof(int32_t));
+        ws_loader_release(r->loader, b);
+        return WS_OK;
+    }
+    ws_mem_upload_async(&r->ex, r->d_labels, b->labels, n * sizeof(int32_t));
+    if (r->loader_u8) {
+        const uint8_t *src = b->x;
+        if (!b->x_on_device) {
+            ws_mem_upload_async(&r->ex, r->d_stage, b->x, n * r->in_count);
+            src = (const uint8_t *)r->d_stage;
+        }
+        float mean[8], std[8];
+        for (int c = 0; c < di->c && c < 8; c++) {
+            mean[c] = (float)di->norm_mean[c];
+            std[c] = (float)di->norm_std[c];
+        }
+        st = ws_convert_input_u8(&r->ex, r->d_x, src, (int)n, di->c, di->h, di->w, mean, std);
+    } else {
+        ws_mem_upload_async(&r->ex, r->d_stage, b->x, n * r->in_count * sizeof(float));
+        st = ws_convert_input(&r->ex, r->d_x, r->d_stage, (int)n, di->c, di->h, di->w);
+    }
+    /* the buffer goes back to the loader once the copies have read it */
+    ws_cuda_event_record(r->cuda, r->ev_upload);
+    ws_cuda_event_sync(r->ev_upload);
+    ws_loader_release(r->loader, b);
     return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
 }
 
@@ -249,11 +351,10 @@ static ws_status train_step_cpu(wsi_run *r, double lr, double *loss_out, double 
     ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
     double loss_sum = 0, samples = 0;
     for (int micro = 0; micro < r->o.accum; micro++) {
-        double t0 = ws_now_s();
+        double t0 = ws_now_s(), waited = 0;
         ws_meter_phase_enter(r->meter, r->phase_data);
-        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
-                                    r->h_indices);
-        ws_status st = load_batch(r, r->train, 0, n, err);
+        size_t n = 0;
+        ws_status st = take_train_batch(r, micro, &n, &waited, err);
         if (st != WS_OK) return st;
         double t1 = ws_now_s();
         ws_meter_phase_enter(r->meter, r->phase_compute);
@@ -306,10 +407,10 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
         ws_meter_phase_enter(r->meter, r->phase_data);
         /* the pinned batch buffers are refilled only once the previous upload is done */
         if (micro > 0) ws_cuda_event_sync(r->ev_upload);
-        size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
-                                    r->h_indices);
+        size_t n = 0;
+        double waited = 0;
+        if ((st = take_train_batch(r, micro, &n, &waited, err)) != WS_OK) return st;
         micro_n[micro] = n;
-        if ((st = load_batch(r, r->train, 0, n, err)) != WS_OK) return st;
         ws_cuda_event_record(r->cuda, r->ev_upload);
         *data_s += ws_now_s() - t0;
         ws_meter_phase_enter(r->meter, r->phase_compute);

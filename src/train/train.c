@@ -132,11 +132,6 @@ static ws_status open_data(const ws_train_opts *o, ws_split split, ws_dataset **
         if (!colon || !colon[1])
             return wsi_error(err, WS_EINVAL, "--data imagenet needs its folder: --data imagenet:DIR, DIR holding "
                              "train/<class>/*.JPEG and val/");
-        /* TODO(lead): the loop loads with ws_dataset_load (epoch 0, one thread): run it through
-         * ws_loader (data/loader.h) with the epoch, --data-threads and --decoder */
-        if (o->decoder != 0)
-            return wsi_error(err, WS_ENOTSUP, "--decoder nvjpeg: the training loop does not run the data loader yet; "
-                             "use --decoder cpu");
         ws_imagenet_opts io = ws_imagenet_opts_default();
         io.crop_size = o->crop_size;
         io.resize_size = o->resize_size;
@@ -336,10 +331,21 @@ static void local_session_energy(run *r, double by[WS_DOMAIN_COUNT], int measure
     }
 }
 
-/* What the record says of the GPU (rank 0's), refreshed before each write. */
+/* What the record says of the GPU (rank 0's) and the data, refreshed before each write. */
 static void device_facts(run *r) {
-    if (!r->cuda) return;
     ws_run_state *st = &r->st;
+    if (r->train) {
+        st->data_corrupt_files = (double)ws_dataset_corrupt_files(r->train);
+        st->data_substituted = (double)ws_dataset_substituted(r->train);
+    }
+    if (r->loader) {
+        ws_loader_totals lt = ws_loader_totals_get(r->loader);
+        st->loader_wait_s = lt.wait_s;
+        st->loader_decode_s = lt.decode_s;
+        st->gpu_decoded = (double)lt.gpu_decoded;
+        st->data_threads = r->o.data_threads;
+    }
+    if (!r->cuda) return;
     snprintf(st->device_name, sizeof st->device_name, "%s", ws_cuda_device_name(r->cuda));
     snprintf(st->device_uuid, sizeof st->device_uuid, "%s", ws_cuda_device_uuid(r->cuda));
     snprintf(st->device_versions, sizeof st->device_versions, "%s", ws_cuda_versions(r->cuda));
@@ -487,6 +493,11 @@ static ws_status run_epochs(run *r, ws_error *err) {
     double log_samples = 0, log_t0 = ws_now_s();
     while (r->st.epoch < last_epoch && r->st.total_steps < total_limit) {
         int region = -1;
+        {
+            long left = r->steps_per_epoch - r->st.step_in_epoch, cap = total_limit - r->st.total_steps;
+            ws_status lst = wsi_step_begin_epoch(r, left < cap ? left : cap, err);
+            if (lst != WS_OK) return lst;
+        }
         ws_meter_region_begin(r->meter, "epoch", &region, NULL);
         phase_totals(r, r->st.phase_mark_j);
         double t_epoch0 = ws_now_s();
