@@ -15,7 +15,11 @@ static void usage(FILE *f) {
             "                                           GPUs (NVML), CPU packages and DRAM (RAPL) meanwhile\n"
             "  train [FLAGS]                            train a model (ResNet) measuring time, accuracy and\n"
             "                                           energy; writes a run record (see train --help)\n"
+            "  study plan FILE                          a study's runs (YAML file) and their estimated device-hours\n"
+            "  study run FILE                           run what is missing (local or Slurm); resumes after a kill\n"
+            "  study status FILE                        what is done, queued, interrupted, failed, missing\n"
             "  study ingest DIR... [--db F] [--study S] store run records in a study's SQLite database\n"
+            "  report DB [--out DIR]                    the analysis as HTML (figures embedded), Markdown, CSV\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }
@@ -37,6 +41,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "measure")) return ws_cmd_measure(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return ws_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "study")) return ws_cmd_study(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return ws_cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

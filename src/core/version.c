@@ -20,11 +20,15 @@ const char *ws_build_features(void) {
              "openmp  %s\n"
              "blas    %s\n"
              "sqlite  %s\n"
+             "yaml    %s\n"
+             "gsl     %s\n"
              "nvml    dlopen at run time (libnvidia-ml.so.1 or $WATTSCALE_NVML_LIBRARY)\n"
              "rapl    powercap sysfs, perf_event PMU (at run time)\n"
+             "gnuplot report figures, found on PATH or $WATTSCALE_GNUPLOT at run time\n"
              "compiler %s, build %s%s%s",
              YN(WS_HAVE_CUDA), cuda, YN(WS_HAVE_CUDNN), YN(WS_HAVE_NCCL), YN(WS_HAVE_MPI),
-             YN(WS_HAVE_OPENMP), YN(WS_HAVE_BLAS), YN(WS_HAVE_SQLITE), WS_C_COMPILER, WS_BUILD_TYPE,
+             YN(WS_HAVE_OPENMP), YN(WS_HAVE_BLAS), YN(WS_HAVE_SQLITE), YN(WS_HAVE_YAML), YN(WS_HAVE_GSL),
+             WS_C_COMPILER, WS_BUILD_TYPE,
              WS_SANITIZE[0] ? ", sanitize " : "", WS_SANITIZE);
     return buf;
 }
