@@ -233,7 +233,7 @@ static ws_status fig_energy_fit(ctx *c) {
                         f + 1);
         ws_gnuplot_plot(&g,
                         "'energy_vs_device_hours.dat' index %d using 1:2 with lines lw 2 lc %zu title "
-                        "'fit: %.4g kWh/h [%.4g, %.4g], R^2 %.3f'",
+                        "'fit: %.4g kWh per device-h [95%% CI %.4g, %.4g], R^2 %.3f'",
                         lb, f + 1, ef->fit.slope, ef->fit.slope_lo, ef->fit.slope_hi, ef->fit.r2);
     }
     if ((st = ws_gnuplot_close(&g, c->err)) == WS_OK)

@@ -63,7 +63,7 @@ ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, 
     put_quoted(g, xlabel);
     fprintf(g, "\nset ylabel ");
     put_quoted(g, ylabel);
-    fprintf(g, "\nset grid\nset key outside right top box\nset border lw 1\n"
+    fprintf(g, "\nset grid\nset key at screen 0.5, screen 0.01 center bottom horizontal box\nset bmargin 7\nset border lw 1\n"
                "set offsets graph 0.04, graph 0.04, graph 0.06, graph 0.06  # keep points off the border\n");
     if (setup && setup[0]) fprintf(g, "%s\n", setup);
     return WS_OK;

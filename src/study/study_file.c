@@ -42,8 +42,10 @@ static int is_null(const yaml_node_t *n) {
 
 static void describe(const yaml_node_t *n, char *buf, size_t size) {
     if (!n) snprintf(buf, size, "nothing");
-    else if (n->type == YAML_MAPPING_NODE) snprintf(buf, size, "a mapping");
-    else if (n->type == YAML_SEQUENCE_NODE) snprintf(buf, size, "a list");
+    else if (n->type == YAML_MAPPING_NODE)
+        snprintf(buf, size, n->data.mapping.pairs.start == n->data.mapping.pairs.top ? "an empty mapping" : "a mapping");
+    else if (n->type == YAML_SEQUENCE_NODE)
+        snprintf(buf, size, n->data.sequence.items.start == n->data.sequence.items.top ? "an empty list" : "a list");
     else snprintf(buf, size, "\"%.60s\"", text(n));
 }
 
@@ -438,15 +440,15 @@ static ws_status parse_points(ctx *c, ws_study_series *se, const series_nodes *n
         join(sub, sizeof sub, path, "data_fraction");
         if ((st = get_double(c, n->fraction, sub, 1e-9, 1, &base)) != WS_OK) return st;
     }
-    if (se->scaling == WS_SCALING_CONSTANT_GBS && !gbs)
+    if (n->points && (gbs || lbs || accum))
+        return fail(c, n->gbs ? n->gbs : n->lbs ? n->lbs : n->accum, path,
+                    "with points, give the batch sizes in each point");
+    if (!n->points && se->scaling == WS_SCALING_CONSTANT_GBS && !gbs)
         return fail(c, n->name, path, "constant_gbs needs global_batch");
-    if (se->scaling == WS_SCALING_CONSTANT_LBS && !lbs)
+    if (!n->points && se->scaling == WS_SCALING_CONSTANT_LBS && !lbs)
         return fail(c, n->name, path, "constant_lbs needs local_batch");
     if (se->scaling == WS_SCALING_CONSTANT_LBS && gbs)
         return fail(c, n->gbs, path, "constant_lbs takes local_batch (and accum), not global_batch");
-    if (se->scaling == WS_SCALING_POINTS && (gbs || lbs || accum))
-        return fail(c, n->gbs ? n->gbs : n->lbs ? n->lbs : n->accum, path,
-                    "with points, give the batch sizes in each point");
 
     int max_gpus = 0;
     for (size_t i = 0; i < count; i++) {
@@ -482,6 +484,13 @@ static ws_status parse_points(ctx *c, ws_study_series *se, const series_nodes *n
                 se->points[j].local_batch == p->local_batch)
                 return fail(c, item, ipath, "the same point as %s[%zu] (gpus %d, global_batch %d)",
                             n->points ? "points" : "gpus", j, p->gpus, p->global_batch);
+        /* explicit points of a constant_gbs (constant_lbs) series must keep it constant */
+        if (n->points && i > 0 && se->scaling == WS_SCALING_CONSTANT_GBS && p->global_batch != se->points[0].global_batch)
+            return fail(c, item, ipath, "global_batch %d, but this constant_gbs series started with %d",
+                        p->global_batch, se->points[0].global_batch);
+        if (n->points && i > 0 && se->scaling == WS_SCALING_CONSTANT_LBS && p->local_batch != se->points[0].local_batch)
+            return fail(c, item, ipath, "local_batch %d, but this constant_lbs series started with %d",
+                        p->local_batch, se->points[0].local_batch);
         if (p->gpus > max_gpus) max_gpus = p->gpus;
         se->n_points++;
     }
@@ -537,8 +546,6 @@ static ws_status parse_series(ctx *c, yaml_node_t *list) {
         se->scaling = !strcmp(buf, "constant_gbs")   ? WS_SCALING_CONSTANT_GBS
                       : !strcmp(buf, "constant_lbs") ? WS_SCALING_CONSTANT_LBS
                                                      : WS_SCALING_POINTS;
-        if (se->scaling != WS_SCALING_POINTS && n.points)
-            return fail(c, n.points, path, "%s takes gpus (a list of GPU counts), not points", buf);
         snprintf(buf, sizeof buf, "constant");
         join(sub, sizeof sub, path, "dataset");
         if (n.dataset && (st = get_choice(c, n.dataset, sub, "constant|growing", buf, sizeof buf)) != WS_OK) return st;

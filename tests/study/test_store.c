@@ -121,7 +121,7 @@ static void test_open_migrates(void **state) {
     WS_TEST_OK(ws_store_ingest_run(s, "st", "r1", good_record(), &err));
     ws_store_close(s);
     WS_TEST_OK(ws_store_open(&s, path, &err));
-    assert_int_equal(ws_store_schema_version(s), 1);
+    assert_int_equal(ws_store_schema_version(s), WS_STORE_SCHEMA_VERSION);
     assert_int_equal(ws_store_run_count(s, "st"), 1);
     ws_store_close(s);
     ws_store_close(NULL);
