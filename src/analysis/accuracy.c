@@ -55,14 +55,16 @@ ws_status ws_accuracy_compute(const ws_runset *rs, ws_accuracy *out, ws_error *e
         char key[384];
         ws_run_task_key(r, key, sizeof key);
         size_t c = 0;
-        while (c < out->n_curves && strcmp(out->curves[c].task, key)) c++;
+        while (c < out->n_curves && strcmp(out->curves[c].task, key))
+            c++;
         ws_accuracy_curve *cv = &out->curves[c];
         if (c == out->n_curves) {
             snprintf(cv->task, sizeof cv->task, "%s", key);
             out->n_curves++;
         }
         size_t p = 0;
-        while (p < cv->n_points && cv->points[p].global_batch != r->global_batch) p++;
+        while (p < cv->n_points && cv->points[p].global_batch != r->global_batch)
+            p++;
         if (p < cv->n_points) continue; /* this GBS is summarised already */
         ws_accuracy_point *more = realloc(cv->points, (cv->n_points + 1) * sizeof *more);
         if (!more) {
@@ -92,7 +94,8 @@ ws_status ws_accuracy_compute(const ws_runset *rs, ws_accuracy *out, ws_error *e
 
 void ws_accuracy_free(ws_accuracy *a) {
     if (!a) return;
-    for (size_t c = 0; c < a->n_curves; c++) free(a->curves[c].points);
+    for (size_t c = 0; c < a->n_curves; c++)
+        free(a->curves[c].points);
     free(a->curves);
     memset(a, 0, sizeof *a);
 }

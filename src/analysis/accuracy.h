@@ -21,9 +21,9 @@ typedef struct {
 
 typedef struct {
     char task[384];
-    ws_accuracy_point *points;    /* by GBS, ascending */
+    ws_accuracy_point *points; /* by GBS, ascending */
     size_t n_points;
-    int degrades_beyond_gbs;      /* 0: no degradation within the measured GBS */
+    int degrades_beyond_gbs; /* 0: no degradation within the measured GBS */
     int first_degraded_gbs;
     int best_gbs;
     double best_metric;

@@ -19,8 +19,10 @@ ws_status ws_analysis_compute(const ws_runset *rs, ws_analysis *out, ws_error *e
     for (size_t i = 0; i < rs->n_runs; i++) {
         const ws_run *r = &rs->runs[i];
         if (!ws_run_ok(r)) {
-            if (!strcmp(r->status, "failed")) out->n_failed++;
-            else out->n_other++;
+            if (!strcmp(r->status, "failed"))
+                out->n_failed++;
+            else
+                out->n_other++;
             continue;
         }
         out->n_finished++;

@@ -14,14 +14,14 @@
 #include "analysis/target.h"
 
 typedef struct {
-    const ws_runset *rs;          /* borrowed: outlives the analysis */
+    const ws_runset *rs; /* borrowed: outlives the analysis */
     size_t n_finished, n_failed, n_other;
-    int any_energy;               /* some finished run measured energy */
-    int all_energy;               /* every finished run did */
+    int any_energy; /* some finished run measured energy */
+    int all_energy; /* every finished run did */
     int any_gpu_power, any_socket_power, any_power_series, any_sacct;
-    char missing[1536];           /* why energy was not measured (from the first run lacking it) */
-    char missing_domains[32];     /* "gpu, cpu, dram" */
-    char hardware[512];           /* the hardware of the runs, "; "-separated */
+    char missing[1536];       /* why energy was not measured (from the first run lacking it) */
+    char missing_domains[32]; /* "gpu, cpu, dram" */
+    char hardware[512];       /* the hardware of the runs, "; "-separated */
     ws_scaling_table scaling;
     ws_energy_model energy;
     ws_accuracy accuracy;

@@ -11,7 +11,7 @@
 
 typedef struct {
     FILE *f;
-    int fields;            /* written in the current row */
+    int fields; /* written in the current row */
     char path[1024];
 } ws_csv;
 
@@ -23,6 +23,6 @@ void ws_csv_header(ws_csv *c, const char *names);
 void ws_csv_str(ws_csv *c, const char *s);
 void ws_csv_num(ws_csv *c, double x); /* non-finite: empty */
 void ws_csv_int(ws_csv *c, long x);
-void ws_csv_row(ws_csv *c);           /* ends the row */
+void ws_csv_row(ws_csv *c); /* ends the row */
 
 #endif

@@ -29,7 +29,8 @@ ws_status ws_energy_model_compute(const ws_runset *rs, ws_energy_model *out, ws_
         char key[256];
         ws_run_group_key(r, key, sizeof key);
         size_t g = 0;
-        while (g < out->n_fits && strcmp(out->fits[g].group, key)) g++;
+        while (g < out->n_fits && strcmp(out->fits[g].group, key))
+            g++;
         if (g == out->n_fits) {
             snprintf(out->fits[g].group, sizeof out->fits[g].group, "%s", key);
             snprintf(out->fits[g].device_kind, sizeof out->fits[g].device_kind, "%s", r->device_kind);
@@ -61,7 +62,8 @@ ws_status ws_energy_model_compute(const ws_runset *rs, ws_energy_model *out, ws_
     }
     out->n_slope_runs = m;
     out->slope_on_samples = ws_fit_line(x, y, m);
-    for (size_t i = 0; i < m; i++) x[i] = X[3 * i + 2];
+    for (size_t i = 0; i < m; i++)
+        x[i] = X[3 * i + 2];
     out->slope_on_updates = ws_fit_line(x, y, m);
     st = ws_fit_multi(X, y, m, 3, &out->slope_on_both, err);
 done:

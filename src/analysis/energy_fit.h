@@ -20,16 +20,16 @@
 typedef struct {
     char group[256];
     char device_kind[16];
-    size_t n_runs;                /* runs with energy in the group */
-    ws_linfit fit;                /* y kWh = intercept + slope x device-hours */
+    size_t n_runs; /* runs with energy in the group */
+    ws_linfit fit; /* y kWh = intercept + slope x device-hours */
 } ws_energy_fit;
 
 typedef struct {
-    int energy_measured;          /* some finished run has energy */
+    int energy_measured; /* some finished run has energy */
     ws_energy_fit *fits;
     size_t n_fits;
-    size_t n_slope_runs;          /* runs in the slope regressions */
-    ws_multifit slope_on_both;    /* coef: c0, per sample/h, per update/h */
+    size_t n_slope_runs;       /* runs in the slope regressions */
+    ws_multifit slope_on_both; /* coef: c0, per sample/h, per update/h */
     ws_linfit slope_on_samples, slope_on_updates;
 } ws_energy_model;
 

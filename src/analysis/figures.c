@@ -81,6 +81,11 @@ static ws_status series_figure(ctx *c, const char *name, const char *title, cons
     if (st != WS_OK) return st;
     char names[16][64];
     int n = series_blocks(&g, &c->a->scaling, v, x_lbs, ylabel, names, 16);
+    if (n == 0) { /* nothing finished (or nothing measured): no empty axes */
+        ws_gnuplot_discard(&g);
+        skip(c, name, "no finished run has this figure's data");
+        return WS_OK;
+    }
     for (int i = 0; i < n; i++)
         ws_gnuplot_plot(&g, "'%s.dat' index %d using 1:2:3 with yerrorlines lw 2 pt 7 title '%s'", name, i, names[i]);
     if (extra) ws_gnuplot_plot(&g, "%s", extra);
@@ -110,23 +115,29 @@ static ws_status fig_speedup(ctx *c) {
 static ws_status fig_efficiency(ctx *c) {
     const ws_analysis *a = c->a;
     ws_gnuplot_fig g;
-    ws_status st = ws_gnuplot_open(&g, c->dir, "efficiency", "Parallel and energy efficiency vs GPUs", ws_analysis_device_axis(a),
-                                   "efficiency relative to the smallest GPU count",
-                                   "set logscale x 2\nset yrange [0:*]", c->err);
+    ws_status st =
+        ws_gnuplot_open(&g, c->dir, "efficiency", "Parallel and energy efficiency vs GPUs", ws_analysis_device_axis(a),
+                        "efficiency relative to the smallest GPU count", "set logscale x 2\nset yrange [0:*]", c->err);
     if (st != WS_OK) return st;
     char names[16][64];
     int n = series_blocks(&g, &a->scaling, pv_par, 0, "parallel efficiency", names, 16);
+    if (n == 0) {
+        ws_gnuplot_discard(&g);
+        skip(c, "efficiency", "no finished runs");
+        return WS_OK;
+    }
     for (int i = 0; i < n; i++)
-        ws_gnuplot_plot(&g, "'efficiency.dat' index %d using 1:2:3 with yerrorlines lw 2 pt 7 lc %d title '%s parallel'",
-                        i, i + 1, names[i]);
+        ws_gnuplot_plot(&g,
+                        "'efficiency.dat' index %d using 1:2:3 with yerrorlines lw 2 pt 7 lc %d title '%s parallel'", i,
+                        i + 1, names[i]);
     int m = 0;
     if (a->any_energy) {
         char enames[16][64];
         m = series_blocks(&g, &a->scaling, pv_eeff, 0, "energy efficiency", enames, 16);
         for (int i = 0; i < m; i++)
-            ws_gnuplot_plot(&g,
-                            "'efficiency.dat' index %d using 1:2:3 with yerrorlines lw 2 dt 2 pt 5 lc %d title '%s energy'",
-                            n + i, i + 1, enames[i]);
+            ws_gnuplot_plot(
+                &g, "'efficiency.dat' index %d using 1:2:3 with yerrorlines lw 2 dt 2 pt 5 lc %d title '%s energy'",
+                n + i, i + 1, enames[i]);
     }
     ws_gnuplot_plot(&g, "1 dt 3 lc rgb 'gray40' notitle");
     if ((st = ws_gnuplot_close(&g, c->err)) == WS_OK)
@@ -143,7 +154,8 @@ static ws_status fig_efficiency(ctx *c) {
 static ws_status fig_accuracy(ctx *c) {
     const ws_accuracy *acc = &c->a->accuracy;
     int points = 0;
-    for (size_t i = 0; i < acc->n_curves; i++) points += (int)acc->curves[i].n_points;
+    for (size_t i = 0; i < acc->n_curves; i++)
+        points += (int)acc->curves[i].n_points;
     if (!points) {
         skip(c, "accuracy_vs_gbs", "no finished run was evaluated");
         return WS_OK;
@@ -198,9 +210,9 @@ static ws_status fig_energy_fit(ctx *c) {
     char xlabel[64];
     snprintf(xlabel, sizeof xlabel, "%s per run", ws_analysis_device_unit(a));
     ws_gnuplot_fig g;
-    ws_status st = ws_gnuplot_open(&g, c->dir, "energy_vs_device_hours", "Energy vs device-hours", xlabel,
-                                   "energy per run (kWh)", "set xrange [0:*]\nset yrange [0:*]\nset style fill transparent solid 0.2 noborder",
-                                   c->err);
+    ws_status st =
+        ws_gnuplot_open(&g, c->dir, "energy_vs_device_hours", "Energy vs device-hours", xlabel, "energy per run (kWh)",
+                        "set xrange [0:*]\nset yrange [0:*]\nset style fill transparent solid 0.2 noborder", c->err);
     if (st != WS_OK) return st;
     const ws_runset *rs = a->rs;
     for (size_t f = 0; f < a->energy.n_fits; f++) {
@@ -323,8 +335,8 @@ static ws_status fig_power_time(ctx *c) {
     char title[200];
     snprintf(title, sizeof title, "Power over time: run %s", r->run_key);
     ws_gnuplot_fig g;
-    ws_status st = ws_gnuplot_open(&g, c->dir, "power_over_time", title, "time since the run's start (s)",
-                                   "power (W)", "set yrange [0:*]", c->err);
+    ws_status st = ws_gnuplot_open(&g, c->dir, "power_over_time", title, "time since the run's start (s)", "power (W)",
+                                   "set yrange [0:*]", c->err);
     if (st != WS_OK) return st;
     for (size_t k = 0; k < r->n_power;) {
         const ws_power_sample *p0 = &rs->power[r->first_power + k];
@@ -362,8 +374,8 @@ static ws_status fig_pareto(ctx *c) {
     ws_gnuplot_fig g;
     ws_status st = ws_gnuplot_open(&g, c->dir, "pareto", title, "wall time per run (s)", ylabel, NULL, c->err);
     if (st != WS_OK) return st;
-    ws_gnuplot_block(&g, "all configurations", energy ? "time_s energy_kwh metric gpus gbs lbs"
-                                                      : "time_s metric energy_kwh gpus gbs lbs");
+    ws_gnuplot_block(&g, "all configurations",
+                     energy ? "time_s energy_kwh metric gpus gbs lbs" : "time_s metric energy_kwh gpus gbs lbs");
     for (int front = 0; front < 2; front++) {
         if (front) ws_gnuplot_block(&g, "on the Pareto front (time, energy, metric)", "same columns");
         for (size_t i = 0; i < pa->n_points; i++) {
@@ -375,9 +387,11 @@ static ws_status fig_pareto(ctx *c) {
             fprintf(g.dat, "%d %d %d\n", p->gpus, p->global_batch, p->local_batch);
         }
     }
-    ws_gnuplot_plot(&g, "'pareto.dat' index 0 using 1:2 with points pt 6 ps 1.5 lc rgb 'gray50' title 'configurations'");
+    ws_gnuplot_plot(&g,
+                    "'pareto.dat' index 0 using 1:2 with points pt 6 ps 1.5 lc rgb 'gray50' title 'configurations'");
     ws_gnuplot_plot(&g, "'pareto.dat' index 1 using 1:2 with points pt 7 ps 1.5 lc rgb 'red' title 'Pareto front'");
-    ws_gnuplot_plot(&g, "'pareto.dat' index 0 using 1:2:(sprintf('%%dx%%d', int($4), int($6))) with labels offset 0,1 font ',9' notitle");
+    ws_gnuplot_plot(&g, "'pareto.dat' index 0 using 1:2:(sprintf('%%dx%%d', int($4), int($6))) with labels offset 0,1 "
+                        "font ',9' notitle");
     if ((st = ws_gnuplot_close(&g, c->err)) == WS_OK)
         add(c, "pareto", title,
             energy ? "Each configuration's mean time and energy; red: not dominated in time, energy and the metric "
@@ -390,7 +404,7 @@ static ws_status fig_pareto(ctx *c) {
 ws_status ws_figures_write(const ws_analysis *a, const char *dir, int draw, ws_figure_set *out, ws_error *err) {
     memset(out, 0, sizeof *out);
     ctx c = {a, dir, out, err};
-    ws_status (*figs[])(ctx *) = {fig_energy_fit, fig_time,    fig_speedup, fig_efficiency, fig_accuracy,
+    ws_status (*figs[])(ctx *) = {fig_energy_fit, fig_time,       fig_speedup, fig_efficiency, fig_accuracy,
                                   fig_power_lbs,  fig_power_time, fig_pareto,  fig_slope};
     for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
         ws_status st = figs[i](&c);

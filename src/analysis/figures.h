@@ -14,18 +14,18 @@
 #include "analysis/analysis.h"
 
 typedef struct {
-    char name[64];       /* file stem in the figures folder */
+    char name[64]; /* file stem in the figures folder */
     char title[224];
     char caption[768];
-    int drawn;           /* NAME.svg and NAME.png exist */
+    int drawn; /* NAME.svg and NAME.png exist */
 } ws_figure;
 
 typedef struct {
     ws_figure figs[16];
     size_t n;
-    char skipped[1024];  /* "name: reason; ..." for figures not made */
-    char note[768];      /* why nothing was drawn (no gnuplot) or what failed */
-    size_t n_failed;     /* figures whose gnuplot run failed */
+    char skipped[1024]; /* "name: reason; ..." for figures not made */
+    char note[768];     /* why nothing was drawn (no gnuplot) or what failed */
+    size_t n_failed;    /* figures whose gnuplot run failed */
 } ws_figure_set;
 
 /* Writes every figure's .dat and .gp into dir (created by the caller) and, when draw and

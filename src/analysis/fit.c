@@ -65,12 +65,15 @@ ws_status ws_fit_multi(const double *X, const double *y, size_t n, size_t k, ws_
     memset(out, 0, sizeof *out);
     out->k = k;
     out->r2 = out->adj_r2 = NAN;
-    for (size_t j = 0; j < WS_MULTIFIT_MAX; j++) out->coef[j] = out->se[j] = out->lo[j] = out->hi[j] = NAN;
-    if (k < 1 || k > WS_MULTIFIT_MAX) return wsi_error(err, WS_EINVAL, "ws_fit_multi: 1 to %d regressors, not %zu", WS_MULTIFIT_MAX, k);
+    for (size_t j = 0; j < WS_MULTIFIT_MAX; j++)
+        out->coef[j] = out->se[j] = out->lo[j] = out->hi[j] = NAN;
+    if (k < 1 || k > WS_MULTIFIT_MAX)
+        return wsi_error(err, WS_EINVAL, "ws_fit_multi: 1 to %d regressors, not %zu", WS_MULTIFIT_MAX, k);
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         int ok = isfinite(y[i]);
-        for (size_t j = 0; j < k; j++) ok &= isfinite(X[i * k + j]);
+        for (size_t j = 0; j < k; j++)
+            ok &= isfinite(X[i * k + j]);
         m += ok;
     }
     out->n = m;
@@ -86,10 +89,12 @@ ws_status ws_fit_multi(const double *X, const double *y, size_t n, size_t k, ws_
     /* columns scaled to a largest |value| of 1 (undone below): regressors of very different
      * magnitude (1 vs 1e6 samples per hour) then do not look rank deficient to the SVD */
     double scale[WS_MULTIFIT_MAX];
-    for (size_t j = 0; j < k; j++) scale[j] = 0;
+    for (size_t j = 0; j < k; j++)
+        scale[j] = 0;
     for (size_t i = 0, r = 0; i < n; i++) {
         int ok = isfinite(y[i]);
-        for (size_t j = 0; j < k; j++) ok &= isfinite(X[i * k + j]);
+        for (size_t j = 0; j < k; j++)
+            ok &= isfinite(X[i * k + j]);
         if (!ok) continue;
         for (size_t j = 0; j < k; j++) {
             gsl_matrix_set(A, r, j, X[i * k + j]);
@@ -116,8 +121,10 @@ ws_status ws_fit_multi(const double *X, const double *y, size_t n, size_t k, ws_
     if (!out->collinear) {
         double t = ws_t_quantile(0.975, (double)(m - k));
         double mean = 0, tss = 0;
-        for (size_t i = 0; i < m; i++) mean += gsl_vector_get(b, i) / (double)m;
-        for (size_t i = 0; i < m; i++) tss += (gsl_vector_get(b, i) - mean) * (gsl_vector_get(b, i) - mean);
+        for (size_t i = 0; i < m; i++)
+            mean += gsl_vector_get(b, i) / (double)m;
+        for (size_t i = 0; i < m; i++)
+            tss += (gsl_vector_get(b, i) - mean) * (gsl_vector_get(b, i) - mean);
         out->valid = 1;
         for (size_t j = 0; j < k; j++) {
             out->coef[j] = gsl_vector_get(c, j) / scale[j];

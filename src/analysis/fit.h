@@ -13,14 +13,14 @@
 #include "wattscale/status.h"
 
 typedef struct {
-    int valid;                       /* n >= 3 and x not constant */
+    int valid; /* n >= 3 and x not constant */
     size_t n;
     double slope, intercept;
-    double slope_se, intercept_se;   /* standard errors */
+    double slope_se, intercept_se; /* standard errors */
     double cov_intercept_slope;
-    double slope_lo, slope_hi;       /* 95% confidence interval */
+    double slope_lo, slope_hi; /* 95% confidence interval */
     double intercept_lo, intercept_hi;
-    double r2;                       /* coefficient of determination */
+    double r2; /* coefficient of determination */
     double residual_sd;
 } ws_linfit;
 
@@ -32,8 +32,8 @@ double ws_linfit_band(const ws_linfit *f, double x);
 #define WS_MULTIFIT_MAX 8
 
 typedef struct {
-    int valid;                        /* n > k and the columns of X independent */
-    int collinear;                    /* the design has rank < k (e.g. proportional regressors) */
+    int valid;     /* n > k and the columns of X independent */
+    int collinear; /* the design has rank < k (e.g. proportional regressors) */
     size_t n, k, rank;
     double coef[WS_MULTIFIT_MAX], se[WS_MULTIFIT_MAX], lo[WS_MULTIFIT_MAX], hi[WS_MULTIFIT_MAX];
     double r2, adj_r2;

@@ -21,8 +21,8 @@ static void put_quoted(FILE *f, const char *s) {
     fputc('\'', f);
 }
 
-ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, const char *title,
-                          const char *xlabel, const char *ylabel, const char *setup, ws_error *err) {
+ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, const char *title, const char *xlabel,
+                          const char *ylabel, const char *setup, ws_error *err) {
     memset(f, 0, sizeof *f);
     snprintf(f->dir, sizeof f->dir, "%s", dir);
     snprintf(f->name, sizeof f->name, "%s", name);
@@ -45,17 +45,18 @@ ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, 
     fprintf(g, "# Data: %s.dat, blocks separated by two blank lines (index 0, 1, ...).\n", name);
     fprintf(g, "# Restyle freely, then in this folder: gnuplot -e 'fmt=\"svg\"' %s.gp   (or fmt=\"png\")\n", name);
     fprintf(g, "if (!exists(\"fmt\")) fmt = \"svg\"\n");
-    fprintf(g, "if (fmt eq \"png\") {\n"
-               "    if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
-               "        set terminal pngcairo size 960,600 font \"sans,11\" noenhanced\n"
-               "    } else {\n"
-               "        set terminal png size 960,600 noenhanced\n"
-               "    }\n"
-               "    set output \"%s.png\"\n"
-               "} else {\n"
-               "    set terminal svg size 960,600 font \"sans,11\" noenhanced background rgb \"white\"\n"
-               "    set output \"%s.svg\"\n"
-               "}\n",
+    fprintf(g,
+            "if (fmt eq \"png\") {\n"
+            "    if (strstrt(GPVAL_TERMINALS, \"pngcairo\") > 0) {\n"
+            "        set terminal pngcairo size 960,600 font \"sans,11\" noenhanced\n"
+            "    } else {\n"
+            "        set terminal png size 960,600 noenhanced\n"
+            "    }\n"
+            "    set output \"%s.png\"\n"
+            "} else {\n"
+            "    set terminal svg size 960,600 font \"sans,11\" noenhanced background rgb \"white\"\n"
+            "    set output \"%s.svg\"\n"
+            "}\n",
             name, name);
     fprintf(g, "set title ");
     put_quoted(g, title);
@@ -63,8 +64,10 @@ ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, 
     put_quoted(g, xlabel);
     fprintf(g, "\nset ylabel ");
     put_quoted(g, ylabel);
-    fprintf(g, "\nset grid\nset key at screen 0.5, screen 0.01 center bottom horizontal box\nset bmargin 7\nset border lw 1\n"
-               "set offsets graph 0.04, graph 0.04, graph 0.06, graph 0.06  # keep points off the border\n");
+    fprintf(
+        g,
+        "\nset grid\nset key at screen 0.5, screen 0.01 center bottom horizontal box\nset bmargin 7\nset border lw 1\n"
+        "set offsets graph 0.04, graph 0.04, graph 0.06, graph 0.06  # keep points off the border\n");
     if (setup && setup[0]) fprintf(g, "%s\n", setup);
     return WS_OK;
 }
@@ -76,8 +79,10 @@ int ws_gnuplot_block(ws_gnuplot_fig *f, const char *label, const char *columns) 
 }
 
 void ws_gnuplot_num(ws_gnuplot_fig *f, double x, int last) {
-    if (isfinite(x)) fprintf(f->dat, "%.10g", x);
-    else fputs("NaN", f->dat);
+    if (isfinite(x))
+        fprintf(f->dat, "%.10g", x);
+    else
+        fputs("NaN", f->dat);
     fputc(last ? '\n' : ' ', f->dat);
 }
 

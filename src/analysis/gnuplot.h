@@ -17,16 +17,16 @@
 typedef struct {
     char dir[1024], name[64];
     FILE *dat, *gp;
-    int blocks;          /* data blocks written */
-    char *plot;          /* the plot command's clauses, joined by ", " */
+    int blocks; /* data blocks written */
+    char *plot; /* the plot command's clauses, joined by ", " */
     size_t plot_len;
     FILE *plot_f;
 } ws_gnuplot_fig;
 
 /* Starts DIR/NAME.gp (header: terminal by fmt, title, axis labels; then `setup`, lines of
  * gnuplot such as "set logscale x 2") and DIR/NAME.dat. */
-ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, const char *title,
-                          const char *xlabel, const char *ylabel, const char *setup, ws_error *err);
+ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, const char *title, const char *xlabel,
+                          const char *ylabel, const char *setup, ws_error *err);
 /* Starts a data block; returns its index for `index N` in plot clauses. Then write rows
  * with fprintf(f->dat, ...) (ws_gnuplot_num for numbers: NaN for not measured). */
 int ws_gnuplot_block(ws_gnuplot_fig *f, const char *label, const char *columns);

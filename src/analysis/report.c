@@ -35,14 +35,19 @@ ws_status ws_report_set_target(ws_runset *rs, const char *spec, ws_error *err) {
 }
 
 void wsi_fmt_num(char *out, size_t size, double x, int digits) {
-    if (isfinite(x)) snprintf(out, size, "%.*g", digits, x);
-    else snprintf(out, size, "-");
+    if (isfinite(x))
+        snprintf(out, size, "%.*g", digits, x);
+    else
+        snprintf(out, size, "-");
 }
 
 void wsi_fmt_summary(char *out, size_t size, ws_summary s, double scale, int digits) {
-    if (s.n == 0 || !isfinite(s.mean)) snprintf(out, size, "-");
-    else if (s.n == 1 || !isfinite(s.sd)) snprintf(out, size, "%.*g", digits, s.mean * scale);
-    else snprintf(out, size, "%.*g +- %.*g", digits, s.mean * scale, 2, s.sd * scale);
+    if (s.n == 0 || !isfinite(s.mean))
+        snprintf(out, size, "-");
+    else if (s.n == 1 || !isfinite(s.sd))
+        snprintf(out, size, "%.*g", digits, s.mean * scale);
+    else
+        snprintf(out, size, "%.*g +- %.*g", digits, s.mean * scale, 2, s.sd * scale);
 }
 
 static void say(wsi_findings *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -61,28 +66,32 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
     say(f, "%zu run%s finished, %zu failed, %zu other (running or interrupted when stored); hardware: %s.",
         a->n_finished, a->n_finished == 1 ? "" : "s", a->n_failed, a->n_other, a->hardware[0] ? a->hardware : "none");
     if (!a->any_energy)
-        say(f, "Energy was not measured: no sensor for %s on this hardware (the meters' reasons are in the runs "
-               "table). The report shows time, %s, throughput and accuracy; every energy figure is left empty, none "
-               "is estimated.",
+        say(f,
+            "Energy was not measured: no sensor for %s on this hardware (the meters' reasons are in the runs "
+            "table). The report shows time, %s, throughput and accuracy; every energy figure is left empty, none "
+            "is estimated.",
             a->missing_domains[0] ? a->missing_domains : "any domain", unit);
     else if (!a->all_energy)
         say(f, "Energy was measured for some runs only; runs without energy are left out of the energy fits.");
     for (size_t i = 0; i < a->energy.n_fits; i++) {
         const ws_energy_fit *ef = &a->energy.fits[i];
         if (ef->fit.valid)
-            say(f, "Energy grows with %s for %s: %.4g kWh per device-hour [95%% CI %.4g, %.4g], intercept %.3g kWh, "
-                   "R^2 %.3f over %zu runs.",
+            say(f,
+                "Energy grows with %s for %s: %.4g kWh per device-hour [95%% CI %.4g, %.4g], intercept %.3g kWh, "
+                "R^2 %.3f over %zu runs.",
                 unit, ef->group, ef->fit.slope, ef->fit.slope_lo, ef->fit.slope_hi, ef->fit.intercept, ef->fit.r2,
                 ef->n_runs);
         else
-            say(f, "Energy vs %s for %s: %zu run%s with energy, too few (or all alike in %s) for a fit with an "
-                   "interval (3 with distinct %s are needed).",
+            say(f,
+                "Energy vs %s for %s: %zu run%s with energy, too few (or all alike in %s) for a fit with an "
+                "interval (3 with distinct %s are needed).",
                 unit, ef->group, ef->n_runs, ef->n_runs == 1 ? "" : "s", unit, unit);
     }
     const ws_multifit *mf = &a->energy.slope_on_both;
     if (mf->valid)
-        say(f, "The slope (kWh per device-hour) regressed on samples and updates per device-hour: %.3g + %.3g per "
-               "sample/h + %.3g per update/h, R^2 %.3f over %zu runs.",
+        say(f,
+            "The slope (kWh per device-hour) regressed on samples and updates per device-hour: %.3g + %.3g per "
+            "sample/h + %.3g per update/h, R^2 %.3f over %zu runs.",
             mf->coef[0], mf->coef[1], mf->coef[2], mf->r2, mf->n);
     else if (mf->collinear)
         say(f, "Samples and updates per device-hour are proportional in these runs (one global batch size), so the "
@@ -123,8 +132,8 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
                                   p->local_batch);
     }
     if (on)
-        say(f, "Pareto front (time, %smetric): %s (%zu of %zu configurations).", a->all_energy ? "energy, " : "",
-            front, on, a->pareto.n_points);
+        say(f, "Pareto front (time, %smetric): %s (%zu of %zu configurations).", a->all_energy ? "energy, " : "", front,
+            on, a->pareto.n_points);
     if (a->target.metric[0]) {
         size_t reached = 0, total = 0;
         const ws_target_row *best = NULL;
@@ -154,8 +163,9 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
             }
         }
         if (sacct > 0 && ws > 0)
-            say(f, "Slurm's node-level accounting (sacct ConsumedEnergy) saw %.4g kWh where wattscale's meters saw %.4g "
-                   "kWh (ratio %.3f) over the same runs.",
+            say(f,
+                "Slurm's node-level accounting (sacct ConsumedEnergy) saw %.4g kWh where wattscale's meters saw %.4g "
+                "kWh (ratio %.3f) over the same runs.",
                 sacct / 3.6e6, ws / 3.6e6, ws / sacct);
     }
 }
@@ -189,7 +199,8 @@ ws_status ws_report_write(const ws_runset *rs, const ws_report_opts *o, ws_repor
     if (st == WS_OK) st = wsi_report_tables(&a, res->tables_dir, err);
     if (st == WS_OK) st = wsi_report_html(&a, &findings, &figs, res->figures_dir, res->html_path, err);
     if (st == WS_OK) st = wsi_report_md(&a, &findings, &figs, res->md_path, err);
-    for (size_t i = 0; i < figs.n; i++) res->n_figures += figs.figs[i].drawn;
+    for (size_t i = 0; i < figs.n; i++)
+        res->n_figures += figs.figs[i].drawn;
     res->n_failed_figures = figs.n_failed;
     snprintf(res->figures_note, sizeof res->figures_note, "%s", figs.note);
     ws_analysis_free(&a);

@@ -15,8 +15,8 @@
 #include "wattscale/status.h"
 
 typedef struct {
-    const char *out_dir;  /* created when missing */
-    int figures;          /* draw figures with gnuplot (1); 0: write their scripts and data only */
+    const char *out_dir; /* created when missing */
+    int figures;         /* draw figures with gnuplot (1); 0: write their scripts and data only */
 } ws_report_opts;
 
 ws_report_opts ws_report_opts_default(void);
@@ -24,7 +24,7 @@ ws_report_opts ws_report_opts_default(void);
 typedef struct {
     char html_path[1100], md_path[1100], tables_dir[1100], figures_dir[1100];
     size_t n_runs, n_figures, n_failed_figures;
-    char figures_note[768];  /* why figures are missing, "" when all were drawn */
+    char figures_note[768]; /* why figures are missing, "" when all were drawn */
 } ws_report_result;
 
 ws_status ws_report_write(const ws_runset *rs, const ws_report_opts *o, ws_report_result *res, ws_error *err);

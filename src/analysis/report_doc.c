@@ -9,11 +9,20 @@
 static void esc_html(FILE *f, const char *s, size_t n) {
     for (size_t i = 0; i < n && s[i]; i++) {
         switch (s[i]) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        default: fputc(s[i], f);
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(s[i], f);
         }
     }
 }
@@ -89,14 +98,16 @@ void wsi_doc_list_end(wsi_doc *d) { fputs(d->html ? "</ul>\n" : "\n", d->f); }
 void wsi_doc_table(wsi_doc *d, const char *const *cols, size_t n) {
     fputs(d->html ? "<table><thead>" : "", d->f);
     d->header = 1;
-    for (size_t i = 0; i < n; i++) wsi_doc_cell(d, cols[i]);
+    for (size_t i = 0; i < n; i++)
+        wsi_doc_cell(d, cols[i]);
     d->header = d->in_row = 0;
     if (d->html) {
         fputs("</tr></thead><tbody>\n", d->f);
         return;
     }
     fputs("\n|", d->f);
-    for (size_t i = 0; i < n; i++) fputs(i ? " ---: |" : " --- |", d->f);
+    for (size_t i = 0; i < n; i++)
+        fputs(i ? " ---: |" : " --- |", d->f);
     fputs("\n", d->f);
 }
 
@@ -111,8 +122,10 @@ void wsi_doc_cell(wsi_doc *d, const char *s) {
     }
     fputc(' ', d->f);
     for (; *s; s++) {
-        if (*s == '|') fputs("\\|", d->f);
-        else if (*s != '\n') fputc(*s, d->f);
+        if (*s == '|')
+            fputs("\\|", d->f);
+        else if (*s != '\n')
+            fputc(*s, d->f);
     }
     fputs(" |", d->f);
 }

@@ -28,7 +28,7 @@ void wsi_doc_list_end(wsi_doc *d);
 void wsi_doc_table(wsi_doc *d, const char *const *cols, size_t n);
 void wsi_doc_cell(wsi_doc *d, const char *s);
 void wsi_doc_cell_sum(wsi_doc *d, ws_summary s, int digits); /* "m +- sd", "-" when none */
-void wsi_doc_cell_num(wsi_doc *d, double x, int digits);      /* "-" when not finite */
+void wsi_doc_cell_num(wsi_doc *d, double x, int digits);     /* "-" when not finite */
 void wsi_doc_cell_int(wsi_doc *d, long x);
 void wsi_doc_row_end(wsi_doc *d);
 void wsi_doc_table_end(wsi_doc *d);

@@ -59,8 +59,9 @@ static void figures(wsi_doc *d, const ws_figure_set *figs, const char *figdir) {
         fputs("<figcaption>", f);
         wsi_doc_text(d, fg->caption);
         char files[512];
-        snprintf(files, sizeof files, " Files: `figures/%s.svg`, `.png`, script `figures/%s.gp`, data `figures/%s.dat`.",
-                 fg->name, fg->name, fg->name);
+        snprintf(files, sizeof files,
+                 " Files: `figures/%s.svg`, `.png`, script `figures/%s.gp`, data `figures/%s.dat`.", fg->name, fg->name,
+                 fg->name);
         wsi_doc_text(d, files);
         fputs("</figcaption></figure>\n", f);
     }

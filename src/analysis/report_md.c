@@ -21,13 +21,15 @@ ws_status wsi_report_md(const ws_analysis *a, const wsi_findings *fi, const ws_f
     wsi_doc d = {f, 0, 0, 0};
     char now[32];
     ws_wall_time_iso(now, sizeof now);
-    fprintf(f, "# wattscale report: %s\n\n%zu runs stored; made %s by wattscale %s. The same, with the figures "
-               "embedded, is `report.html`; every table is in `tables/*.csv`.\n\n",
+    fprintf(f,
+            "# wattscale report: %s\n\n%zu runs stored; made %s by wattscale %s. The same, with the figures "
+            "embedded, is `report.html`; every table is in `tables/*.csv`.\n\n",
             a->rs->study, a->rs->n_runs, now, ws_version());
     if (!a->any_energy)
-        wsi_doc_warn(&d, "**Energy was not measured**: no sensor for %s on this hardware (the meters' reasons: "
-                         "`tables/runs.csv`, column `energy_not_measured_because`). Time-based results are shown; "
-                         "energy columns are empty (-).",
+        wsi_doc_warn(&d,
+                     "**Energy was not measured**: no sensor for %s on this hardware (the meters' reasons: "
+                     "`tables/runs.csv`, column `energy_not_measured_because`). Time-based results are shown; "
+                     "energy columns are empty (-).",
                      a->missing_domains[0] ? a->missing_domains : "any domain");
     wsi_report_findings(&d, fi);
     wsi_doc_h2(&d, "figures", "Figures");

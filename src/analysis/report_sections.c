@@ -11,15 +11,17 @@
 void wsi_report_findings(wsi_doc *d, const wsi_findings *fi) {
     wsi_doc_h2(d, "findings", "Findings");
     wsi_doc_list_begin(d);
-    for (size_t i = 0; i < fi->n; i++) wsi_doc_item(d, fi->text[i]);
+    for (size_t i = 0; i < fi->n; i++)
+        wsi_doc_item(d, fi->text[i]);
     wsi_doc_list_end(d);
 }
 
 static void series_section(wsi_doc *d, const ws_analysis *a) {
     wsi_doc_h2(d, "series", "Series: mean +- standard deviation over repetitions");
-    wsi_doc_p(d, "Speedup and efficiencies are relative to each series' smallest GPU count; device-hours are %s; W per "
-                 "GPU and per CPU socket are energy / time / metered devices. `-`: not measured. All columns: "
-                 "`tables/series.csv`.",
+    wsi_doc_p(d,
+              "Speedup and efficiencies are relative to each series' smallest GPU count; device-hours are %s; W per "
+              "GPU and per CPU socket are energy / time / metered devices. `-`: not measured. All columns: "
+              "`tables/series.csv`.",
               ws_analysis_device_unit(a));
     WSI_DOC_TABLE(d, "series", "scaling", "GPUs", "GBS", "LBS", "runs", "time (s)", "device-h", "energy (kWh)",
                   a->rs->metric, "speedup", "parallel eff.", "energy eff.", "W per GPU", "W per CPU socket",
@@ -34,10 +36,19 @@ static void series_section(wsi_doc *d, const ws_analysis *a) {
         wsi_doc_cell_int(d, sp->global_batch);
         wsi_doc_cell_int(d, sp->local_batch);
         wsi_doc_cell_int(d, (long)sp->n_runs);
-        ws_summary cols[] = {sp->time_s,      sp->device_hours,        sp->energy_kwh,        sp->metric,
-                             sp->speedup,     sp->parallel_efficiency, sp->energy_efficiency, sp->gpu_power_w,
-                             sp->socket_power_w, sp->samples_per_device_hour, sp->updates_per_device_hour};
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) wsi_doc_cell_sum(d, cols[k], 4);
+        ws_summary cols[] = {sp->time_s,
+                             sp->device_hours,
+                             sp->energy_kwh,
+                             sp->metric,
+                             sp->speedup,
+                             sp->parallel_efficiency,
+                             sp->energy_efficiency,
+                             sp->gpu_power_w,
+                             sp->socket_power_w,
+                             sp->samples_per_device_hour,
+                             sp->updates_per_device_hour};
+        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+            wsi_doc_cell_sum(d, cols[k], 4);
         wsi_doc_row_end(d);
     }
     wsi_doc_table_end(d);
@@ -78,16 +89,17 @@ static void energy_section(wsi_doc *d, const ws_analysis *a) {
     wsi_doc_cell(d, "kWh/device-h = c0 + c1 samples/device-h + c2 updates/device-h");
     wsi_doc_cell_int(d, (long)mf->n);
     if (mf->valid)
-        snprintf(b, sizeof b, "c0 %.4g [%.4g, %.4g]; c1 %.4g [%.4g, %.4g]; c2 %.4g [%.4g, %.4g]", mf->coef[0], mf->lo[0],
-                 mf->hi[0], mf->coef[1], mf->lo[1], mf->hi[1], mf->coef[2], mf->lo[2], mf->hi[2]);
+        snprintf(b, sizeof b, "c0 %.4g [%.4g, %.4g]; c1 %.4g [%.4g, %.4g]; c2 %.4g [%.4g, %.4g]", mf->coef[0],
+                 mf->lo[0], mf->hi[0], mf->coef[1], mf->lo[1], mf->hi[1], mf->coef[2], mf->lo[2], mf->hi[2]);
     else
-        snprintf(b, sizeof b, "%s", mf->collinear ? "collinear: samples and updates per device-hour are proportional"
-                                                  : "too few runs");
+        snprintf(b, sizeof b, "%s",
+                 mf->collinear ? "collinear: samples and updates per device-hour are proportional" : "too few runs");
     wsi_doc_cell(d, b);
     wsi_doc_cell_num(d, mf->r2, 4);
     wsi_doc_row_end(d);
     const ws_linfit *one[2] = {&a->energy.slope_on_samples, &a->energy.slope_on_updates};
-    static const char *names[2] = {"kWh/device-h = c0 + c1 samples/device-h", "kWh/device-h = c0 + c1 updates/device-h"};
+    static const char *names[2] = {"kWh/device-h = c0 + c1 samples/device-h",
+                                   "kWh/device-h = c0 + c1 updates/device-h"};
     for (int k = 0; k < 2; k++) {
         wsi_doc_cell(d, names[k]);
         wsi_doc_cell_int(d, (long)one[k]->n);

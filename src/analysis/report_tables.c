@@ -104,13 +104,24 @@ static ws_status series_table(const ws_analysis *a, const char *dir, ws_error *e
         ws_csv_num(&c, sp->data_fraction);
         ws_csv_str(&c, sp->device_kind);
         ws_csv_int(&c, (long)sp->n_runs);
-        ws_summary cols[] = {sp->time_s,       sp->device_hours,    sp->energy_kwh,
-                             sp->gpu_kwh,      sp->cpu_kwh,         sp->dram_kwh,
-                             sp->sacct_kwh,    sp->metric,          sp->speedup,
-                             sp->parallel_efficiency, sp->energy_efficiency, sp->gpu_power_w,
-                             sp->socket_power_w, sp->samples_per_device_hour, sp->updates_per_device_hour,
+        ws_summary cols[] = {sp->time_s,
+                             sp->device_hours,
+                             sp->energy_kwh,
+                             sp->gpu_kwh,
+                             sp->cpu_kwh,
+                             sp->dram_kwh,
+                             sp->sacct_kwh,
+                             sp->metric,
+                             sp->speedup,
+                             sp->parallel_efficiency,
+                             sp->energy_efficiency,
+                             sp->gpu_power_w,
+                             sp->socket_power_w,
+                             sp->samples_per_device_hour,
+                             sp->updates_per_device_hour,
                              sp->kwh_per_device_hour};
-        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) put_summary(&c, cols[k], 1);
+        for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+            put_summary(&c, cols[k], 1);
         ws_csv_row(&c);
     }
     return ws_csv_close(&c, err);
@@ -199,8 +210,10 @@ static ws_status accuracy_table(const ws_analysis *a, const char *dir, ws_error 
             ws_csv_int(&c, cv->points[p].global_batch);
             ws_csv_int(&c, (long)cv->points[p].metric.n);
             put_summary(&c, cv->points[p].metric, 1);
-            if (cv->degrades_beyond_gbs) ws_csv_int(&c, cv->degrades_beyond_gbs);
-            else ws_csv_num(&c, NAN);
+            if (cv->degrades_beyond_gbs)
+                ws_csv_int(&c, cv->degrades_beyond_gbs);
+            else
+                ws_csv_num(&c, NAN);
             ws_csv_num(&c, a->accuracy.tolerance);
             ws_csv_row(&c);
         }

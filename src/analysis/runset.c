@@ -30,8 +30,10 @@ void ws_run_group_key(const ws_run *r, char *out, size_t size) {
 
 void ws_run_task_key(const ws_run *r, char *out, size_t size) {
     char stop[48];
-    if (r->steps_requested > 0) snprintf(stop, sizeof stop, "%ld steps", r->steps_requested);
-    else snprintf(stop, sizeof stop, "%d epochs", r->epochs_requested);
+    if (r->steps_requested > 0)
+        snprintf(stop, sizeof stop, "%ld steps", r->steps_requested);
+    else
+        snprintf(stop, sizeof stop, "%d epochs", r->epochs_requested);
     snprintf(out, size, "%s on %s (fraction %.4g), %s, %s", r->model, r->data, r->data_fraction, stop, r->precision);
 }
 

@@ -16,10 +16,10 @@
 
 typedef struct {
     char run_key[128];
-    char status[24];                  /* completed | target_reached | failed | running */
+    char status[24]; /* completed | target_reached | failed | running */
     char model[32], data[256], precision[8], device[8];
-    char device_kind[16];             /* gpu | cpu_process: what a device-hour counts */
-    char hardware[128];               /* GPU name, or the CPU model on the CPU backend */
+    char device_kind[16]; /* gpu | cpu_process: what a device-hour counts */
+    char hardware[128];   /* GPU name, or the CPU model on the CPU backend */
     int world, nodes;
     int global_batch, local_batch, accum;
     double data_fraction;
@@ -29,28 +29,28 @@ typedef struct {
     double energy_j, energy_gpu_j, energy_cpu_j, energy_dram_j; /* NAN: not measured */
     double samples, updates;
     double samples_per_device_hour, updates_per_device_hour;
-    double kwh_per_device_hour;       /* NAN without energy */
+    double kwh_per_device_hour;          /* NAN without energy */
     double val_loss, val_top1, val_top5; /* last evaluation; NAN: none */
-    int gpu_devices, cpu_sockets;     /* metered GPUs and CPU packages of the run (0: none) */
-    double sacct_energy_j;            /* Slurm's ConsumedEnergy of the job; NAN: none */
-    char missing[1536];               /* why domains were not measured ("" when all were) */
-    char missing_domains[32];         /* "gpu, cpu, dram": the domains without a sensor */
-    size_t first_epoch, n_epochs;     /* into ws_runset.epochs */
-    size_t first_power, n_power;      /* into ws_runset.power */
+    int gpu_devices, cpu_sockets;        /* metered GPUs and CPU packages of the run (0: none) */
+    double sacct_energy_j;               /* Slurm's ConsumedEnergy of the job; NAN: none */
+    char missing[1536];                  /* why domains were not measured ("" when all were) */
+    char missing_domains[32];            /* "gpu, cpu, dram": the domains without a sensor */
+    size_t first_epoch, n_epochs;        /* into ws_runset.epochs */
+    size_t first_power, n_power;         /* into ws_runset.power */
 } ws_run;
 
 typedef struct {
     int epoch;
-    double time_s, energy_j;          /* of this epoch; energy NAN when not measured */
+    double time_s, energy_j; /* of this epoch; energy NAN when not measured */
     double samples;
     double val_loss, val_top1, val_top5; /* NAN when not evaluated this epoch */
 } ws_run_epoch;
 
 typedef struct {
-    size_t run;                       /* index into ws_runset.runs */
+    size_t run; /* index into ws_runset.runs */
     char series[64];
-    char scaling[16];                 /* constant_gbs | constant_lbs | points */
-    int growing;                      /* dataset grows with the GPU count */
+    char scaling[16]; /* constant_gbs | constant_lbs | points */
+    int growing;      /* dataset grows with the GPU count */
     int point, repetition;
 } ws_member;
 
@@ -62,8 +62,8 @@ typedef struct {
 
 typedef struct {
     char study[64];
-    char metric[16];                  /* the predictive metric the study reports (val_top1) */
-    char target_metric[16];           /* "" none */
+    char metric[16];        /* the predictive metric the study reports (val_top1) */
+    char target_metric[16]; /* "" none */
     double target_value;
     double degradation_tolerance;
     ws_run *runs;

@@ -42,7 +42,8 @@ static double v_kph(const ws_run *r) { return r->kwh_per_device_hour; }
 static double v_jps(const ws_run *r) { return r->samples > 0 ? r->energy_j / r->samples : NAN; }
 
 static ws_summary summarize(const ws_runset *rs, const size_t *idx, size_t n, run_value f, double *buf) {
-    for (size_t i = 0; i < n; i++) buf[i] = f(&rs->runs[idx[i]]);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = f(&rs->runs[idx[i]]);
     return ws_summarize(buf, n);
 }
 
@@ -113,7 +114,8 @@ ws_status ws_scaling_compute(const ws_runset *rs, ws_scaling_table *out, ws_erro
         sp->gpu_power_w = summarize(rs, idx, n, ws_run_gpu_power_w, buf);
         sp->socket_power_w = summarize(rs, idx, n, ws_run_socket_power_w, buf);
         jps[p] = summarize(rs, idx, n, v_jps, buf).mean;
-        for (size_t i = 0; i < n; i++) buf[i] = ws_run_metric(&rs->runs[idx[i]], rs->metric);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = ws_run_metric(&rs->runs[idx[i]], rs->metric);
         sp->metric = ws_summarize(buf, n);
     }
     /* relative to each series' smallest GPU count, per repetition against the base's mean */
@@ -122,7 +124,8 @@ ws_status ws_scaling_compute(const ws_runset *rs, ws_scaling_table *out, ws_erro
         size_t b = out->n_points;
         for (size_t q = 0; q < out->n_points; q++) {
             const ws_series_point *c = &out->points[q];
-            if (!strcmp(c->series, sp->series) && c->n_runs > 0 && (b == out->n_points || c->gpus < out->points[b].gpus))
+            if (!strcmp(c->series, sp->series) && c->n_runs > 0 &&
+                (b == out->n_points || c->gpus < out->points[b].gpus))
                 b = q;
         }
         size_t n = point_runs(rs, sp->series, sp->point, idx);
@@ -132,11 +135,14 @@ ws_status ws_scaling_compute(const ws_runset *rs, ws_scaling_table *out, ws_erro
         }
         const ws_series_point *base = &out->points[b];
         double thr_b = base->samples_per_device_hour.mean;
-        for (size_t i = 0; i < n; i++) buf[i] = v_sph(&rs->runs[idx[i]]) / thr_b;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = v_sph(&rs->runs[idx[i]]) / thr_b;
         sp->parallel_efficiency = ws_summarize(buf, n);
-        for (size_t i = 0; i < n; i++) buf[i] *= (double)sp->gpus / base->gpus;
+        for (size_t i = 0; i < n; i++)
+            buf[i] *= (double)sp->gpus / base->gpus;
         sp->speedup = ws_summarize(buf, n);
-        for (size_t i = 0; i < n; i++) buf[i] = jps[b] / v_jps(&rs->runs[idx[i]]);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = jps[b] / v_jps(&rs->runs[idx[i]]);
         sp->energy_efficiency = ws_summarize(buf, n);
     }
     free(jps);

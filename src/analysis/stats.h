@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 typedef struct {
-    size_t n;         /* finite values summarised (NANs, i.e. "not measured", are skipped) */
-    double mean;      /* NAN when n == 0 */
-    double sd;        /* sample standard deviation (n - 1); NAN when n < 2 */
-    double min, max;  /* NAN when n == 0 */
+    size_t n;        /* finite values summarised (NANs, i.e. "not measured", are skipped) */
+    double mean;     /* NAN when n == 0 */
+    double sd;       /* sample standard deviation (n - 1); NAN when n < 2 */
+    double min, max; /* NAN when n == 0 */
 } ws_summary;
 
 ws_summary ws_summarize(const double *x, size_t n);

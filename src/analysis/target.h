@@ -23,7 +23,7 @@ typedef struct {
 } ws_target_row;
 
 typedef struct {
-    char metric[16];          /* "" when no target was set */
+    char metric[16]; /* "" when no target was set */
     double value;
     ws_target_row *rows;
     size_t n_rows;

@@ -17,20 +17,19 @@
 #endif
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: wattscale report DB [--out DIR] [--study NAME] [--target METRIC=VALUE] [--no-figures]\n"
-            "\n"
-            "Analyses a study's database (made by `wattscale study run` or `study ingest`, here or\n"
-            "elsewhere) and writes into DIR (default: the database's folder/report):\n"
-            "  report.html   the whole analysis, figures embedded (one file to open or send)\n"
-            "  report.md     a Markdown summary\n"
-            "  tables/*.csv  every table, as pandas.read_csv reads them (empty = not measured)\n"
-            "  figures/      each figure as SVG and PNG, with the gnuplot script (.gp) and data\n"
-            "                (.dat) beside it: edit the script and run `gnuplot NAME.gp` to restyle\n"
-            "--study picks a study when the database holds several; --target sets the metric for\n"
-            "energy-to-target (default: the study file's analysis.target). Figures need gnuplot\n"
-            "(apt-get install gnuplot-nox; or WATTSCALE_GNUPLOT=/path/to/gnuplot); without it the\n"
-            "scripts and data are written and the report says so.\n");
+    fprintf(f, "usage: wattscale report DB [--out DIR] [--study NAME] [--target METRIC=VALUE] [--no-figures]\n"
+               "\n"
+               "Analyses a study's database (made by `wattscale study run` or `study ingest`, here or\n"
+               "elsewhere) and writes into DIR (default: the database's folder/report):\n"
+               "  report.html   the whole analysis, figures embedded (one file to open or send)\n"
+               "  report.md     a Markdown summary\n"
+               "  tables/*.csv  every table, as pandas.read_csv reads them (empty = not measured)\n"
+               "  figures/      each figure as SVG and PNG, with the gnuplot script (.gp) and data\n"
+               "                (.dat) beside it: edit the script and run `gnuplot NAME.gp` to restyle\n"
+               "--study picks a study when the database holds several; --target sets the metric for\n"
+               "energy-to-target (default: the study file's analysis.target). Figures need gnuplot\n"
+               "(apt-get install gnuplot-nox; or WATTSCALE_GNUPLOT=/path/to/gnuplot); without it the\n"
+               "scripts and data are written and the report says so.\n");
 }
 
 int ws_cmd_report(int argc, char **argv) {
@@ -41,14 +40,19 @@ int ws_cmd_report(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--out") && v) out = argv[++i];
-        else if (!strcmp(a, "--study") && v) study = argv[++i];
-        else if (!strcmp(a, "--target") && v) target = argv[++i];
-        else if (!strcmp(a, "--no-figures")) figures = 0;
+        } else if (!strcmp(a, "--out") && v)
+            out = argv[++i];
+        else if (!strcmp(a, "--study") && v)
+            study = argv[++i];
+        else if (!strcmp(a, "--target") && v)
+            target = argv[++i];
+        else if (!strcmp(a, "--no-figures"))
+            figures = 0;
         else if (a[0] == '-') {
             fprintf(stderr, "wattscale report: unknown or incomplete flag '%s' (see --help)\n", a);
             return 2;
-        } else if (!db) db = a;
+        } else if (!db)
+            db = a;
         else {
             fprintf(stderr, "wattscale report: one database only ('%s' is a second)\n", a);
             return 2;
@@ -88,7 +92,8 @@ int ws_cmd_report(int argc, char **argv) {
         }
         if (n > 1) {
             fprintf(stderr, "wattscale report: %s holds %zu studies; pick one with --study:", db, n);
-            for (size_t i = 0; i < n; i++) fprintf(stderr, " %s", names[i]);
+            for (size_t i = 0; i < n; i++)
+                fprintf(stderr, " %s", names[i]);
             fprintf(stderr, "\n");
             ws_store_close(s);
             return 2;
@@ -114,9 +119,11 @@ int ws_cmd_report(int argc, char **argv) {
     return 0;
 #else
     (void)out, (void)study, (void)target, (void)figures;
-    fprintf(stderr, "wattscale report: this build lacks %s: apt-get install%s%s, then rebuild (the runs and the "
-                    "database are fine: make the report on a machine that has them)\n",
-            WS_HAVE_SQLITE ? "GSL" : "SQLite", WS_HAVE_SQLITE ? "" : " libsqlite3-dev", WS_HAVE_GSL ? "" : " libgsl-dev");
+    fprintf(stderr,
+            "wattscale report: this build lacks %s: apt-get install%s%s, then rebuild (the runs and the "
+            "database are fine: make the report on a machine that has them)\n",
+            WS_HAVE_SQLITE ? "GSL" : "SQLite", WS_HAVE_SQLITE ? "" : " libsqlite3-dev",
+            WS_HAVE_GSL ? "" : " libgsl-dev");
     return 1;
 #endif
 }

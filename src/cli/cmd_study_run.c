@@ -27,16 +27,24 @@ static int parse(const char *cmd, int argc, char **argv, study_flags *f, int run
     memset(f, 0, sizeof *f);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--db") && v) f->db = argv[++i];
-        else if (!strcmp(a, "--runs-dir") && v) f->runs_dir = argv[++i];
-        else if (run_flags && !strcmp(a, "--series") && v) f->series = argv[++i];
-        else if (run_flags && !strcmp(a, "--wattscale") && v) f->wattscale = argv[++i];
-        else if (run_flags && !strcmp(a, "--dry-run")) f->dry_run = 1;
-        else if (run_flags && !strcmp(a, "--no-wait")) f->no_wait = 1;
+        if (!strcmp(a, "--db") && v)
+            f->db = argv[++i];
+        else if (!strcmp(a, "--runs-dir") && v)
+            f->runs_dir = argv[++i];
+        else if (run_flags && !strcmp(a, "--series") && v)
+            f->series = argv[++i];
+        else if (run_flags && !strcmp(a, "--wattscale") && v)
+            f->wattscale = argv[++i];
+        else if (run_flags && !strcmp(a, "--dry-run"))
+            f->dry_run = 1;
+        else if (run_flags && !strcmp(a, "--no-wait"))
+            f->no_wait = 1;
         else if (a[0] == '-') {
-            fprintf(stderr, "wattscale study %s: unknown or incomplete flag '%s' (see wattscale study --help)\n", cmd, a);
+            fprintf(stderr, "wattscale study %s: unknown or incomplete flag '%s' (see wattscale study --help)\n", cmd,
+                    a);
             return 2;
-        } else if (!f->file) f->file = a;
+        } else if (!f->file)
+            f->file = a;
         else {
             fprintf(stderr, "wattscale study %s: one study file only ('%s' is a second)\n", cmd, a);
             return 2;
@@ -76,7 +84,8 @@ static ws_store *open_existing(const ws_study *s) {
 
 static void print_header(const ws_study *s, const ws_plan *p) {
     size_t shared = 0;
-    for (size_t i = 0; i < p->n_runs; i++) shared += p->runs[i].n_members > 1;
+    for (size_t i = 0; i < p->n_runs; i++)
+        shared += p->runs[i].n_members > 1;
     printf("study %s (%s): %zu series x %d repetition%s = %zu runs", s->name, s->path, s->n_series, s->repetitions,
            s->repetitions > 1 ? "s" : "", p->n_runs);
     if (shared) printf(" (%zu shared by series with a common point)", shared);
@@ -107,7 +116,8 @@ int ws_cmd_study_plan(int argc, char **argv) {
     ws_store *store = open_existing(&s);
     char source[256] = "";
     if (isfinite(s.estimate_samples_per_device_s)) {
-        snprintf(source, sizeof source, "estimate: %g samples/s per device from the study file (estimate:), ideal scaling",
+        snprintf(source, sizeof source,
+                 "estimate: %g samples/s per device from the study file (estimate:), ideal scaling",
                  s.estimate_samples_per_device_s);
     } else if (store) {
         size_t n = 0;
@@ -140,11 +150,13 @@ int ws_cmd_study_plan(int argc, char **argv) {
                hours, ws_run_state_name(st));
     }
     if (any_unknown)
-        printf("total: %zu runs, %.0f samples; %s unknown: give estimate.samples_per_device_s in the study file, or run "
-               "some first\n",
-               p.n_runs, total_samples, hours_unit(&s));
+        printf(
+            "total: %zu runs, %.0f samples; %s unknown: give estimate.samples_per_device_s in the study file, or run "
+            "some first\n",
+            p.n_runs, total_samples, hours_unit(&s));
     else
-        printf("total: %zu runs, %.0f samples, %.4g %s (%s)\n", p.n_runs, total_samples, total_h, hours_unit(&s), source);
+        printf("total: %zu runs, %.0f samples, %.4g %s (%s)\n", p.n_runs, total_samples, total_h, hours_unit(&s),
+               source);
     ws_store_close(store);
     ws_plan_free(&p);
     ws_study_free(&s);
@@ -166,13 +178,14 @@ int ws_cmd_study_status(int argc, char **argv) {
     ws_store *store = open_existing(&s);
     print_header(&s, &p);
     size_t count[WS_RUN_MISSING + 1] = {0};
-    size_t (*per_series)[WS_RUN_MISSING + 1] = calloc(s.n_series, sizeof *per_series);
+    size_t(*per_series)[WS_RUN_MISSING + 1] = calloc(s.n_series, sizeof *per_series);
     for (size_t i = 0; i < p.n_runs && per_series; i++) {
         const ws_plan_run *r = &p.runs[i];
         ws_store_job job;
         ws_run_state st = ws_study_run_state(&s, store, r, &job);
         count[st]++;
-        for (size_t m = 0; m < r->n_members; m++) per_series[r->members[m].series][st]++;
+        for (size_t m = 0; m < r->n_members; m++)
+            per_series[r->members[m].series][st]++;
         if (st != WS_RUN_DONE) {
             printf("  %-32s %s", r->key, ws_run_state_name(st));
             if (job.job_id[0]) printf(" (Slurm job %s, %s)", job.job_id, job.state);
@@ -181,7 +194,8 @@ int ws_cmd_study_status(int argc, char **argv) {
     }
     for (size_t k = 0; k < s.n_series && per_series; k++) {
         size_t total = 0;
-        for (int st = 0; st <= WS_RUN_MISSING; st++) total += per_series[k][st];
+        for (int st = 0; st <= WS_RUN_MISSING; st++)
+            total += per_series[k][st];
         printf("series %-24s %zu/%zu done", s.series[k].name, per_series[k][WS_RUN_DONE], total);
         for (int st = 1; st <= WS_RUN_MISSING; st++)
             if (per_series[k][st]) printf(", %zu %s", per_series[k][st], ws_run_state_name((ws_run_state)st));
@@ -217,12 +231,13 @@ int ws_cmd_study_run(int argc, char **argv) {
         return st == WS_EINVAL ? 2 : 1;
     }
     if (!f.dry_run)
-        fprintf(stderr,
-                "wattscale study run: %s: %zu planned, %zu done before, %zu run now, %zu failed; database %s\n",
+        fprintf(stderr, "wattscale study run: %s: %zu planned, %zu done before, %zu run now, %zu failed; database %s\n",
                 s.name, sum.planned, sum.already_done, sum.ran, sum.failed, s.database);
     if (sum.still_queued || sum.unsubmitted)
-        fprintf(stderr, "wattscale study run: %zu job(s) still queued, %zu script(s) not submitted: run it again to collect them\n",
-                sum.still_queued, sum.unsubmitted);
+        fprintf(
+            stderr,
+            "wattscale study run: %zu job(s) still queued, %zu script(s) not submitted: run it again to collect them\n",
+            sum.still_queued, sum.unsubmitted);
     ws_study_free(&s);
     if (sum.failed) return 1;
     return sum.still_queued || sum.unsubmitted ? 4 : 0;
@@ -231,8 +246,8 @@ int ws_cmd_study_run(int argc, char **argv) {
 #else
 static int unavailable(const char *cmd) {
     fprintf(stderr, "wattscale study %s: this build lacks %s%s%s: apt-get install%s%s, then rebuild\n", cmd,
-            WS_HAVE_SQLITE ? "" : "SQLite", !WS_HAVE_SQLITE && !WS_HAVE_YAML ? " and " : "", WS_HAVE_YAML ? "" : "libyaml",
-            WS_HAVE_SQLITE ? "" : " libsqlite3-dev", WS_HAVE_YAML ? "" : " libyaml-dev");
+            WS_HAVE_SQLITE ? "" : "SQLite", !WS_HAVE_SQLITE && !WS_HAVE_YAML ? " and " : "",
+            WS_HAVE_YAML ? "" : "libyaml", WS_HAVE_SQLITE ? "" : " libsqlite3-dev", WS_HAVE_YAML ? "" : " libyaml-dev");
     return 1;
 }
 int ws_cmd_study_plan(int argc, char **argv) {

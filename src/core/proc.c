@@ -217,7 +217,8 @@ ws_status ws_proc_split(const char *tmpl, const char *const *vars, char ***words
 
 void ws_proc_words_free(char **words) {
     if (!words) return;
-    for (char **w = words; *w; w++) free(*w);
+    for (char **w = words; *w; w++)
+        free(*w);
     free(words);
 }
 

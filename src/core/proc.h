@@ -10,11 +10,11 @@
 #include "wattscale/status.h"
 
 typedef struct {
-    char *const *argv;        /* argv[0] looked up in PATH; NULL-terminated */
-    const char *const *env;   /* "KEY=VALUE" set in the child (NULL-terminated; NULL: none) */
-    const char *log_path;     /* stdout and stderr appended here; NULL: inherited */
-    int keep_fd;              /* a descriptor left open across exec (the runner's lock); -1: none */
-    int die_with_parent;      /* the child gets SIGTERM when the runner dies (even by SIGKILL) */
+    char *const *argv;      /* argv[0] looked up in PATH; NULL-terminated */
+    const char *const *env; /* "KEY=VALUE" set in the child (NULL-terminated; NULL: none) */
+    const char *log_path;   /* stdout and stderr appended here; NULL: inherited */
+    int keep_fd;            /* a descriptor left open across exec (the runner's lock); -1: none */
+    int die_with_parent;    /* the child gets SIGTERM when the runner dies (even by SIGKILL) */
 } ws_proc_opts;
 
 /* Runs the command and waits. *exit_code: its status, 128+N when signal N ended it, 127

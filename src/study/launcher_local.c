@@ -35,7 +35,8 @@ static int physical_cores(void) {
         }
         if (id[0] < 0 || id[1] < 0) return (int)n;
         int seen = 0;
-        for (int i = 0; i < count && !seen; i++) seen = pairs[i][0] == id[0] && pairs[i][1] == id[1];
+        for (int i = 0; i < count && !seen; i++)
+            seen = pairs[i][0] == id[0] && pairs[i][1] == id[1];
         if (!seen) {
             pairs[count][0] = id[0];
             pairs[count][1] = id[1];
@@ -67,7 +68,8 @@ static int has_word(char **words, const char *w) {
 }
 
 static void print_command(char **argv, const char *const *env) {
-    for (size_t i = 0; env && env[i]; i++) printf("%s ", env[i]);
+    for (size_t i = 0; env && env[i]; i++)
+        printf("%s ", env[i]);
     for (char **a = argv; *a; a++) {
         int plain = strspn(*a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./:,+") == strlen(*a);
         printf(plain ? "%s%s" : "%s'%s'", a == argv ? "" : " ", *a);
@@ -82,13 +84,16 @@ ws_status wsi_launch_local(const wsi_launch_ctx *c, const ws_plan_run *r, const 
     int ranks = r->point.gpus;
     *exit_code = 0;
     if (ranks > 1 && !WS_HAVE_MPI)
-        return wsi_error(err, WS_ENOTSUP, "run %s needs %d ranks and this build has no MPI: apt-get install "
-                                          "libopenmpi-dev openmpi-bin, then rebuild",
+        return wsi_error(err, WS_ENOTSUP,
+                         "run %s needs %d ranks and this build has no MPI: apt-get install "
+                         "libopenmpi-dev openmpi-bin, then rebuild",
                          r->key, ranks);
     int threads = 0;
     if (!strcmp(s->device, "cpu")) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = l->cpu_threads > 0 ? l->cpu_threads : l->cpu_threads < 0 ? 0 : (int)(cores / ranks > 0 ? cores / ranks : 1);
+        threads = l->cpu_threads > 0   ? l->cpu_threads
+                  : l->cpu_threads < 0 ? 0
+                                       : (int)(cores / ranks > 0 ? cores / ranks : 1);
     }
     char **args = NULL, **launcher = NULL;
     ws_status st = ws_plan_train_args(s, r, dir, resume, threads, &args, err);
@@ -99,20 +104,23 @@ ws_status wsi_launch_local(const wsi_launch_ctx *c, const ws_plan_run *r, const 
         const char *vars[] = {ranks_var, "nodes=1", NULL};
         st = ws_proc_split(l->mpirun, vars, &launcher, &n_launcher, err);
     }
-    for (char **a = args; a && *a; a++) n_args++;
+    for (char **a = args; a && *a; a++)
+        n_args++;
     char **argv = NULL;
     if (st == WS_OK && !(argv = calloc(n_launcher + n_args + 6, sizeof *argv)))
         st = wsi_error(err, WS_ENOMEM, "out of memory");
     if (st == WS_OK) {
         size_t n = 0;
-        for (size_t i = 0; i < n_launcher; i++) argv[n++] = launcher[i];
+        for (size_t i = 0; i < n_launcher; i++)
+            argv[n++] = launcher[i];
         if (launcher && is_open_mpi(launcher[0])) {
             if (ranks > physical_cores() && !has_word(launcher, "--oversubscribe")) argv[n++] = "--oversubscribe";
             if (geteuid() == 0 && !has_word(launcher, "--allow-run-as-root")) argv[n++] = "--allow-run-as-root";
         }
         argv[n++] = (char *)c->wattscale;
         argv[n++] = "train";
-        for (size_t i = 0; i < n_args; i++) argv[n++] = args[i];
+        for (size_t i = 0; i < n_args; i++)
+            argv[n++] = args[i];
         argv[n] = NULL;
 
         /* environment: the study's, plus NVLink multicast off for NCCL unless set */
@@ -124,7 +132,8 @@ ws_status wsi_launch_local(const wsi_launch_ctx *c, const ws_plan_run *r, const 
             env[ne] = env_buf[ne];
         }
         int nvls_set = getenv("NCCL_NVLS_ENABLE") != NULL;
-        for (size_t i = 0; i < l->n_env; i++) nvls_set |= !strcmp(l->env[i].key, "NCCL_NVLS_ENABLE");
+        for (size_t i = 0; i < l->n_env; i++)
+            nvls_set |= !strcmp(l->env[i].key, "NCCL_NVLS_ENABLE");
         if (!strcmp(s->device, "cuda") && ranks > 1 && !nvls_set) env[ne++] = "NCCL_NVLS_ENABLE=0";
         env[ne] = NULL;
 

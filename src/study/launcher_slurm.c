@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 int wsi_slurm_state_active(const char *state) {
-    static const char *active[] = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "RESIZING",
-                                   "SUSPENDED", "SUBMITTED"};
+    static const char *active[] = {"PENDING",  "RUNNING",  "CONFIGURING", "COMPLETING",
+                                   "REQUEUED", "RESIZING", "SUSPENDED",   "SUBMITTED"};
     for (size_t i = 0; i < sizeof active / sizeof active[0]; i++)
         if (!strncmp(state, active[i], strlen(active[i]))) return 1;
     return 0;
@@ -36,8 +36,10 @@ static void put_word(FILE *f, const char *w) {
     }
     fputc('\'', f);
     for (; *w; w++) {
-        if (*w == '\'') fputs("'\\''", f);
-        else fputc(*w, f);
+        if (*w == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*w, f);
     }
     fputc('\'', f);
 }
@@ -71,7 +73,8 @@ static ws_status write_script(const wsi_launch_ctx *c, const ws_plan_run *r, con
         fprintf(f, "#SBATCH --job-name=ws-%s-%s\n", s->name, r->key);
         fprintf(f, "#SBATCH --nodes=%d\n#SBATCH --ntasks=%d\n#SBATCH --ntasks-per-node=%d\n", nodes, ranks, per_node);
         if (!strcmp(s->device, "cuda") && gpu)
-            for (char **g = gpu; *g; g++) fprintf(f, "#SBATCH %s\n", *g);
+            for (char **g = gpu; *g; g++)
+                fprintf(f, "#SBATCH %s\n", *g);
         if (l->cpus_per_task) fprintf(f, "#SBATCH --cpus-per-task=%d\n", l->cpus_per_task);
         fprintf(f, "#SBATCH --time=%s\n", l->time_limit);
         if (l->partition[0]) fprintf(f, "#SBATCH --partition=%s\n", l->partition);
@@ -96,11 +99,13 @@ static ws_status write_script(const wsi_launch_ctx *c, const ws_plan_run *r, con
         fprintf(f, " ]; then resume=(--resume ");
         put_word(f, dir);
         fprintf(f, "); fi\nexec");
-        for (char **w = srun; *w; w++) fputc(' ', f), put_word(f, *w);
+        for (char **w = srun; *w; w++)
+            fputc(' ', f), put_word(f, *w);
         fputc(' ', f);
         put_word(f, c->wattscale);
         fprintf(f, " train");
-        for (char **a = args; *a; a++) fputc(' ', f), put_word(f, *a);
+        for (char **a = args; *a; a++)
+            fputc(' ', f), put_word(f, *a);
         fprintf(f, " ${resume[@]+\"${resume[@]}\"}\n");
         fclose(f);
         st = ws_write_file_atomic(path, text, size, err);
@@ -150,7 +155,8 @@ static int ask_sacct(ws_store_job *job) {
     for (char *save = NULL, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         char *f[4] = {0}, *s2 = NULL;
         int k = 0;
-        for (char *t = strtok_r(line, "|", &s2); t && k < 4; t = strtok_r(NULL, "|", &s2)) f[k++] = t;
+        for (char *t = strtok_r(line, "|", &s2); t && k < 4; t = strtok_r(NULL, "|", &s2))
+            f[k++] = t;
         if (k < 2 || strcmp(f[0], job->job_id) != 0) continue;
         f[1][strcspn(f[1], " ")] = 0; /* "CANCELLED by 0" */
         snprintf(job->state, sizeof job->state, "%s", f[1]);
@@ -185,7 +191,8 @@ int wsi_slurm_poll(const wsi_launch_ctx *c, const char *dir, ws_store_job *job) 
     if (access(path, F_OK) == 0 && ws_read_file(path, &text, NULL, NULL) == WS_OK) j = cJSON_Parse(text);
     free(text);
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
-    int ok = cJSON_IsString(st) && (!strcmp(st->valuestring, "completed") || !strcmp(st->valuestring, "target_reached"));
+    int ok =
+        cJSON_IsString(st) && (!strcmp(st->valuestring, "completed") || !strcmp(st->valuestring, "target_reached"));
     snprintf(job->state, sizeof job->state, ok ? "COMPLETED" : "ENDED");
     cJSON_Delete(j);
     return 1;

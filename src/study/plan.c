@@ -35,7 +35,8 @@ static double samples_of(const ws_study *s, const ws_study_point *p) {
 ws_status ws_plan_make(ws_plan *out, const ws_study *s, ws_error *err) {
     memset(out, 0, sizeof *out);
     size_t cap = 0;
-    for (size_t i = 0; i < s->n_series; i++) cap += s->series[i].n_points;
+    for (size_t i = 0; i < s->n_series; i++)
+        cap += s->series[i].n_points;
     cap *= (size_t)s->repetitions;
     out->runs = calloc(cap ? cap : 1, sizeof *out->runs);
     if (!out->runs) return wsi_error(err, WS_ENOMEM, "study %s: out of memory for %zu runs", s->name, cap);
@@ -100,7 +101,8 @@ ws_status ws_plan_train_args(const ws_study *s, const ws_plan_run *r, const char
     if (!argv) return wsi_error(err, WS_ENOMEM, "run %s: out of memory", r->key);
     char num[64];
     int bad = 0;
-    for (size_t i = 0; i < s->n_train_args; i++) bad |= push(argv, &n, cap, s->train_args[i]);
+    for (size_t i = 0; i < s->n_train_args; i++)
+        bad |= push(argv, &n, cap, s->train_args[i]);
     snprintf(num, sizeof num, "%d", r->point.global_batch);
     bad |= push(argv, &n, cap, "--global-batch") | push(argv, &n, cap, num);
     snprintf(num, sizeof num, "%d", r->point.local_batch);
@@ -125,6 +127,7 @@ ws_status ws_plan_train_args(const ws_study *s, const ws_plan_run *r, const char
 
 void ws_plan_args_free(char **argv) {
     if (!argv) return;
-    for (char **a = argv; *a; a++) free(*a);
+    for (char **a = argv; *a; a++)
+        free(*a);
     free(argv);
 }

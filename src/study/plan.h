@@ -23,12 +23,12 @@ typedef struct {
 typedef struct {
     char key[128];
     ws_study_point point;
-    int repetition;                 /* 1-based */
+    int repetition; /* 1-based */
     long seed;
     ws_plan_member members[WS_PLAN_MAX_MEMBERS];
     size_t n_members;
-    double est_samples;             /* samples the run will process (NAN: unknown dataset size) */
-    double est_device_hours;        /* estimate (NAN: no throughput known) */
+    double est_samples;      /* samples the run will process (NAN: unknown dataset size) */
+    double est_device_hours; /* estimate (NAN: no throughput known) */
 } ws_plan_run;
 
 typedef struct {

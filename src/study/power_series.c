@@ -47,7 +47,8 @@ static int parse_row(char *line, double *t, char **id, char **kind, double *powe
     if (!strncmp(line, "time_s,", 7)) return 1;
     char *save = NULL, *f[5];
     int k = 0;
-    for (char *tok = strtok_r(line, ",", &save); tok && k < 5; tok = strtok_r(NULL, ",", &save)) f[k++] = tok;
+    for (char *tok = strtok_r(line, ",", &save); tok && k < 5; tok = strtok_r(NULL, ",", &save))
+        f[k++] = tok;
     if (k < 4) return -1;
     char *end = NULL;
     *t = strtod(f[0], &end);
@@ -71,7 +72,9 @@ static ws_status pass(FILE *f, const char *path, devices *d, int which, size_t m
         double t, p;
         char *id, *kind;
         int r = parse_row(line, &t, &id, &kind, &p);
-        if (r < 0) return wsi_error(err, WS_EFORMAT, "%s:%ld: not a power sample row (time_s,device,kind,power_w,energy_j)", path, lineno);
+        if (r < 0)
+            return wsi_error(err, WS_EFORMAT, "%s:%ld: not a power sample row (time_s,device,kind,power_w,energy_j)",
+                             path, lineno);
         if (r == 1) {
             if (seen_data) offset = last; /* a resumed session starts where the last one ended */
             continue;
@@ -114,11 +117,14 @@ ws_status ws_power_series_read(const char *path, int node, size_t max_points, ws
     fclose(f);
     size_t filled = 0;
     for (size_t i = 0; st == WS_OK && i < d.n; i++)
-        for (size_t b = 0; b < max_points; b++) filled += d.dev[i].count[b] > 0;
+        for (size_t b = 0; b < max_points; b++)
+            filled += d.dev[i].count[b] > 0;
     ws_power_point *out = NULL;
     if (st == WS_OK && filled) {
-        if (!(out = realloc(*points, (*n + filled) * sizeof *out))) st = wsi_error(err, WS_ENOMEM, "%s: out of memory", path);
-        else *points = out;
+        if (!(out = realloc(*points, (*n + filled) * sizeof *out)))
+            st = wsi_error(err, WS_ENOMEM, "%s: out of memory", path);
+        else
+            *points = out;
     }
     for (size_t i = 0; st == WS_OK && filled && i < d.n; i++) {
         device *v = &d.dev[i];

@@ -73,7 +73,8 @@ ws_run_state ws_study_run_state(const ws_study *s, ws_store *store, const ws_pla
     if (store && ws_store_has_run(store, s->name, r->key)) return WS_RUN_DONE;
     record_status(dir, status, sizeof status);
     if (finished_ok(status)) return WS_RUN_RECORDED;
-    if (store && ws_store_last_job(store, s->name, r->key, job) && wsi_slurm_state_active(job->state)) return WS_RUN_QUEUED;
+    if (store && ws_store_last_job(store, s->name, r->key, job) && wsi_slurm_state_active(job->state))
+        return WS_RUN_QUEUED;
     if (exists(dir, "checkpoint.wstf")) return WS_RUN_INTERRUPTED;
     if (!strcmp(status, "failed") || (job->job_id[0] && !wsi_slurm_state_active(job->state))) return WS_RUN_FAILED;
     return WS_RUN_MISSING;
@@ -153,8 +154,10 @@ static void outcome(const char *dir, const char *metric, char *out, size_t size)
     int n = snprintf(out, size, "%s", cJSON_IsString(st) ? st->valuestring : "no run record");
     if (cJSON_IsNumber(time)) n += snprintf(out + n, size - (size_t)n, " in %.1f s", time->valuedouble);
     if (cJSON_IsNumber(m)) n += snprintf(out + n, size - (size_t)n, ", %s %.4f", metric, m->valuedouble);
-    if (cJSON_IsNumber(e)) snprintf(out + n, size - (size_t)n, ", %.4g kJ", e->valuedouble / 1e3);
-    else if (j) snprintf(out + n, size - (size_t)n, ", energy not measured");
+    if (cJSON_IsNumber(e))
+        snprintf(out + n, size - (size_t)n, ", %.4g kJ", e->valuedouble / 1e3);
+    else if (j)
+        snprintf(out + n, size - (size_t)n, ", energy not measured");
     cJSON_Delete(j);
 }
 
@@ -189,8 +192,10 @@ static ws_status prepare(const wsi_launch_ctx *c, const ws_plan_run *r, const ch
         char from[PATH_MAX + 32], to[PATH_MAX + 32];
         snprintf(from, sizeof from, "%s/checkpoint.wstf", dir);
         snprintf(to, sizeof to, "%s/checkpoint.stale.wstf", dir);
-        ws_log(WS_LOG_WARN, "%s: its checkpoint was made with other settings (the study file changed?); starting it "
-                            "again, the old checkpoint kept as checkpoint.stale.wstf", r->key);
+        ws_log(WS_LOG_WARN,
+               "%s: its checkpoint was made with other settings (the study file changed?); starting it "
+               "again, the old checkpoint kept as checkpoint.stale.wstf",
+               r->key);
         rename(from, to);
         *resume = 0;
     }
@@ -226,17 +231,21 @@ static void run_local(const wsi_launch_ctx *c, const ws_plan_run *r, size_t i, s
         ws_log(WS_LOG_INFO, "[%zu/%zu] %s: %s", i + 1, n, r->key, line);
         sum->ran++;
     } else {
-        if (st != WS_OK) ws_log(WS_LOG_ERROR, "[%zu/%zu] %s: %s", i + 1, n, r->key, err.msg);
-        else ws_log(WS_LOG_ERROR, "[%zu/%zu] %s: failed (exit %d); see %s/train.log", i + 1, n, r->key, code, dir);
+        if (st != WS_OK)
+            ws_log(WS_LOG_ERROR, "[%zu/%zu] %s: %s", i + 1, n, r->key, err.msg);
+        else
+            ws_log(WS_LOG_ERROR, "[%zu/%zu] %s: failed (exit %d); see %s/train.log", i + 1, n, r->key, code, dir);
         sum->failed++;
     }
 }
 
 /* ---- slurm ---- */
 
-/* A job that has ended: its figures beside the record, then the record into the store. */
-static void finish_job(const wsi_launch_ctx *c, const ws_plan_run *r, const char *dir, ws_store_job *job,
-                       ws_runner_summary *sum) {
+/* A job that has ended: its figures beside the record, then the record into the store.
+ * Returns 1 when the run is now stored as finished. A job that ended without a finished run
+ * counts as failed when count_failure (the runner then resubmits it on its next call). */
+static int finish_job(const wsi_launch_ctx *c, const ws_plan_run *r, const char *dir, ws_store_job *job,
+                      ws_runner_summary *sum, int count_failure) {
     ws_error err = {0};
     char status[32];
     if (ws_store_put_job(c->store, c->study->name, r->key, job, &err) != WS_OK ||
@@ -252,11 +261,14 @@ static void finish_job(const wsi_launch_ctx *c, const ws_plan_run *r, const char
         outcome(dir, c->study->metric, line, sizeof line);
         ws_log(WS_LOG_INFO, "%s: job %s %s: %s", r->key, job->job_id, job->state, line);
         sum->ran++;
-    } else {
-        ws_log(WS_LOG_ERROR, "%s: job %s ended %s without a finished run record; see %s/slurm-%s.out", r->key,
-               job->job_id, job->state, dir, job->job_id);
-        sum->failed++;
+        return 1;
     }
+    ws_log(count_failure ? WS_LOG_ERROR : WS_LOG_WARN,
+           "%s: job %s ended %s without a finished run record (see "
+           "%s/slurm-%s.out)%s",
+           r->key, job->job_id, job->state, dir, job->job_id, count_failure ? "" : "; submitting it again");
+    sum->failed += count_failure != 0;
+    return 0;
 }
 
 typedef struct {
@@ -286,8 +298,8 @@ static void run_slurm(const wsi_launch_ctx *c, const ws_plan *plan, ws_runner_su
         if (state == WS_RUN_QUEUED) {
             /* submitted by an earlier call: see where it is now, never submit twice */
             if (wsi_slurm_poll(c, dir, &job)) {
-                finish_job(c, r, dir, &job, sum);
-                if (ws_store_has_run(c->store, s->name, r->key)) continue;
+                if (finish_job(c, r, dir, &job, sum, 0)) continue;
+                /* ended unfinished while no runner watched: submit it again below */
             } else {
                 ws_error err = {0};
                 if (ws_store_put_job(c->store, s->name, r->key, &job, &err) != WS_OK)
@@ -298,9 +310,12 @@ static void run_slurm(const wsi_launch_ctx *c, const ws_plan *plan, ws_runner_su
         }
         if (state == WS_RUN_RECORDED) {
             ws_error err = {0};
-            if (job.job_id[0]) finish_job(c, r, dir, &job, sum);
-            else if (ingest(c, r, dir, &err) != WS_OK) ws_log(WS_LOG_ERROR, "%s: %s", r->key, err.msg);
-            else sum->already_done++;
+            if (job.job_id[0])
+                finish_job(c, r, dir, &job, sum, 1);
+            else if (ingest(c, r, dir, &err) != WS_OK)
+                ws_log(WS_LOG_ERROR, "%s: %s", r->key, err.msg);
+            else
+                sum->already_done++;
             continue;
         }
         ws_error err = {0};
@@ -314,7 +329,8 @@ static void run_slurm(const wsi_launch_ctx *c, const ws_plan *plan, ws_runner_su
         } else if (!job.job_id[0]) {
             sum->unsubmitted++;
         } else {
-            ws_log(WS_LOG_INFO, "%s: submitted as job %s%s", r->key, job.job_id, resume ? " (resumes its checkpoint)" : "");
+            ws_log(WS_LOG_INFO, "%s: submitted as job %s%s", r->key, job.job_id,
+                   resume ? " (resumes its checkpoint)" : "");
             sum->submitted++;
             pend[n_pend++] = (pending_job){r, job};
         }
@@ -330,7 +346,7 @@ static void run_slurm(const wsi_launch_ctx *c, const ws_plan *plan, ws_runner_su
             char dir[PATH_MAX];
             run_dir(s, pend[k].run, dir, sizeof dir);
             if (wsi_slurm_poll(c, dir, &pend[k].job)) {
-                finish_job(c, pend[k].run, dir, &pend[k].job, sum);
+                finish_job(c, pend[k].run, dir, &pend[k].job, sum, 1);
                 pend[k] = pend[--n_pend];
             } else {
                 k++;
@@ -354,8 +370,10 @@ static ws_status absolute(const char *path, char *out, size_t size, ws_error *er
 static void dirname_of(const char *path, char *out, size_t size) {
     snprintf(out, size, "%s", path);
     char *slash = strrchr(out, '/');
-    if (slash && slash != out) *slash = 0;
-    else snprintf(out, size, slash ? "/" : ".");
+    if (slash && slash != out)
+        *slash = 0;
+    else
+        snprintf(out, size, slash ? "/" : ".");
 }
 
 /* One runner per database: an exclusive lock on DB.lock, waited for. */
@@ -365,8 +383,9 @@ static ws_status take_lock(const char *db, int *fd_out, ws_error *err) {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0) return wsi_error(err, WS_EIO, "open %s: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        ws_log(WS_LOG_INFO, "waiting for %s: another `wattscale study run` of this database, or runs a killed one "
-                            "left behind, still hold it",
+        ws_log(WS_LOG_INFO,
+               "waiting for %s: another `wattscale study run` of this database, or runs a killed one "
+               "left behind, still hold it",
                path);
         if (flock(fd, LOCK_EX) != 0) {
             int e = errno;
@@ -406,7 +425,8 @@ ws_status ws_study_run(const ws_study *s, const ws_runner_opts *o, ws_runner_sum
     ws_plan plan;
     ws_status st = ws_plan_make(&plan, s, err);
     if (st != WS_OK) return st;
-    for (size_t i = 0; i < plan.n_runs; i++) sum->planned += in_series(s, &plan.runs[i], o->only_series);
+    for (size_t i = 0; i < plan.n_runs; i++)
+        sum->planned += in_series(s, &plan.runs[i], o->only_series);
     if (o->only_series && !sum->planned) {
         ws_plan_free(&plan);
         return wsi_error(err, WS_EINVAL, "%s: no series named \"%s\"", s->path, o->only_series);
@@ -443,8 +463,10 @@ ws_status ws_study_run(const ws_study *s, const ws_runner_opts *o, ws_runner_sum
             ws_store_job job;
             if (!in_series(s, &plan.runs[i], o->only_series)) continue;
             states[i] = ws_study_run_state(s, c.store, &plan.runs[i], &job);
-            if (states[i] == WS_RUN_DONE) sum->already_done++;
-            else if (states[i] != WS_RUN_RECORDED) todo++;
+            if (states[i] == WS_RUN_DONE)
+                sum->already_done++;
+            else if (states[i] != WS_RUN_RECORDED)
+                todo++;
         }
         for (size_t i = 0; st == WS_OK && i < plan.n_runs; i++) {
             const ws_plan_run *r = &plan.runs[i];

@@ -56,8 +56,8 @@ typedef struct {
     const ws_study *study;
     const ws_runner_opts *opts;
     ws_store *store;
-    const char *wattscale;   /* absolute path */
-    const char *runs_dir;    /* absolute path */
+    const char *wattscale; /* absolute path */
+    const char *runs_dir;  /* absolute path */
     int lock_fd;
 } wsi_launch_ctx;
 

@@ -15,7 +15,8 @@ ws_status wsi_store_study_id(sqlite3 *db, const char *name, int create, sqlite3_
     sqlite3_stmt *st = NULL;
     ws_status s = WS_OK;
     if (create) {
-        if ((s = wsi_store_prepare(db, "INSERT OR IGNORE INTO studies(name) VALUES(?)", 1, &st, err)) != WS_OK) return s;
+        if ((s = wsi_store_prepare(db, "INSERT OR IGNORE INTO studies(name) VALUES(?)", 1, &st, err)) != WS_OK)
+            return s;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) s = wsi_store_sql_error(err, db, "INSERT INTO studies");
         sqlite3_finalize(st);
@@ -24,8 +25,10 @@ ws_status wsi_store_study_id(sqlite3 *db, const char *name, int create, sqlite3_
     if ((s = wsi_store_prepare(db, "SELECT id FROM studies WHERE name = ?", 1, &st, err)) != WS_OK) return s;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_DONE) s = wsi_store_sql_error(err, db, "SELECT FROM studies");
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        s = wsi_store_sql_error(err, db, "SELECT FROM studies");
     sqlite3_finalize(st);
     return s;
 }
@@ -33,7 +36,8 @@ ws_status wsi_store_study_id(sqlite3 *db, const char *name, int create, sqlite3_
 /* BEGIN IMMEDIATE; fn; COMMIT, or ROLLBACK on failure */
 static ws_status in_transaction(ws_store *s, ws_status (*fn)(ws_store *, const void *, const void *, ws_error *),
                                 const void *a, const void *b, ws_error *err) {
-    ws_status st = wsi_store_exec(s->db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE (another writer held the store over 5 s?)", err);
+    ws_status st =
+        wsi_store_exec(s->db, "BEGIN IMMEDIATE", "BEGIN IMMEDIATE (another writer held the store over 5 s?)", err);
     if (st != WS_OK) return st;
     st = fn(s, a, b, err);
     if (st == WS_OK) st = wsi_store_exec(s->db, "COMMIT", "COMMIT", err);
@@ -79,10 +83,11 @@ static ws_status put_plan_tx(ws_store *s, const void *a, const void *b, ws_error
     sqlite3_stmt *del = NULL, *ins = NULL;
     if (st == WS_OK) st = wsi_store_prepare(s->db, "DELETE FROM series_points WHERE study_id = ?", 1, &del, err);
     if (st == WS_OK)
-        st = wsi_store_prepare(s->db,
-                               "INSERT INTO series_points(study_id, series, scaling, growing, point, repetition, run_key,"
-                               " gpus, global_batch, local_batch, accum, data_fraction) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                               12, &ins, err);
+        st = wsi_store_prepare(
+            s->db,
+            "INSERT INTO series_points(study_id, series, scaling, growing, point, repetition, run_key,"
+            " gpus, global_batch, local_batch, accum, data_fraction) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+            12, &ins, err);
     if (st == WS_OK) {
         sqlite3_bind_int64(del, 1, id);
         if (sqlite3_step(del) != SQLITE_DONE) st = wsi_store_sql_error(err, s->db, "DELETE FROM series_points");
@@ -134,8 +139,10 @@ int ws_store_run_status(ws_store *s, const char *study, const char *run_key, cha
                        " WHERE studies.name = ?1 AND runs.run_key = ?2",
                        study, run_key, &st);
     int found = rc == SQLITE_ROW;
-    if (found) snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
-    else if (rc != SQLITE_DONE) ws_log(WS_LOG_WARN, "store: run_status(%s, %s): %s", study, run_key, sqlite3_errmsg(s->db));
+    if (found)
+        snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+    else if (rc != SQLITE_DONE)
+        ws_log(WS_LOG_WARN, "store: run_status(%s, %s): %s", study, run_key, sqlite3_errmsg(s->db));
     sqlite3_finalize(st);
     return found;
 }
@@ -146,8 +153,7 @@ static ws_status put_job_tx(ws_store *s, const void *a, const void *b, ws_error 
     sqlite3_int64 id = 0;
     ws_status st = wsi_store_study_id(s->db, names[0], 1, &id, err);
     sqlite3_stmt *q = NULL;
-    if (st == WS_OK)
-        st = wsi_store_prepare(s->db, wsi_store_job_sql, 6, &q, err);
+    if (st == WS_OK) st = wsi_store_prepare(s->db, wsi_store_job_sql, 6, &q, err);
     if (st != WS_OK) return st;
     sqlite3_bind_int64(q, 1, id);
     sqlite3_bind_text(q, 2, names[1], -1, SQLITE_STATIC);
@@ -187,8 +193,8 @@ int ws_store_last_job(ws_store *s, const char *study, const char *run_key, ws_st
     return found;
 }
 
-double ws_store_throughput(ws_store *s, const char *study, const char *model, const char *device,
-                           const char *precision, size_t *n_runs) {
+double ws_store_throughput(ws_store *s, const char *study, const char *model, const char *device, const char *precision,
+                           size_t *n_runs) {
     *n_runs = 0;
     sqlite3_stmt *st = NULL;
     double v = NAN;

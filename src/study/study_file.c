@@ -41,12 +41,15 @@ static int is_null(const yaml_node_t *n) {
 }
 
 static void describe(const yaml_node_t *n, char *buf, size_t size) {
-    if (!n) snprintf(buf, size, "nothing");
+    if (!n)
+        snprintf(buf, size, "nothing");
     else if (n->type == YAML_MAPPING_NODE)
-        snprintf(buf, size, n->data.mapping.pairs.start == n->data.mapping.pairs.top ? "an empty mapping" : "a mapping");
+        snprintf(buf, size,
+                 n->data.mapping.pairs.start == n->data.mapping.pairs.top ? "an empty mapping" : "a mapping");
     else if (n->type == YAML_SEQUENCE_NODE)
         snprintf(buf, size, n->data.sequence.items.start == n->data.sequence.items.top ? "an empty list" : "a list");
-    else snprintf(buf, size, "\"%.60s\"", text(n));
+    else
+        snprintf(buf, size, "\"%.60s\"", text(n));
 }
 
 static ws_status fail(ctx *c, const yaml_node_t *n, const char *key, const char *fmt, ...)
@@ -149,8 +152,7 @@ static ws_status get_choice(ctx *c, const yaml_node_t *n, const char *key, const
 }
 
 /* "METRIC=VALUE" with METRIC val_top1, val_top5 or val_loss */
-static ws_status get_target(ctx *c, const yaml_node_t *n, const char *key, char *metric, size_t size,
-                            double *value) {
+static ws_status get_target(ctx *c, const yaml_node_t *n, const char *key, char *metric, size_t size, double *value) {
     if (!is_scalar(n)) return want(c, n, key, "METRIC=VALUE (e.g. val_top1=0.75)");
     const char *t = text(n), *eq = strchr(t, '=');
     size_t k = eq ? (size_t)(eq - t) : 0;
@@ -213,7 +215,8 @@ static ws_status walk_mapping(ctx *c, yaml_node_t *map, const char *path, const 
             char list[256];
             snprintf(list, sizeof list, "%s", known + 1);
             list[strlen(list) - 1] = 0;
-            for (char *b = list; (b = strchr(b, '|')); b++) *b = ' ';
+            for (char *b = list; (b = strchr(b, '|')); b++)
+                *b = ' ';
             return fail(c, k, full, "unknown key (known here: %s)", list);
         }
         if (is_null(v) || !fn) continue; /* "key:" alone means the default */
@@ -240,7 +243,7 @@ static yaml_node_t *find_key(ctx *c, yaml_node_t *map, const char *key) {
 typedef enum { V_STR, V_INT, V_NUM, V_BOOL, V_CHOICE, V_TARGET } vtype;
 
 typedef struct {
-    const char *path;     /* dotted key */
+    const char *path; /* dotted key */
     vtype type;
     const char *flag;     /* with the value; V_BOOL: the flag when true */
     const char *flag_off; /* V_BOOL: the flag when false (NULL: none) */
@@ -290,13 +293,20 @@ static const train_opt train_opts[] = {
 
 /* the typed copies the plan, runner and analysis read */
 static void keep_typed(ws_study *s, const char *path, const char *v) {
-    if (!strcmp(path, "model.name")) snprintf(s->model, sizeof s->model, "%s", v);
-    else if (!strcmp(path, "data.spec")) snprintf(s->data, sizeof s->data, "%s", v);
-    else if (!strcmp(path, "device")) snprintf(s->device, sizeof s->device, "%s", v);
-    else if (!strcmp(path, "precision")) snprintf(s->precision, sizeof s->precision, "%s", v);
-    else if (!strcmp(path, "stopping.epochs")) s->epochs = atoi(v);
-    else if (!strcmp(path, "stopping.steps")) s->steps = atol(v);
-    else if (!strcmp(path, "data.synthetic_count")) s->synthetic_count = atol(v);
+    if (!strcmp(path, "model.name"))
+        snprintf(s->model, sizeof s->model, "%s", v);
+    else if (!strcmp(path, "data.spec"))
+        snprintf(s->data, sizeof s->data, "%s", v);
+    else if (!strcmp(path, "device"))
+        snprintf(s->device, sizeof s->device, "%s", v);
+    else if (!strcmp(path, "precision"))
+        snprintf(s->precision, sizeof s->precision, "%s", v);
+    else if (!strcmp(path, "stopping.epochs"))
+        s->epochs = atoi(v);
+    else if (!strcmp(path, "stopping.steps"))
+        s->steps = atol(v);
+    else if (!strcmp(path, "data.synthetic_count"))
+        s->synthetic_count = atol(v);
 }
 
 static ws_status train_value(ctx *c, const char *path, yaml_node_t *v) {
@@ -309,11 +319,21 @@ static ws_status train_value(ctx *c, const char *path, yaml_node_t *v) {
         int b;
         ws_status st = WS_OK;
         switch (o->type) {
-        case V_STR: st = get_string(c, v, path, buf, sizeof buf); break;
-        case V_INT: st = get_long(c, v, path, (long)o->lo, (long)o->hi, &l); break;
-        case V_NUM: st = get_double(c, v, path, o->lo, o->hi, &d); break;
-        case V_CHOICE: st = get_choice(c, v, path, o->choices, buf, sizeof buf); break;
-        case V_TARGET: st = get_target(c, v, path, metric, sizeof metric, &d); break;
+        case V_STR:
+            st = get_string(c, v, path, buf, sizeof buf);
+            break;
+        case V_INT:
+            st = get_long(c, v, path, (long)o->lo, (long)o->hi, &l);
+            break;
+        case V_NUM:
+            st = get_double(c, v, path, o->lo, o->hi, &d);
+            break;
+        case V_CHOICE:
+            st = get_choice(c, v, path, o->choices, buf, sizeof buf);
+            break;
+        case V_TARGET:
+            st = get_target(c, v, path, metric, sizeof metric, &d);
+            break;
         case V_BOOL:
             if ((st = get_bool(c, v, path, &b)) != WS_OK) return st;
             if (b && o->flag) return push_flag(c, o->flag, NULL);
@@ -353,8 +373,8 @@ static ws_status train_section(ctx *c, const char *name, yaml_node_t *v, const c
 
 /* ---- series ---- */
 
-static ws_status resolve_point(ctx *c, const char *path, const yaml_node_t *at, ws_study_point *p, int gbs,
-                               int lbs, int accum) {
+static ws_status resolve_point(ctx *c, const char *path, const yaml_node_t *at, ws_study_point *p, int gbs, int lbs,
+                               int accum) {
     /* any two of GBS, LBS, accum determine the third; accum alone defaults to 1 */
     if (gbs && lbs && accum) {
         if ((long)lbs * p->gpus * accum != gbs)
@@ -368,8 +388,9 @@ static ws_status resolve_point(ctx *c, const char *path, const yaml_node_t *at, 
     } else if (gbs) {
         if (!accum) accum = 1;
         if (gbs % ((long)p->gpus * accum))
-            return fail(c, at, path, "global_batch %d does not split over %d GPUs x accum %d: give GPU counts that divide it",
-                        gbs, p->gpus, accum);
+            return fail(c, at, path,
+                        "global_batch %d does not split over %d GPUs x accum %d: give GPU counts that divide it", gbs,
+                        p->gpus, accum);
         lbs = (int)(gbs / ((long)p->gpus * accum));
     } else if (lbs) {
         if (!accum) accum = 1;
@@ -391,15 +412,24 @@ typedef struct {
 static ws_status series_key(ctx *c, const char *key, const char *path, yaml_node_t *v) {
     (void)path;
     series_nodes *n = c->user;
-    if (!strcmp(key, "name")) n->name = v;
-    else if (!strcmp(key, "scaling")) n->scaling = v;
-    else if (!strcmp(key, "dataset")) n->dataset = v;
-    else if (!strcmp(key, "gpus")) n->gpus = v;
-    else if (!strcmp(key, "global_batch")) n->gbs = v;
-    else if (!strcmp(key, "local_batch")) n->lbs = v;
-    else if (!strcmp(key, "accum")) n->accum = v;
-    else if (!strcmp(key, "points")) n->points = v;
-    else if (!strcmp(key, "data_fraction")) n->fraction = v;
+    if (!strcmp(key, "name"))
+        n->name = v;
+    else if (!strcmp(key, "scaling"))
+        n->scaling = v;
+    else if (!strcmp(key, "dataset"))
+        n->dataset = v;
+    else if (!strcmp(key, "gpus"))
+        n->gpus = v;
+    else if (!strcmp(key, "global_batch"))
+        n->gbs = v;
+    else if (!strcmp(key, "local_batch"))
+        n->lbs = v;
+    else if (!strcmp(key, "accum"))
+        n->accum = v;
+    else if (!strcmp(key, "points"))
+        n->points = v;
+    else if (!strcmp(key, "data_fraction"))
+        n->fraction = v;
     return WS_OK;
 }
 
@@ -415,9 +445,11 @@ static ws_status parse_points(ctx *c, ws_study_series *se, const series_nodes *n
     char sub[256];
     if (n->points) {
         if (n->gpus) return fail(c, n->gpus, path, "give gpus or points, not both");
-        if (n->points->type != YAML_SEQUENCE_NODE || n->points->data.sequence.items.start == n->points->data.sequence.items.top) {
+        if (n->points->type != YAML_SEQUENCE_NODE ||
+            n->points->data.sequence.items.start == n->points->data.sequence.items.top) {
             join(sub, sizeof sub, path, "points");
-            return want(c, n->points, sub, "a non-empty list of {gpus, global_batch, local_batch, accum, data_fraction}");
+            return want(c, n->points, sub,
+                        "a non-empty list of {gpus, global_batch, local_batch, accum, data_fraction}");
         }
     } else if (!n->gpus || n->gpus->type != YAML_SEQUENCE_NODE ||
                n->gpus->data.sequence.items.start == n->gpus->data.sequence.items.top) {
@@ -441,8 +473,11 @@ static ws_status parse_points(ctx *c, ws_study_series *se, const series_nodes *n
         if ((st = get_double(c, n->fraction, sub, 1e-9, 1, &base)) != WS_OK) return st;
     }
     if (n->points && (gbs || lbs || accum))
-        return fail(c, n->gbs ? n->gbs : n->lbs ? n->lbs : n->accum, path,
-                    "with points, give the batch sizes in each point");
+        return fail(c,
+                    n->gbs   ? n->gbs
+                    : n->lbs ? n->lbs
+                             : n->accum,
+                    path, "with points, give the batch sizes in each point");
     if (!n->points && se->scaling == WS_SCALING_CONSTANT_GBS && !gbs)
         return fail(c, n->name, path, "constant_gbs needs global_batch");
     if (!n->points && se->scaling == WS_SCALING_CONSTANT_LBS && !lbs)
@@ -461,7 +496,8 @@ static ws_status parse_points(ctx *c, ws_study_series *se, const series_nodes *n
         p->data_fraction = NAN;
         if (n->points) {
             /* keys checked here, values read with find_key below */
-            if ((st = walk_mapping(c, item, ipath, "|gpus|global_batch|local_batch|accum|data_fraction|", NULL)) != WS_OK)
+            if ((st = walk_mapping(c, item, ipath, "|gpus|global_batch|local_batch|accum|data_fraction|", NULL)) !=
+                WS_OK)
                 return st;
             yaml_node_t *g = find_key(c, item, "gpus");
             if (!g) return fail(c, item, ipath, "missing gpus");
@@ -485,12 +521,13 @@ static ws_status parse_points(ctx *c, ws_study_series *se, const series_nodes *n
                 return fail(c, item, ipath, "the same point as %s[%zu] (gpus %d, global_batch %d)",
                             n->points ? "points" : "gpus", j, p->gpus, p->global_batch);
         /* explicit points of a constant_gbs (constant_lbs) series must keep it constant */
-        if (n->points && i > 0 && se->scaling == WS_SCALING_CONSTANT_GBS && p->global_batch != se->points[0].global_batch)
+        if (n->points && i > 0 && se->scaling == WS_SCALING_CONSTANT_GBS &&
+            p->global_batch != se->points[0].global_batch)
             return fail(c, item, ipath, "global_batch %d, but this constant_gbs series started with %d",
                         p->global_batch, se->points[0].global_batch);
         if (n->points && i > 0 && se->scaling == WS_SCALING_CONSTANT_LBS && p->local_batch != se->points[0].local_batch)
-            return fail(c, item, ipath, "local_batch %d, but this constant_lbs series started with %d",
-                        p->local_batch, se->points[0].local_batch);
+            return fail(c, item, ipath, "local_batch %d, but this constant_lbs series started with %d", p->local_batch,
+                        se->points[0].local_batch);
         if (p->gpus > max_gpus) max_gpus = p->gpus;
         se->n_points++;
     }
@@ -523,9 +560,9 @@ static ws_status parse_series(ctx *c, yaml_node_t *list) {
         join_index(path, sizeof path, "series", i);
         series_nodes n = {0};
         c->user = &n;
-        ws_status st = walk_mapping(c, item, path,
-                                    "|name|scaling|dataset|gpus|global_batch|local_batch|accum|points|data_fraction|",
-                                    series_key);
+        ws_status st =
+            walk_mapping(c, item, path,
+                         "|name|scaling|dataset|gpus|global_batch|local_batch|accum|points|data_fraction|", series_key);
         c->user = NULL;
         if (st != WS_OK) return st;
         ws_study_series *se = &c->s->series[c->s->n_series++];
@@ -539,10 +576,10 @@ static ws_status parse_series(ctx *c, yaml_node_t *list) {
                 return fail(c, n.name, sub, "\"%s\" names series[%zu] already", se->name, j);
         char buf[32] = "points";
         join(sub, sizeof sub, path, "scaling");
-        if (n.scaling && (st = get_choice(c, n.scaling, sub, "constant_gbs|constant_lbs|points", buf, sizeof buf)) != WS_OK)
+        if (n.scaling &&
+            (st = get_choice(c, n.scaling, sub, "constant_gbs|constant_lbs|points", buf, sizeof buf)) != WS_OK)
             return st;
-        if (!n.scaling && !n.points)
-            return fail(c, item, sub, "missing (constant_gbs, constant_lbs, or give points)");
+        if (!n.scaling && !n.points) return fail(c, item, sub, "missing (constant_gbs, constant_lbs, or give points)");
         se->scaling = !strcmp(buf, "constant_gbs")   ? WS_SCALING_CONSTANT_GBS
                       : !strcmp(buf, "constant_lbs") ? WS_SCALING_CONSTANT_LBS
                                                      : WS_SCALING_POINTS;
@@ -641,7 +678,8 @@ static ws_status parse_launcher(ctx *c, yaml_node_t *v) {
 
 static ws_status analysis_key(ctx *c, const char *key, const char *path, yaml_node_t *v) {
     ws_study *s = c->s;
-    if (!strcmp(key, "metric")) return get_choice(c, v, path, "val_top1|val_top5|val_loss", s->metric, sizeof s->metric);
+    if (!strcmp(key, "metric"))
+        return get_choice(c, v, path, "val_top1|val_top5|val_loss", s->metric, sizeof s->metric);
     if (!strcmp(key, "target"))
         return get_target(c, v, path, s->target_metric, sizeof s->target_metric, &s->target_value);
     if (!strcmp(key, "degradation_tolerance")) return get_double(c, v, path, 0, 1e6, &s->degradation_tolerance);
@@ -662,8 +700,8 @@ static ws_status train_args_list(ctx *c, yaml_node_t *v) {
         join_index(path, sizeof path, "train_args", (size_t)(it - v->data.sequence.items.start));
         ws_status st = get_string(c, e, path, arg, sizeof arg);
         if (st != WS_OK) return st;
-        static const char *owned[] = {"--out", "--resume", "--seed", "--global-batch", "--local-batch", "--accum",
-                                      "--data-fraction", "--threads"};
+        static const char *owned[] = {"--out",         "--resume", "--seed",          "--global-batch",
+                                      "--local-batch", "--accum",  "--data-fraction", "--threads"};
         for (size_t k = 0; k < COUNT(owned); k++)
             if (!strcmp(arg, owned[k])) return fail(c, e, path, "%s is set by the study runner for each run", arg);
         if ((st = push_str(c, &c->s->train_args, &c->s->n_train_args, arg)) != WS_OK) return st;
@@ -694,14 +732,15 @@ static ws_status top_key(ctx *c, const char *key, const char *path, yaml_node_t 
     if (!strcmp(key, "train_args")) return train_args_list(c, v);
     if (!strcmp(key, "series")) return parse_series(c, v);
     if (!strcmp(key, "launcher")) return parse_launcher(c, v);
-    if (!strcmp(key, "analysis")) return walk_mapping(c, v, path, "|metric|target|degradation_tolerance|", analysis_key);
+    if (!strcmp(key, "analysis"))
+        return walk_mapping(c, v, path, "|metric|target|degradation_tolerance|", analysis_key);
     if (!strcmp(key, "estimate")) return walk_mapping(c, v, path, "|samples_per_device_s|", estimate_key);
     WS_ASSERT(!"top_key: known key not handled");
     return WS_EINVAL;
 }
 
 #define TOP_KEYS                                                                                                       \
-    "|study|description|database|runs_dir|model|data|device|precision|stopping|optimizer|train|train_args|seed|"      \
+    "|study|description|database|runs_dir|model|data|device|precision|stopping|optimizer|train|train_args|seed|"       \
     "repetitions|series|launcher|analysis|estimate|"
 
 static void set_defaults(ws_study *s) {
@@ -725,8 +764,10 @@ static void set_defaults(ws_study *s) {
 static ws_status check_required(ctx *c, yaml_node_t *root) {
     ws_study *s = c->s;
     if (!s->name[0]) return fail(c, root, "study", "missing (the study's name)");
-    if (!s->model[0]) return fail(c, find_key(c, root, "model") ? find_key(c, root, "model") : root, "model.name", "missing");
-    if (!s->data[0]) return fail(c, find_key(c, root, "data") ? find_key(c, root, "data") : root, "data.spec", "missing");
+    if (!s->model[0])
+        return fail(c, find_key(c, root, "model") ? find_key(c, root, "model") : root, "model.name", "missing");
+    if (!s->data[0])
+        return fail(c, find_key(c, root, "data") ? find_key(c, root, "data") : root, "data.spec", "missing");
     yaml_node_t *stop = find_key(c, root, "stopping");
     if (s->epochs && s->steps) return fail(c, stop, "stopping", "give epochs or steps, not both");
     if (!s->epochs && !s->steps) return fail(c, stop ? stop : root, "stopping", "missing (epochs: N or steps: N)");
@@ -744,7 +785,8 @@ static ws_status check_required(ctx *c, yaml_node_t *root) {
 static ws_status parse_text(ctx *c, const char *src) {
     yaml_parser_t parser;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) return wsi_error(c->err, WS_ENOMEM, "%s: yaml_parser_initialize failed", c->file);
+    if (!yaml_parser_initialize(&parser))
+        return wsi_error(c->err, WS_ENOMEM, "%s: yaml_parser_initialize failed", c->file);
     yaml_parser_set_input_string(&parser, (const unsigned char *)src, strlen(src));
     ws_status st = WS_OK;
     if (!yaml_parser_load(&parser, &doc)) {
@@ -774,7 +816,8 @@ static ws_status parse_text(ctx *c, const char *src) {
 
 ws_status ws_study_load(ws_study *out, const char *path, ws_error *err) {
     memset(out, 0, sizeof *out);
-    if (!path || strlen(path) >= sizeof out->path) return wsi_error(err, WS_EINVAL, "study file path missing or too long");
+    if (!path || strlen(path) >= sizeof out->path)
+        return wsi_error(err, WS_EINVAL, "study file path missing or too long");
     ws_status st = ws_read_file(path, &out->text, NULL, err);
     if (st != WS_OK) return st;
     snprintf(out->path, sizeof out->path, "%s", path);
@@ -788,12 +831,15 @@ ws_status ws_study_load(ws_study *out, const char *path, ws_error *err) {
 void ws_study_free(ws_study *s) {
     if (!s) return;
     free(s->text);
-    for (size_t i = 0; i < s->n_train_args; i++) free(s->train_args[i]);
+    for (size_t i = 0; i < s->n_train_args; i++)
+        free(s->train_args[i]);
     free(s->train_args);
-    for (size_t i = 0; i < s->n_series; i++) free(s->series[i].points);
+    for (size_t i = 0; i < s->n_series; i++)
+        free(s->series[i].points);
     free(s->series);
     free(s->launcher.env);
-    for (size_t i = 0; i < s->launcher.n_sbatch_lines; i++) free(s->launcher.sbatch_lines[i]);
+    for (size_t i = 0; i < s->launcher.n_sbatch_lines; i++)
+        free(s->launcher.sbatch_lines[i]);
     free(s->launcher.sbatch_lines);
     memset(s, 0, sizeof *s);
 }

@@ -19,16 +19,16 @@
 typedef enum { WS_SCALING_CONSTANT_GBS, WS_SCALING_CONSTANT_LBS, WS_SCALING_POINTS } ws_scaling;
 
 typedef struct {
-    int gpus;                     /* world size: GPUs (cuda), processes (cpu) */
+    int gpus;                             /* world size: GPUs (cuda), processes (cpu) */
     int global_batch, local_batch, accum; /* GBS = LBS x gpus x accum, all resolved */
-    double data_fraction;         /* class-stratified fraction of train and val */
-    int line;                     /* 1-based line of the file that defined it */
+    double data_fraction;                 /* class-stratified fraction of train and val */
+    int line;                             /* 1-based line of the file that defined it */
 } ws_study_point;
 
 typedef struct {
     char name[64];
     ws_scaling scaling;
-    int growing;                  /* the dataset grows with the GPU count */
+    int growing; /* the dataset grows with the GPU count */
     ws_study_point *points;
     size_t n_points;
     int line;
@@ -62,27 +62,27 @@ typedef struct {
 } ws_study_launcher;
 
 typedef struct {
-    char path[1024];              /* the file as given */
-    char *text;                   /* its text, stored with the study in the database */
+    char path[1024]; /* the file as given */
+    char *text;      /* its text, stored with the study in the database */
     char name[64];
     char database[1024], runs_dir[1024];
     /* shared by every run (typed copies of what plan, runner and analysis need) */
     char model[32], data[512], device[8], precision[8];
-    double data_fraction;         /* base fraction (1) */
-    int epochs;                   /* 0 when steps */
+    double data_fraction; /* base fraction (1) */
+    int epochs;           /* 0 when steps */
     long steps;
-    long synthetic_count;         /* train samples of synthetic data (for estimates) */
-    long seed;                    /* repetition r (1-based) runs with seed + r - 1 */
+    long synthetic_count; /* train samples of synthetic data (for estimates) */
+    long seed;            /* repetition r (1-based) runs with seed + r - 1 */
     int repetitions;
-    char **train_args;            /* `wattscale train` flags from the file (without world, batches,
-                                   * fraction, seed, --out, --threads) */
+    char **train_args; /* `wattscale train` flags from the file (without world, batches,
+                        * fraction, seed, --out, --threads) */
     size_t n_train_args;
     ws_study_series *series;
     size_t n_series;
     ws_study_launcher launcher;
     /* analysis */
-    char metric[16];              /* val_top1 (default) | val_top5 | val_loss */
-    char target_metric[16];       /* energy to target: "" none */
+    char metric[16];        /* val_top1 (default) | val_top5 | val_loss */
+    char target_metric[16]; /* energy to target: "" none */
     double target_value;
     double degradation_tolerance; /* accuracy vs GBS: a drop beyond this is degradation (0.01) */
     /* estimate of throughput for `study plan` (samples per second per device); NAN: none */

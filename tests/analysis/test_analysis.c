@@ -22,8 +22,10 @@ static int ws_gnuplot_present(void) { return ws_gnuplot_find() != NULL; }
 /* the closed-form least squares the test trusts, independent of GSL */
 static void ols(const double *x, const double *y, size_t n, double *slope, double *intercept, double *slope_se) {
     double mx = 0, my = 0, sxx = 0, sxy = 0, sse = 0;
-    for (size_t i = 0; i < n; i++) mx += x[i] / n, my += y[i] / n;
-    for (size_t i = 0; i < n; i++) sxx += (x[i] - mx) * (x[i] - mx), sxy += (x[i] - mx) * (y[i] - my);
+    for (size_t i = 0; i < n; i++)
+        mx += x[i] / n, my += y[i] / n;
+    for (size_t i = 0; i < n; i++)
+        sxx += (x[i] - mx) * (x[i] - mx), sxy += (x[i] - mx) * (y[i] - my);
     *slope = sxy / sxx;
     *intercept = my - *slope * mx;
     for (size_t i = 0; i < n; i++) {
@@ -72,7 +74,8 @@ static void test_line_recovers_slope_and_interval(void **state) {
     assert_true(f.r2 > 0.99 && f.r2 <= 1);
 
     /* exact data: exact slope, zero-width interval, R^2 1 */
-    for (int i = 0; i < N; i++) y[i] = 0.35 * x[i];
+    for (int i = 0; i < N; i++)
+        y[i] = 0.35 * x[i];
     f = ws_fit_line(x, y, N);
     WS_TEST_NEAR(f.slope, 0.35, 1e-12, 0);
     WS_TEST_NEAR(f.intercept, 0, 0, 1e-12);
@@ -105,7 +108,8 @@ static void test_interval_coverage(void **state) {
         covered += f.slope_lo <= 0.5 && 0.5 <= f.slope_hi;
     }
     double rate = (double)covered / TRIALS;
-    if (!(rate >= 0.93 && rate <= 0.97)) fail_msg("95%% interval covered the true slope in %.1f%% of datasets", 100 * rate);
+    if (!(rate >= 0.93 && rate <= 0.97))
+        fail_msg("95%% interval covered the true slope in %.1f%% of datasets", 100 * rate);
 }
 
 static void test_multifit(void **state) {
@@ -131,7 +135,8 @@ static void test_multifit(void **state) {
     }
     assert_true(m.r2 > 0.99);
     /* one global batch size: samples = 256 x updates, so the design is rank deficient */
-    for (int i = 0; i < N; i++) X[3 * i + 1] = 256 * X[3 * i + 2];
+    for (int i = 0; i < N; i++)
+        X[3 * i + 1] = 256 * X[3 * i + 2];
     WS_TEST_OK(ws_fit_multi(X, y, N, 3, &m, &err));
     assert_true(m.collinear);
     assert_false(m.valid);
@@ -164,7 +169,7 @@ static void test_energy_fit_from_records(void **state) {
     for (int i = 0; i < N; i++) {
         ws_synth_run r = ws_synth_run_default();
         r.world = 1 << (i % 4);
-        r.time_s = 900 + 450 * i;                         /* device-hours 0.25 .. 12 */
+        r.time_s = 900 + 450 * i; /* device-hours 0.25 .. 12 */
         x[i] = r.time_s * r.world / 3600.0;
         y[i] = 0.42 * x[i] + 0.01 + 0.05 * ws_rng_normal(&rng); /* kWh: 420 W per GPU with the host */
         r.energy_j = y[i] * 3.6e6;
@@ -244,7 +249,8 @@ static void test_accuracy_pareto_target(void **state) {
         r.epochs = 4;
         r.time_s = time_s[p];
         r.energy_j = NAN; /* no sensor: time-based only */
-        for (int e = 0; e < 4; e++) r.val_top1[e] = top1[p] * (e + 1) / 4.0;
+        for (int e = 0; e < 4; e++)
+            r.val_top1[e] = top1[p] * (e + 1) / 4.0;
         char key[32];
         snprintf(key, sizeof key, "gbs%d", gbs[p]);
         ingest("acc", key, &r);
@@ -315,14 +321,33 @@ static void test_report_in_process(void **state) {
     assert_int_equal(access(path, R_OK), 0);
     snprintf(path, sizeof path, "%s/figures/speedup.gp", out);
     assert_int_equal(access(path, R_OK), 0); /* the script is written for drawing later */
-    if (keep[0]) setenv("WATTSCALE_GNUPLOT", keep, 1);
-    else unsetenv("WATTSCALE_GNUPLOT");
+    if (keep[0])
+        setenv("WATTSCALE_GNUPLOT", keep, 1);
+    else
+        unsetenv("WATTSCALE_GNUPLOT");
     if (ws_gnuplot_present()) {
         WS_TEST_OK(ws_report_write(&rs, &o, &res, &err));
         assert_int_equal(res.n_failed_figures, 0);
         assert_true(res.n_figures >= 6); /* energy, time, speedup, efficiency, accuracy, power/GPU, Pareto, slope */
         assert_string_equal(res.figures_note, "");
     }
+    ws_runset_free(&rs);
+
+    /* a study whose only run failed: a report that says so, no empty figure */
+    ws_synth_run r = ws_synth_run_default();
+    r.status = "failed";
+    ingest("failed-only", "r1", &r);
+    load("failed-only", &rs, &a);
+    ws_analysis_free(&a);
+    snprintf(out, sizeof out, "%s/report-failed", tmp);
+    o.out_dir = out;
+    WS_TEST_OK(ws_report_write(&rs, &o, &res, &err));
+    assert_int_equal(res.n_figures, 0);
+    assert_int_equal(res.n_failed_figures, 0);
+    WS_TEST_OK(ws_read_file(res.html_path, &html, NULL, &err));
+    assert_non_null(strstr(html, "0 runs finished, 1 failed"));
+    assert_null(strstr(html, "<img"));
+    free(html);
     ws_runset_free(&rs);
 }
 
@@ -335,11 +360,14 @@ int main(void) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_summary),         cmocka_unit_test(test_line_recovers_slope_and_interval),
-        cmocka_unit_test(test_interval_coverage), cmocka_unit_test(test_multifit),
-        cmocka_unit_test(test_energy_fit_from_records), cmocka_unit_test(test_scaling),
-        cmocka_unit_test(test_accuracy_pareto_target), cmocka_unit_test(test_report_in_process)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_summary),
+                                       cmocka_unit_test(test_line_recovers_slope_and_interval),
+                                       cmocka_unit_test(test_interval_coverage),
+                                       cmocka_unit_test(test_multifit),
+                                       cmocka_unit_test(test_energy_fit_from_records),
+                                       cmocka_unit_test(test_scaling),
+                                       cmocka_unit_test(test_accuracy_pareto_target),
+                                       cmocka_unit_test(test_report_in_process)};
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ws_store_close(store);
     ws_test_rmtree(tmp);

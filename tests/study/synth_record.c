@@ -28,7 +28,8 @@ ws_synth_run ws_synth_run_default(void) {
     r.sockets_metered = 1;
     r.samples = 25600;
     r.updates = 100;
-    for (int i = 0; i < WS_SYNTH_MAX_EPOCHS; i++) r.val_top1[i] = 0.1 * (i + 1);
+    for (int i = 0; i < WS_SYNTH_MAX_EPOCHS; i++)
+        r.val_top1[i] = 0.1 * (i + 1);
     return r;
 }
 

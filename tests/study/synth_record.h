@@ -7,14 +7,14 @@
 #define WS_SYNTH_MAX_EPOCHS 16
 
 typedef struct {
-    const char *status;           /* completed */
+    const char *status; /* completed */
     const char *model, *data, *precision, *device, *gpu_name, *cpu_name;
     int world, nodes, global_batch, local_batch, accum;
     double data_fraction;
-    int epochs;                   /* rows; each takes time_s / epochs */
+    int epochs; /* rows; each takes time_s / epochs */
     double time_s;
-    double energy_j;              /* NAN: not measured (a missing[] entry says why) */
-    double gpu_share;             /* of energy_j in the GPU domain; the rest is CPU */
+    double energy_j;                   /* NAN: not measured (a missing[] entry says why) */
+    double gpu_share;                  /* of energy_j in the GPU domain; the rest is CPU */
     int gpus_metered, sockets_metered; /* devices listed (node 0) */
     double samples, updates;
     double val_top1[WS_SYNTH_MAX_EPOCHS]; /* per epoch; NAN: not evaluated */

@@ -119,7 +119,8 @@ static void test_power_series(void **state) {
     WS_TEST_OK(ws_power_series_read(path, 0, 100, &pts, &n, &err));
     assert_int_equal(n, 200); /* 100 windows for each device */
     double t_max = 0;
-    for (size_t i = 0; i < n; i++) t_max = pts[i].t_s > t_max ? pts[i].t_s : t_max;
+    for (size_t i = 0; i < n; i++)
+        t_max = pts[i].t_s > t_max ? pts[i].t_s : t_max;
     WS_TEST_NEAR(t_max, 15 - 0.075, 0, 0.01); /* the resumed session continues at 10 s */
     WS_TEST_NEAR(integral(pts, n, "GPU-0"), e0, 0.01, 0);
     WS_TEST_NEAR(integral(pts, n, "GPU-1"), e1, 0.01, 0);
@@ -209,8 +210,10 @@ static void test_run_folder_and_runset(void **state) {
     /* g2 stands for points of two series; the others fall in "runs", one point each */
     size_t in_runs = 0, in_plan = 0;
     for (size_t m = 0; m < rs.n_members; m++) {
-        if (!strcmp(rs.members[m].series, "runs")) in_runs++;
-        else in_plan += !strcmp(rs.runs[rs.members[m].run].run_key, "g2");
+        if (!strcmp(rs.members[m].series, "runs"))
+            in_runs++;
+        else
+            in_plan += !strcmp(rs.runs[rs.members[m].run].run_key, "g2");
     }
     assert_int_equal(in_plan, 2);
     assert_int_equal(in_runs, 2);
@@ -271,6 +274,7 @@ static void test_bad_sidecar(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_v1_upgrades), cmocka_unit_test(test_power_series),
-                                       cmocka_unit_test(test_run_folder_and_runset), cmocka_unit_test(test_bad_sidecar)};
+                                       cmocka_unit_test(test_run_folder_and_runset),
+                                       cmocka_unit_test(test_bad_sidecar)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,7 +87,8 @@ static void test_malformed(void **state) {
                  "series[0].points[0]: global_batch 10 is not a multiple of local_batch 4 x gpus 2", NULL, NULL);
     expect_error(BASE "series:\n  - name: p\n    scaling: constant_gbs\n    points:\n"
                       "      - {gpus: 1, global_batch: 64}\n      - {gpus: 2, global_batch: 32}\n",
-                 ":10:9: series[0].points[1]: global_batch 32, but this constant_gbs series started with 64", NULL, NULL);
+                 ":10:9: series[0].points[1]: global_batch 32, but this constant_gbs series started with 64", NULL,
+                 NULL);
     /* launcher */
     expect_error(BASE "series: [{name: a, scaling: constant_lbs, local_batch: 8, gpus: [1]}]\nlauncher: pbs\n",
                  ":6:11: launcher: \"pbs\" is not one of local|slurm", NULL, NULL);
@@ -169,11 +170,13 @@ static void test_plan(void **state) {
     WS_TEST_NEAR(p.runs[0].est_device_hours, 2560 / 100.0 / 3600, 1e-12, 0);
     char **argv = NULL;
     WS_TEST_OK(ws_plan_train_args(&s, &p.runs[4], "/runs/x", 1, 2, &argv, &err));
-    const char *want[] = {"--model", "resnet18", "--width", "4", "--data", "synthetic", "--epochs", "2",
-                          "--global-batch", "64", "--local-batch", "16", "--data-fraction", "0.5", "--seed", "10",
-                          "--threads", "2", "--out", "/runs/x", "--resume", "/runs/x", NULL};
+    const char *want[] = {
+        "--model",        "resnet18", "--width",       "4",       "--data",          "synthetic", "--epochs", "2",
+        "--global-batch", "64",       "--local-batch", "16",      "--data-fraction", "0.5",       "--seed",   "10",
+        "--threads",      "2",        "--out",         "/runs/x", "--resume",        "/runs/x",   NULL};
     for (size_t i = 0; want[i] || argv[i]; i++) {
-        if (!want[i] || !argv[i]) fail_msg("argument %zu: got %s, want %s", i, argv[i] ? argv[i] : "(end)", want[i] ? want[i] : "(end)");
+        if (!want[i] || !argv[i])
+            fail_msg("argument %zu: got %s, want %s", i, argv[i] ? argv[i] : "(end)", want[i] ? want[i] : "(end)");
         assert_string_equal(argv[i], want[i]);
     }
     ws_plan_args_free(argv);
