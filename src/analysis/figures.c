@@ -99,13 +99,17 @@ static ws_status fig_time(ctx *c) {
              "Wall time of a run per series point, mean and standard deviation over repetitions (no bar: one run). "
              "Device-hours are this time x the GPU count (%s).",
              ws_analysis_device_unit(c->a));
-    return series_figure(c, "time_vs_gpus", "Wall time vs GPUs", caption, "wall time per run (s)",
+    char title[64];
+    snprintf(title, sizeof title, "Wall time vs %s", ws_analysis_device_noun(c->a));
+    return series_figure(c, "time_vs_gpus", title, caption, "wall time per run (s)",
                          "set logscale x 2\nset yrange [0:*]", 0, pv_time, NULL);
 }
 
 static ws_status fig_speedup(ctx *c) {
+    char title[64];
+    snprintf(title, sizeof title, "Speedup vs %s", ws_analysis_device_noun(c->a));
     return series_figure(
-        c, "speedup", "Speedup vs GPUs",
+        c, "speedup", title,
         "Speedup relative to each series' smallest GPU count (its throughput per device times the GPU ratio: T_base / "
         "T on a constant dataset, the scaled speedup where the dataset grows); the dashed line is linear speedup from "
         "1 GPU.",
@@ -114,9 +118,11 @@ static ws_status fig_speedup(ctx *c) {
 
 static ws_status fig_efficiency(ctx *c) {
     const ws_analysis *a = c->a;
+    char title[80];
+    snprintf(title, sizeof title, "Parallel and energy efficiency vs %s", ws_analysis_device_noun(a));
     ws_gnuplot_fig g;
     ws_status st =
-        ws_gnuplot_open(&g, c->dir, "efficiency", "Parallel and energy efficiency vs GPUs", ws_analysis_device_axis(a),
+        ws_gnuplot_open(&g, c->dir, "efficiency", title, ws_analysis_device_axis(a),
                         "efficiency relative to the smallest GPU count", "set logscale x 2\nset yrange [0:*]", c->err);
     if (st != WS_OK) return st;
     char names[16][64];
@@ -141,7 +147,7 @@ static ws_status fig_efficiency(ctx *c) {
     }
     ws_gnuplot_plot(&g, "1 dt 3 lc rgb 'gray40' notitle");
     if ((st = ws_gnuplot_close(&g, c->err)) == WS_OK)
-        add(c, "efficiency", "Parallel and energy efficiency vs GPUs",
+        add(c, "efficiency", title,
             a->any_energy ? "Parallel efficiency (solid: throughput per device relative to the series' smallest GPU "
                             "count) and energy efficiency (dashed: energy per sample at the smallest GPU count over "
                             "energy per sample here), mean and standard deviation over repetitions."

@@ -54,7 +54,7 @@ ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, 
             "    }\n"
             "    set output \"%s.png\"\n"
             "} else {\n"
-            "    set terminal svg size 960,600 font \"sans,11\" noenhanced background rgb \"white\"\n"
+            "    set terminal svg size 720,450 font \"sans,12\" noenhanced background rgb \"white\"\n"
             "    set output \"%s.svg\"\n"
             "}\n",
             name, name);
@@ -66,7 +66,7 @@ ws_status ws_gnuplot_open(ws_gnuplot_fig *f, const char *dir, const char *name, 
     put_quoted(g, ylabel);
     fprintf(
         g,
-        "\nset grid\nset key at screen 0.5, screen 0.01 center bottom horizontal box\nset bmargin 7\nset border lw 1\n"
+        "\nset grid\nset key at screen 0.5, screen 0.01 center bottom horizontal box\nset bmargin 5\nset border lw 1\n"
         "set offsets graph 0.04, graph 0.04, graph 0.06, graph 0.06  # keep points off the border\n");
     if (setup && setup[0]) fprintf(g, "%s\n", setup);
     return WS_OK;

@@ -59,6 +59,13 @@ static void say(wsi_findings *f, const char *fmt, ...) {
     va_end(ap);
 }
 
+/* "1 GPU", "4 GPUs" */
+static const char *counted(char *buf, size_t size, int n, const char *noun) {
+    size_t len = strlen(noun);
+    snprintf(buf, size, "%d %.*s", n, (int)(n == 1 && len > 1 && noun[len - 1] == 's' ? len - 1 : len), noun);
+    return buf;
+}
+
 void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
     memset(f, 0, sizeof *f);
     const ws_runset *rs = a->rs;
@@ -105,9 +112,10 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
         char e[96] = "";
         if (isfinite(sp->energy_efficiency.mean))
             snprintf(e, sizeof e, ", energy efficiency %.2f", sp->energy_efficiency.mean);
-        say(f, "Series %s (%s%s): at %d %s speedup %.2f, parallel efficiency %.2f%s, relative to its smallest count.",
-            sp->series, sp->scaling, sp->growing ? ", growing dataset" : "", sp->gpus, noun, sp->speedup.mean,
-            sp->parallel_efficiency.mean, e);
+        char at[48];
+        say(f, "Series %s (%s%s): at %s speedup %.2f, parallel efficiency %.2f%s, relative to its smallest count.",
+            sp->series, sp->scaling, sp->growing ? ", growing dataset" : "", counted(at, sizeof at, sp->gpus, noun),
+            sp->speedup.mean, sp->parallel_efficiency.mean, e);
     }
     for (size_t i = 0; i < a->accuracy.n_curves; i++) {
         const ws_accuracy_curve *cv = &a->accuracy.curves[i];
@@ -121,15 +129,15 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
                 a->accuracy.metric, cv->points[0].global_batch, cv->points[cv->n_points - 1].global_batch,
                 a->accuracy.tolerance, cv->best_metric, cv->best_gbs, cv->task);
     }
-    char front[512] = "";
+    char front[512] = "", at[48];
     size_t n = 0, on = 0;
     for (size_t i = 0; i < a->pareto.n_points; i++) {
         const ws_pareto_point *p = &a->pareto.points[i];
         if (!p->on_front) continue;
         on++;
         if (n < sizeof front)
-            n += (size_t)snprintf(front + n, sizeof front - n, "%s%d %s x LBS %d", n ? ", " : "", p->gpus, noun,
-                                  p->local_batch);
+            n += (size_t)snprintf(front + n, sizeof front - n, "%s%s x LBS %d", n ? ", " : "",
+                                  counted(at, sizeof at, p->gpus, noun), p->local_batch);
     }
     if (on)
         say(f, "Pareto front (time, %smetric): %s (%zu of %zu configurations).", a->all_energy ? "energy, " : "", front,
@@ -146,9 +154,9 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
             if (r->n_reached && isfinite(key) && key < bk) best = r;
         }
         if (best)
-            say(f, "Target %s %s %g: reached by %zu of %zu runs; least %s at %d %s x LBS %d (%.4g %s).",
+            say(f, "Target %s %s %g: reached by %zu of %zu runs; least %s at %s x LBS %d (%.4g %s).",
                 a->target.metric, ws_metric_higher_is_better(a->target.metric) ? ">=" : "<=", a->target.value, reached,
-                total, a->any_energy ? "energy" : "time", best->gpus, noun, best->local_batch,
+                total, a->any_energy ? "energy" : "time", counted(at, sizeof at, best->gpus, noun), best->local_batch,
                 a->any_energy ? best->energy_kwh.mean : best->time_s.mean, a->any_energy ? "kWh" : "s");
         else
             say(f, "Target %s %g: reached by none of %zu runs.", a->target.metric, a->target.value, total);

@@ -56,6 +56,7 @@ wait_for 120 interrupted_candidate || fail "no run reached a checkpoint"
 victim=$(interrupted_candidate)
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 snapshot 1
+echo "kill 1: mid-run in $victim, $(wc -l < "$tmp/done1") run(s) finished before"
 
 # 2. killed right after one more run finished (between its record and the next start, or
 #    during the ingest: both must be recovered)
@@ -65,12 +66,14 @@ more_done() { [ "$(completed | wc -l)" -gt "$n1" ]; }
 wait_for 120 more_done || fail "no run finished after the restart"
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 snapshot 2
+echo "kill 2: just after a run finished, $(wc -l < "$tmp/done2") finished before"
 
 # 3. killed at start-up (while it may still wait for the processes the last one left)
 start 3
 sleep 0.2
 kill -9 "$pid"; wait "$pid" 2>/dev/null
 snapshot 3
+echo "kill 3: at start-up"
 
 # 4. to the end
 "$ws" study run "$tmp/s.yaml" >"$tmp/run4.log" 2>&1 || fail "the last study run failed"
