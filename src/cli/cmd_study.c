@@ -131,6 +131,7 @@ int ws_cmd_study(int argc, char **argv) {
 #else
     (void)db;
     (void)study;
+    (void)dirs;
     fprintf(stderr, "wattscale study ingest: this build has no SQLite: apt-get install libsqlite3-dev, then rebuild\n");
     return 1;
 #endif
