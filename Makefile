@@ -2,7 +2,7 @@
 # (scripts/install-deps.sh), configures with CMake and builds.
 #   make          build into build/
 #   make test     build, then run every test (ctest; GPU tests skip where no GPU is)
-#   make demo     the main job: measure a load, then train a small ResNet on 1 and 2 ranks (out/demo)
+#   make demo     the main job: run the small default study, write its report (out/demo/report/report.html)
 #   make asan     build with AddressSanitizer + UndefinedBehaviorSanitizer into build-asan/ and test
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

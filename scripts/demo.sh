@@ -1,34 +1,39 @@
 #!/usr/bin/env bash
-# scripts/demo.sh BUILD_DIR - the main job until the study runner (its own issue) exists:
-#  1. measures a 10 s load with an idle baseline (`wattscale measure`): a GEMM load on the
-#     GPUs where CUDA and a GPU exist, else a CPU load;
-#  2. trains a small ResNet on 5% of Fashion-MNIST for 2 epochs at GBS 64, on 1 rank and,
-#     where MPI exists, on 2 ranks (constant GBS), each writing a run record with time,
-#     accuracy and energy (where a sensor exists; marked as not measured where none does).
-# Training runs on the CPU until the CUDA backend exists. Output under out/demo/.
+# scripts/demo.sh BUILD_DIR - the README's main command (`make demo`): runs the default study
+# and writes its report.
+#   - a machine with NVIDIA GPUs and a CUDA build: configs/gpu-1.yaml (one GPU) or
+#     configs/gpu-2.yaml (two or more): ResNet-50, bf16, on the GPUs;
+#   - otherwise configs/demo-cpu.yaml: ResNet-18 (width 8) on 10% of Fashion-MNIST, 1 and
+#     2 ranks, constant GBS and constant LBS, 2 repetitions (about five minutes on 2 cores).
+# Energy is measured where a sensor exists and marked as not measured where none does.
+# WATTSCALE_DEMO_CONFIG=FILE picks another study, WATTSCALE_DEMO_OUT=DIR another output
+# folder (default out/demo: study.db, runs/, report/). Killed, it resumes where it stopped.
 set -euo pipefail
 build=${1:-build}
-out=out/demo
-mkdir -p "$out"
 ws="$build/bin/wattscale"
-if [ -x "$build/bin/ws_gpu_burn" ] && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
-  load=("$build/bin/ws_gpu_burn" 10)
-else
-  load=("$build/bin/ws_cpu_burn" 10)
+out=${WATTSCALE_DEMO_OUT:-out/demo}
+config=${WATTSCALE_DEMO_CONFIG:-}
+if [ -z "$config" ]; then
+  gpus=0
+  if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1 && "$ws" --version | grep -q '^cuda *yes'; then
+    gpus=$(nvidia-smi -L | grep -c '^GPU' || true)
+  fi
+  if [ "$gpus" -ge 2 ]; then config=configs/gpu-2.yaml
+  elif [ "$gpus" -ge 1 ]; then config=configs/gpu-1.yaml
+  else config=configs/demo-cpu.yaml
+  fi
 fi
-echo "== 1. wattscale measure: 10 s load after 2 s of idle" >&2
-"$ws" measure --idle-seconds 2 --json "$out/measure.json" --csv "$out/measure.csv" -- "${load[@]}"
-
-train=(train --model resnet18 --width 8 --data fashion-mnist --data-fraction 0.05 --global-batch 64
-       --epochs 2 --lr 0.4 --schedule cosine --warmup-epochs 0.5 --seed 1)
-echo "== 2a. wattscale train on 1 rank" >&2
-"$ws" "${train[@]}" --out "$out/train-1rank"
-if command -v mpirun >/dev/null && "$ws" --version | grep -q "^mpi *yes"; then
-  echo "== 2b. the same global batch on 2 ranks (mpirun -np 2)" >&2
-  mpi=(mpirun --oversubscribe -np 2)
-  [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
-  "${mpi[@]}" "$ws" "${train[@]}" --local-batch 32 --threads 1 --out "$out/train-2ranks"
-else
-  echo "== 2b. skipped: this build or machine has no MPI" >&2
+mkdir -p "$out"
+echo "== wattscale demo: study $config (runs in $out/runs, database $out/study.db)" >&2
+"$ws" study plan "$config" --db "$out/study.db" --runs-dir "$out/runs" >&2
+"$ws" study run "$config" --db "$out/study.db" --runs-dir "$out/runs"
+if ! "$ws" --version | grep -q '^gsl *yes'; then
+  # the GPU machine has no GSL: the runs and the database are complete, the report is made elsewhere
+  echo "wattscale demo: the study is done (database $out/study.db); this build has no GSL, so make the report" \
+       "where one is: copy $out and run \`wattscale report $out/study.db\`" >&2
+  exit 0
 fi
-echo "wattscale demo: measurement in $out/measure.json; run records in $out/train-*/run.json" >&2
+echo "== wattscale demo: report" >&2
+"$ws" report "$out/study.db" --out "$out/report"
+echo "wattscale demo: the report is $out/report/report.html (figures embedded; summary $out/report/report.md," \
+     "tables $out/report/tables/*.csv)" >&2

@@ -2,6 +2,8 @@
 # scripts/install-deps.sh - installs the Debian packages wattscale needs that are missing.
 # As root it runs apt-get; otherwise it prints the exact apt-get line and fails.
 # usage: scripts/install-deps.sh [build|test|demo]   (what the packages are for; default test)
+#        scripts/install-deps.sh browser   also Debian's chromium, for the headless check of the
+#        report (tests/analysis/test_report.sh; it skips where chromium is absent)
 # WATTSCALE_SKIP_DEPS=1 skips it (machines where the libraries come another way, e.g. the
 # GPU machine, where tools/gpu/unpack-debs.sh provides them).
 set -euo pipefail
@@ -12,11 +14,15 @@ build_pkgs=(cmake make gcc pkg-config libcjson-dev zlib1g-dev libopenblas-dev li
             libhdf5-dev libfftw3-dev libnetcdf-dev libjpeg62-turbo-dev)
 test_pkgs=(libcmocka-dev dataset-fashion-mnist)
 demo_pkgs=()
+build_pkgs+=(libyaml-dev libgsl-dev)   # study files; statistics and fits of wattscale report
+test_pkgs+=(gnuplot-nox python3)       # report figures; the report tests' file checks
+browser_pkgs=(chromium)
 pkgs=("${build_pkgs[@]}")
 case "$purpose" in
   build) ;;
   test) pkgs+=("${test_pkgs[@]}") ;;
   demo) pkgs+=("${test_pkgs[@]}" "${demo_pkgs[@]}") ;;
+  browser) pkgs+=("${test_pkgs[@]}" "${browser_pkgs[@]}") ;;
   *) echo "usage: $0 [build|test|demo]" >&2; exit 2 ;;
 esac
 

@@ -1,7 +1,8 @@
-/* cli/cmd_study.c - `wattscale study SUBCOMMAND`: for now `study ingest`, which stores run
- * records made elsewhere (other machines, Slurm jobs) in a study's SQLite database.
- * defines: ws_cmd_study. plan/run/status come with the study runner. Exit status: 0 done,
- * 1 a record could not be ingested, 2 bad flags. */
+/* cli/cmd_study.c - `wattscale study SUBCOMMAND`: dispatches plan, run and status
+ * (cli/cmd_study_run.c) and does `study ingest`, which stores run records made elsewhere
+ * (other machines, Slurm jobs) in a study's SQLite database.
+ * defines: ws_cmd_study. Exit status of ingest: 0 done, 1 a record could not be ingested,
+ * 2 bad flags. */
 #include "cli/commands.h"
 #include "ws_config.h"
 #if WS_HAVE_SQLITE
@@ -16,11 +17,17 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: wattscale study ingest DIR... [--db FILE] [--study NAME]\n"
+            "usage: wattscale study plan FILE [--db F] [--runs-dir D]   the runs and their estimated device-hours\n"
+            "       wattscale study run FILE [--db F] [--runs-dir D] [--series NAME] [--dry-run] [--no-wait]\n"
+            "                                               run what is missing (resumes; --no-wait: Slurm, submit only)\n"
+            "       wattscale study status FILE [--db F] [--runs-dir D]  what is done, queued, interrupted, missing\n"
+            "       wattscale study ingest DIR... [--db FILE] [--study NAME]\n"
             "\n"
-            "Stores the run records (run.json, schema wattscale.run/1) found in each DIR or in its\n"
-            "immediate subfolders in the study database (default study.db, study \"default\"). A run's\n"
-            "key is its folder's name; ingesting a key again replaces that run.\n");
+            "FILE is a study in YAML (docs/study-file.md; examples in configs/). ingest stores the run\n"
+            "records (run.json, schema wattscale.run/1) found in each DIR or in its immediate subfolders\n"
+            "in the study database (default study.db; the study named by the runner's study.json beside\n"
+            "each record, else \"default\"). A run's key is its folder's name; ingesting a key again\n"
+            "replaces that run.\n");
 }
 
 #if WS_HAVE_SQLITE
@@ -79,11 +86,14 @@ int ws_cmd_study(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "plan")) return ws_cmd_study_plan(argc, argv);
+    if (!strcmp(argv[1], "run")) return ws_cmd_study_run(argc, argv);
+    if (!strcmp(argv[1], "status")) return ws_cmd_study_status(argc, argv);
     if (strcmp(argv[1], "ingest") != 0) {
-        fprintf(stderr, "wattscale study: unknown subcommand '%s' (this build has: ingest)\n", argv[1]);
+        fprintf(stderr, "wattscale study: unknown subcommand '%s' (plan, run, status, ingest)\n", argv[1]);
         return 2;
     }
-    const char *db = "study.db", *study = "default";
+    const char *db = "study.db", *study = NULL;
     const char *dirs[256];
     int n_dirs = 0;
     for (int i = 2; i < argc; i++) {
@@ -110,13 +120,18 @@ int ws_cmd_study(int argc, char **argv) {
     }
     int failed = 0, count = 0;
     for (int i = 0; i < n_dirs; i++) failed |= ingest_dir(s, study, dirs[i], &count);
-    fprintf(stderr, "wattscale study ingest: %d run record(s) stored in %s (study \"%s\": %zu runs)\n", count, db,
-            study, ws_store_run_count(s, study));
+    if (study)
+        fprintf(stderr, "wattscale study ingest: %d run record(s) stored in %s (study \"%s\": %zu runs)\n", count, db,
+                study, ws_store_run_count(s, study));
+    else
+        fprintf(stderr, "wattscale study ingest: %d run record(s) stored in %s (%zu runs in all)\n", count, db,
+                ws_store_run_count(s, NULL));
     ws_store_close(s);
     return failed ? 1 : 0;
 #else
     (void)db;
     (void)study;
+    (void)dirs;
     fprintf(stderr, "wattscale study ingest: this build has no SQLite: apt-get install libsqlite3-dev, then rebuild\n");
     return 1;
 #endif

@@ -7,5 +7,9 @@ int ws_cmd_measure(int argc, char **argv); /* cli/cmd_measure.c */
 int ws_cmd_train(int argc, char **argv);   /* cli/cmd_train.c */
 int ws_cmd_study(int argc, char **argv);   /* cli/cmd_study.c */
 int ws_cmd_data(int argc, char **argv);    /* cli/cmd_data.c */
+int ws_cmd_study_plan(int argc, char **argv);   /* cli/cmd_study_run.c */
+int ws_cmd_study_run(int argc, char **argv);    /* cli/cmd_study_run.c */
+int ws_cmd_study_status(int argc, char **argv); /* cli/cmd_study_run.c */
+int ws_cmd_report(int argc, char **argv);       /* cli/cmd_report.c */
 
 #endif

@@ -15,9 +15,13 @@ static void usage(FILE *f) {
             "                                           GPUs (NVML), CPU packages and DRAM (RAPL) meanwhile\n"
             "  train [FLAGS]                            train a model (ResNet) measuring time, accuracy and\n"
             "                                           energy; writes a run record (see train --help)\n"
+            "  study plan FILE                          a study's runs (YAML file) and their estimated device-hours\n"
+            "  study run FILE                           run what is missing (local or Slurm); resumes after a kill\n"
+            "  study status FILE                        what is done, queued, interrupted, failed, missing\n"
             "  study ingest DIR... [--db F] [--study S] store run records in a study's SQLite database\n"
             "  data swe|netcdf|check ...                generate weather-like fields or convert NetCDF ones into\n"
             "                                           FourCastNet's HDF5 layout, or check a dataset\n"
+            "  report DB [--out DIR]                    the analysis as HTML (figures embedded), Markdown, CSV\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }
@@ -40,6 +44,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return ws_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "study")) return ws_cmd_study(argc - 1, argv + 1);
     if (!strcmp(cmd, "data")) return ws_cmd_data(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return ws_cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

@@ -51,3 +51,57 @@ ws_status ws_write_file_atomic(const char *path, const void *data, size_t size, 
     free(tmp);
     return WS_OK;
 }
+
+ws_status ws_read_file(const char *path, char **out, size_t *size_out, ws_error *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return wsi_error(err, WS_EIO, "open %s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        n += fread(buf + n, 1, cap - 1 - n, f);
+        if (n < cap - 1) break;
+        char *more = realloc(buf, cap * 2);
+        if (!more) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = more;
+        cap *= 2;
+    }
+    int failed = ferror(f);
+    int e = errno;
+    fclose(f);
+    if (!buf) return wsi_error(err, WS_ENOMEM, "read %s: out of memory", path);
+    if (failed) {
+        free(buf);
+        return wsi_error(err, WS_EIO, "read %s: %s", path, strerror(e));
+    }
+    buf[n] = 0;
+    *out = buf;
+    if (size_out) *size_out = n;
+    return WS_OK;
+}
+
+ws_status ws_make_dirs(const char *path, ws_error *err) {
+    if (!path[0]) return wsi_error(err, WS_EINVAL, "mkdir: empty path");
+    char *buf = strdup(path);
+    if (!buf) return wsi_error(err, WS_ENOMEM, "mkdir %s: out of memory", path);
+    ws_status st = WS_OK;
+    /* each prefix ending before a '/', then the whole path */
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != 0) continue;
+        *p = 0;
+        struct stat sb;
+        if (mkdir(buf, 0777) != 0 && !(errno == EEXIST && stat(buf, &sb) == 0 && S_ISDIR(sb.st_mode))) {
+            st = wsi_error(err, WS_EIO, "mkdir %s: %s", buf, errno == EEXIST ? "exists and is not a folder" : strerror(errno));
+            break;
+        }
+        *p = c;
+        if (!c) break;
+    }
+    free(buf);
+    return st;
+}

@@ -106,7 +106,7 @@ static void test_open_migrates(void **state) {
     char path[600];
     ws_store *s = open_in(dir, path, sizeof path);
     assert_int_equal(ws_store_schema_version(s), WS_STORE_SCHEMA_VERSION);
-    assert_int_equal(query_int(s, "PRAGMA user_version", NULL), 1);
+    assert_int_equal(query_int(s, "PRAGMA user_version", NULL), WS_STORE_SCHEMA_VERSION);
     assert_int_equal(query_int(s, "PRAGMA foreign_keys", NULL), 1);
     assert_int_equal(query_int(s, "PRAGMA busy_timeout", NULL), 5000);
     sqlite3_stmt *st = one_row(s, "PRAGMA journal_mode", NULL);
@@ -121,7 +121,7 @@ static void test_open_migrates(void **state) {
     WS_TEST_OK(ws_store_ingest_run(s, "st", "r1", good_record(), &err));
     ws_store_close(s);
     WS_TEST_OK(ws_store_open(&s, path, &err));
-    assert_int_equal(ws_store_schema_version(s), 1);
+    assert_int_equal(ws_store_schema_version(s), WS_STORE_SCHEMA_VERSION);
     assert_int_equal(ws_store_run_count(s, "st"), 1);
     ws_store_close(s);
     ws_store_close(NULL);
@@ -438,7 +438,7 @@ static void test_two_handles(void **state) {
     /* both open the file before either has written: the second finds the schema done */
     WS_TEST_OK(ws_store_open(&a, path, &err));
     WS_TEST_OK(ws_store_open(&b, path, &err));
-    assert_int_equal(ws_store_schema_version(b), 1);
+    assert_int_equal(ws_store_schema_version(b), WS_STORE_SCHEMA_VERSION);
     WS_TEST_OK(ws_store_ingest_run(a, "st", "from-a", good_record(), &err));
     assert_int_equal(ws_store_has_run(b, "st", "from-a"), 1);
 

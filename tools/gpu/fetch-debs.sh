@@ -10,6 +10,7 @@ mkdir -p .debs
 cd .debs
 pkgs=(libcjson1 libcjson-dev libcmocka0 libcmocka-dev libsqlite3-0 libsqlite3-dev
       libfftw3-single3 libfftw3-double3 libfftw3-dev)   # FFTW: the CPU AFNO (fftw3f) and the shallow-water generator (HDF5 is there)
+pkgs+=(libyaml-0-2 libyaml-dev)   # study files (wattscale study plan/run/status); GSL and gnuplot stay here
 [ -n "$(ls ./*.deb 2>/dev/null)" ] && [ "${1:-}" != "--force" ] && { echo "fetch-debs: .debs/ already filled"; exit 0; }
 apt-get update -qq >/dev/null 2>&1 || true
 apt-get download "${pkgs[@]}"
