@@ -1,6 +1,7 @@
 /* cli/main.c - the `wattscale` program: dispatches to a subcommand (cli/commands.h).
  * The CLI is thin: every capability lives in libwattscale. */
 #include "cli/commands.h"
+#include "ops/gemm.h"
 #include "wattscale/wattscale.h"
 
 #include <stdio.h>
@@ -33,7 +34,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V") || !strcmp(cmd, "version")) {
-        printf("wattscale %s\n%s\n", ws_version(), ws_build_features());
+        printf("wattscale %s\n%s\nsgemm   %s\n", ws_version(), ws_build_features(), ws_gemm_cpu_library());
         return 0;
     }
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {

@@ -1,6 +1,6 @@
 /* src/ops/gemm_cpu.c - reference single-precision matrix product, row-major, used by the CPU
  * convolution and linear layers.
- * defines: ws_gemm_cpu
+ * defines: ws_gemm_cpu, ws_gemm_cpu_library
  * twin: none (on the GPU, cuBLAS plays this part inside each op's .cu); contract: src/ops/gemm.h
  * With BLAS (WS_HAVE_BLAS) a thin wrapper over cblas_sgemm; without it a cache-blocked loop
  * that packs op(A) and op(B) so one inner kernel serves all four transpose combinations.
@@ -13,6 +13,7 @@
 
 #if WS_HAVE_BLAS
 #include <cblas.h>
+#include <dlfcn.h>
 #else
 #include <string.h>
 #ifdef _OPENMP
@@ -27,6 +28,12 @@ void ws_gemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, con
     if (m <= 0 || n <= 0) return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
                 alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+const char *ws_gemm_cpu_library(void) {
+    Dl_info info;
+    if (dladdr((void *)cblas_sgemm, &info) && info.dli_fname) return info.dli_fname;
+    return "cblas_sgemm (library unknown)";
 }
 
 #else
@@ -107,5 +114,7 @@ void ws_gemm_cpu(int trans_a, int trans_b, int m, int n, int k, float alpha, con
         row_block(trans_a, trans_b, i0, mc, n, k, alpha, a, lda, b, ldb, c, ldc);
     }
 }
+
+const char *ws_gemm_cpu_library(void) { return "built-in blocked loop (no BLAS in this build)"; }
 
 #endif

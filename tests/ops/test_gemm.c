@@ -133,11 +133,21 @@ static void test_gemm_reproducible(void **state) {
     free(a), free(b), free(c1), free(c2);
 }
 
+/* OpenBLAS and GSL's reference libgslcblas both export cblas_sgemm; linked in the wrong order,
+ * the naive one serves every CPU operator without a word (that happened once). */
+static void test_gemm_uses_a_real_blas(void **state) {
+    (void)state;
+    const char *lib = ws_gemm_cpu_library();
+    assert_non_null(lib);
+    assert_null(strstr(lib, "gslcblas"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_transposes_match_double),
         cmocka_unit_test(test_gemm_k0_scales_c),
         cmocka_unit_test(test_gemm_reproducible),
+        cmocka_unit_test(test_gemm_uses_a_real_blas),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
