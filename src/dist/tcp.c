@@ -496,9 +496,11 @@ static void *watcher_main(void *arg) {
         struct pollfd pf[t->n_live + 1];
         int n = 0;
         pf[n++] = (struct pollfd){t->stop_pipe[0], POLLIN, 0};
+        pthread_mutex_lock(&t->mu);
         if (!atomic_load(&t->failed))
             for (int i = 0; i < t->n_live; i++)
                 if (!t->c[t->live[i]].closed) pf[n++] = (struct pollfd){t->c[t->live[i]].fd, POLLRDHUP, 0};
+        pthread_mutex_unlock(&t->mu);
         if (poll(pf, (nfds_t)n, -1) < 0 && errno != EINTR) return NULL;
         if (pf[0].revents) return NULL;
         int hung = 0;
@@ -575,9 +577,10 @@ ws_status wsi_tcp_open(wsi_tcp **out, const wsi_tcp_conf *cf, wsi_tcp_place *pla
         t->live[t->n_live++] = r;
     }
     free(fds);
-    if (pipe2(t->stop_pipe, O_CLOEXEC) != 0 || pthread_create(&t->watcher, NULL, watcher_main, t) != 0) {
+    int rc = pipe2(t->stop_pipe, O_CLOEXEC) != 0 ? errno : pthread_create(&t->watcher, NULL, watcher_main, t);
+    if (rc != 0) {
         tcp_free(t);
-        return wsi_error(err, WS_ELIBRARY, "tcp world: cannot start the hang-up watcher: %s", strerror(errno));
+        return wsi_error(err, WS_ELIBRARY, "tcp world: cannot start the hang-up watcher: %s", strerror(rc));
     }
     t->watcher_running = 1;
     *out = t;

@@ -8,6 +8,7 @@
  *     --file-any-address                file://, and rank 0 advertises its own default address
  *     --node-ids A,B,...                WATTSCALE_NODE_ID per rank (pretend several nodes)
  *     --local-ranks 0,1,...             WATTSCALE_LOCAL_RANK per rank
+ *     --ranks 0,1,1                     WATTSCALE_RANK per process (default 0..N-1)
  *     --only R                          start rank R alone (the others never come)
  *     --victim R                        rank R is meant to fail: its status is not judged
  *     --timeout S                       kill everything after S seconds (default 120): exit 124
@@ -71,7 +72,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     int n = atoi(argv[1]), only = -1, victim = -1, torchrun = 0, any_address = 0;
-    const char *mode = "tcp", *node_ids = NULL, *local_ranks = NULL;
+    const char *mode = "tcp", *node_ids = NULL, *local_ranks = NULL, *ranks = NULL;
     double timeout_s = 120;
     int i = 2;
     for (; i < argc && strcmp(argv[i], "--"); i++) {
@@ -79,6 +80,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--file-any-address")) mode = "file", any_address = 1;
         else if (!strcmp(argv[i], "--node-ids") && i + 1 < argc) node_ids = argv[++i];
         else if (!strcmp(argv[i], "--local-ranks") && i + 1 < argc) local_ranks = argv[++i];
+        else if (!strcmp(argv[i], "--ranks") && i + 1 < argc) ranks = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--victim") && i + 1 < argc) victim = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) timeout_s = atof(argv[++i]);
@@ -121,7 +123,7 @@ int main(int argc, char **argv) {
         if (p == 0) {
             char num[16], rank[16], buf[256];
             snprintf(num, sizeof num, "%d", n);
-            snprintf(rank, sizeof rank, "%d", r);
+            if (!item(ranks, r, rank, sizeof rank)) snprintf(rank, sizeof rank, "%d", r);
             if (torchrun) {
                 setenv("WORLD_SIZE", num, 1);
                 setenv("RANK", rank, 1);

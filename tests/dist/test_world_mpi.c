@@ -19,6 +19,8 @@
  *           every rank must end with code 7.
  *   fatal   the last rank calls ws_fatal while the others wait in a barrier: the fatal
  *           hook's MPI_Abort (tcp: ABORT frames) must end the job.
+ *   mismatch  (tcp only) the last rank calls an all-reduce where the others call a barrier:
+ *           an error naming both calls, not garbage, and every rank ends.
  *   expect CODE SECONDS NEEDLE CMD [ARGS...]
  *           a wrapper for ctest: runs CMD (e.g. mpirun ... test_world_mpi hang), echoing
  *           its stderr; passes if CMD ends within SECONDS with exit code CODE ("nonzero":
@@ -563,6 +565,9 @@ static int run_failure_mode(const char *mode, const char *arg) {
         }
         ws_sleep_s(30); /* "computing": only the watcher can notice */
         st = ws_world_barrier(w, &err);
+    } else if (!strcmp(mode, "mismatch")) {
+        double x = 1;
+        st = rank == last ? ws_world_allreduce_sum_f64(w, &x, 1, &err) : ws_world_barrier(w, &err);
     } else if (!strcmp(mode, "fatal")) {
         if (rank == last) {
             ws_sleep_s(0.5);
