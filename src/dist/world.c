@@ -1,10 +1,12 @@
-/* dist/world.c - the data-parallel world over MPI, or a single process; contract in
- * dist/world.h.
- * defines: ws_world_*, wsi_world_mpi_comm, wsi_world_enter, wsi_world_leave,
+/* dist/world.c - the data-parallel world over MPI, over TCP (dist/tcp.h), or a single
+ * process; contract in dist/world.h.
+ * defines: ws_world_*, wsi_world_mpi_comm, wsi_world_tcp, wsi_world_enter, wsi_world_leave,
  *          wsi_world_mpi_error.
  *
- * Each collective has one MPI branch and one single-process branch; WS_HAVE_MPI (from
- * ws_config.h) removes the MPI branches from builds without MPI. The watchdog is a thread
+ * The bootstrap reads the environment (which backend, the ranks, the rendezvous); each
+ * collective has a tcp branch (dist/tcp.c does the work), an MPI branch and a
+ * single-process branch; WS_HAVE_MPI (from ws_config.h) removes the MPI branches from
+ * builds without MPI. The watchdog is a thread
  * sleeping on a condition variable (CLOCK_MONOTONIC) that wakes a few times per limit to
  * compare the time of the last heartbeat with now. */
 #include "dist/world.h"
