@@ -341,6 +341,8 @@ static ws_status conn_read(wsi_tcp *t, conn *c, const char *call, ws_error *err)
  * released while blocked. A hang-up is read to its end first, since an ABORT frame may be
  * the last thing the other side sent. */
 static ws_status pump(wsi_tcp *t, double timeout_s, const char *call, ws_error *err) {
+    if (atomic_load(&t->failed)) /* the streams are out of step: nothing more can work */
+        return wsi_error(err, WS_ELIBRARY, "%s: this world failed earlier: %s", call, t->last_error);
     struct pollfd pf[t->n_live > 0 ? t->n_live : 1];
     int idx[t->n_live > 0 ? t->n_live : 1], n = 0;
     for (int i = 0; i < t->n_live; i++) {
