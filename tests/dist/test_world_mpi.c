@@ -33,14 +33,17 @@
 #include "dist/world.h"
 #include "ws_config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,9 +136,22 @@ static void test_env_world(void) {
     setenv("WATTSCALE_COLLECTIVE_TIMEOUT", "-1", 1);
     expect_open_fails("2", "1", WS_EINVAL, "WATTSCALE_COLLECTIVE_TIMEOUT=-1");
     unsetenv("WATTSCALE_COLLECTIVE_TIMEOUT");
-    /* nobody at the other end: a peer gives up naming rank 0, rank 0 naming the absent */
+    /* nobody at the other end (a port just free): a peer gives up naming rank 0, rank 0
+     * naming the absent */
     setenv("WATTSCALE_RENDEZVOUS_TIMEOUT", "0.6", 1);
-    expect_open_fails("2", "1", WS_ELIBRARY, "no rendezvous with rank 0 within");
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if (probe >= 0 && bind(probe, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(probe, (struct sockaddr *)&sa, &sl) == 0) {
+        char free_rdzv[64];
+        snprintf(free_rdzv, sizeof free_rdzv, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+        close(probe);
+        probe = -1;
+        setenv("WATTSCALE_RENDEZVOUS", free_rdzv, 1);
+        expect_open_fails("2", "1", WS_ELIBRARY, "no rendezvous with rank 0 within");
+    }
+    if (probe >= 0) close(probe);
     setenv("WATTSCALE_RENDEZVOUS", "tcp://127.0.0.1:0", 1);
     expect_open_fails("3", "0", WS_EINVAL, "1..65535");
     char path[] = "/tmp/test_world_rdzv.XXXXXX", rdzv[64];
