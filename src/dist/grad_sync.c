@@ -4,12 +4,14 @@
  * Two halves. The first plans buckets and tracks, per pass, which floats backward has
  * reported (one bit per float of grads: exact, so a range reported twice is caught, and
  * cheap: 3 MiB for ResNet-50, cleared once per pass). The second is the reduction:
- * reduce_start / reduce_progress / reduce_wait_all / reduce_scale, MPI on host memory. The
+ * reduce_start / reduce_progress / reduce_wait_all / reduce_scale, MPI on host memory (or,
+ * in a tcp world, dist/tcp.h's non-blocking reducer: the same four steps). The
  * NCCL twin (with the CUDA backend) replaces those four: ready then means "enqueued on the
  * compute stream", start records an event there, makes the NCCL stream wait for it and
  * enqueues ncclAllReduce (ncclAvg), wait_all synchronises the NCCL stream with compute. */
 #include "dist/grad_sync.h"
 #include "core/error.h"
+#include "dist/tcp.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "ws_config.h"
@@ -47,6 +49,7 @@ struct ws_grad_sync {
 #if WS_HAVE_MPI
     MPI_Request *req;   /* [nb]; MPI_REQUEST_NULL once complete or never started */
 #endif
+    wsi_tcp_reducer *tcp; /* host gradients in a tcp world */
     int nccl;           /* device gradients, reduced by NCCL (ws_grad_sync_use_nccl) */
 #if WS_HAVE_NCCL
     ncclComm_t comm;
@@ -64,7 +67,7 @@ static ws_status nccl_error(ws_error *err, ncclResult_t rc, ncclComm_t comm, con
 }
 #endif
 
-/* ------------------------------------------------------------------ reduction (MPI) */
+/* ------------------------------------------------------------------ reduction (MPI, tcp, NCCL) */
 
 static ws_status reduce_start(ws_grad_sync *s, size_t i, ws_error *err) {
 #if WS_HAVE_NCCL
@@ -82,6 +85,11 @@ static ws_status reduce_start(ws_grad_sync *s, size_t i, ws_error *err) {
         return WS_OK;
     }
 #endif
+    if (s->tcp) {
+        ws_status st = wsi_tcp_reducer_start(s->tcp, s->grads + s->b[i].offset, s->b[i].count, err);
+        if (st == WS_OK) s->bytes += (double)s->b[i].count * sizeof(float);
+        return st;
+    }
 #if WS_HAVE_MPI
     MPI_Comm comm = *(MPI_Comm *)wsi_world_mpi_comm(s->w);
     int rc = MPI_Iallreduce(MPI_IN_PLACE, s->grads + s->b[i].offset, (int)s->b[i].count, MPI_FLOAT, MPI_SUM, comm,
@@ -100,6 +108,7 @@ static ws_status reduce_start(ws_grad_sync *s, size_t i, ws_error *err) {
  * this after each report, so the reduction advances while backward computes. */
 static ws_status reduce_progress(ws_grad_sync *s, ws_error *err) {
     if (s->nccl) return WS_OK; /* NCCL progresses on its own */
+    if (s->tcp) return wsi_tcp_reducer_progress(s->tcp, err);
 #if WS_HAVE_MPI
     int done = 0;
     int rc = MPI_Testall((int)s->next, s->req, &done, MPI_STATUSES_IGNORE);
@@ -120,6 +129,7 @@ static ws_status reduce_wait_all(ws_grad_sync *s, ws_error *err) {
         return WS_OK;
     }
 #endif
+    if (s->tcp) return wsi_tcp_reducer_wait(s->tcp, err);
 #if WS_HAVE_MPI
     int rc = MPI_Waitall((int)s->nb, s->req, MPI_STATUSES_IGNORE);
     if (rc != MPI_SUCCESS) return wsi_world_mpi_error(err, rc, "MPI_Waitall(%zu gradient buckets)", s->nb);
@@ -243,6 +253,10 @@ ws_status ws_grad_sync_open(ws_grad_sync **out, ws_world *w, float *grads, const
         if (!s->req) st = wsi_error(err, WS_ENOMEM, "ws_grad_sync_open: out of memory");
 #endif
         if (!s->seen) st = wsi_error(err, WS_ENOMEM, "ws_grad_sync_open: out of memory for %zu floats' bits", span);
+        size_t floats = 0;
+        for (size_t i = 0; i < s->nb; i++) floats += s->b[i].count;
+        if (st == WS_OK && wsi_world_tcp(w))
+            st = wsi_tcp_reducer_open(&s->tcp, wsi_world_tcp(w), s->nb, floats, err);
     }
     if (st != WS_OK) {
         ws_grad_sync_close(s);
@@ -406,6 +420,8 @@ ws_status ws_grad_sync_use_nccl(ws_grad_sync *s, int device, void *compute_strea
         if ((e = cudaEventCreateWithFlags(&s->ready[i], cudaEventDisableTiming)) != cudaSuccess)
             return wsi_error(err, WS_ELIBRARY, "bucket events: %s", cudaGetErrorString(e));
     s->nccl = 1;
+    wsi_tcp_reducer_close(s->tcp); /* its host staging is not needed for device gradients */
+    s->tcp = NULL;
     ws_log(WS_LOG_DEBUG, "grad sync: NCCL %d ranks, %zu buckets on GPU %d", s->size, s->nb, device);
     return WS_OK;
 #else
@@ -426,6 +442,7 @@ void ws_grad_sync_close(ws_grad_sync *s) {
     if (s->stream) cudaStreamDestroy(s->stream);
     if (s->comm) ncclCommDestroy(s->comm);
 #endif
+    wsi_tcp_reducer_close(s->tcp);
     free(s->b);
     free(s->by_offset);
     free(s->seen);

@@ -2,7 +2,9 @@
  * defines: ws_grad_range, ws_grad_sync (opaque), ws_grad_sync_open/begin/ready/finish/close,
  * the counters (wait_s, ready_s, bytes, buckets, started) and ws_grad_sync_bucket. Implementation:
  * dist/grad_sync.c (planning and readiness; the reduction itself sits behind four
- * functions there: MPI on host memory, or NCCL on device memory after ws_grad_sync_use_nccl).
+ * functions there: MPI on host memory, in a tcp world dist/tcp.h's reducer (a star through
+ * rank 0, which sums in rank order; rank 0 keeps (size-1) x the gradients as staging), or
+ * NCCL on device memory after ws_grad_sync_use_nccl, in either kind of world).
  *
  * Plan (once, at open): the parameter tensors, taken in reverse order (the order backward
  * finishes them), are packed into buckets of at most bucket_bytes; a bucket is one
@@ -12,7 +14,7 @@
  *
  * A pass: ws_grad_sync_begin; backward reports each finished range with ws_grad_sync_ready
  * (any sub-range of a tensor, in any order, each float once); a bucket all of whose floats
- * are reported starts its in-place sum (MPI_Iallreduce) at once, overlapping the rest of
+ * are reported starts its in-place sum (MPI_Iallreduce, or the tcp reducer) at once, overlapping the rest of
  * backward; ws_grad_sync_finish starts what is left, waits for all and divides by the world
  * size, so every rank ends with the same average. Buckets start in plan order on every rank
  * (a bucket that is complete early waits for its predecessors): MPI and NCCL require every

@@ -1,14 +1,17 @@
-/* dist/world.c - the data-parallel world over MPI, or a single process; contract in
- * dist/world.h.
- * defines: ws_world_*, wsi_world_mpi_comm, wsi_world_enter, wsi_world_leave,
+/* dist/world.c - the data-parallel world over MPI, over TCP (dist/tcp.h), or a single
+ * process; contract in dist/world.h.
+ * defines: ws_world_*, wsi_world_mpi_comm, wsi_world_tcp, wsi_world_enter, wsi_world_leave,
  *          wsi_world_mpi_error.
  *
- * Each collective has one MPI branch and one single-process branch; WS_HAVE_MPI (from
- * ws_config.h) removes the MPI branches from builds without MPI. The watchdog is a thread
+ * The bootstrap reads the environment (which backend, the ranks, the rendezvous); each
+ * collective has a tcp branch (dist/tcp.c does the work), an MPI branch and a
+ * single-process branch; WS_HAVE_MPI (from ws_config.h) removes the MPI branches from
+ * builds without MPI. The watchdog is a thread
  * sleeping on a condition variable (CLOCK_MONOTONIC) that wakes a few times per limit to
  * compare the time of the last heartbeat with now. */
 #include "dist/world.h"
 #include "core/error.h"
+#include "dist/tcp.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "ws_config.h"
@@ -42,6 +45,7 @@ struct ws_world {
     int mpi;               /* 1: the MPI backend (even with size 1 under mpirun -np 1) */
     int mpi_initialised;   /* 1: we called MPI_Init_thread, so we call MPI_Finalize */
     int hook_installed;
+    wsi_tcp *tcp;          /* the tcp backend, or NULL */
 #if WS_HAVE_MPI
     MPI_Comm comm;         /* dup of MPI_COMM_WORLD, MPI_ERRORS_RETURN */
 #endif
@@ -136,33 +140,159 @@ static void world_free(ws_world *w) {
     free(w);
 }
 
-/* WATTSCALE_WORLD_SIZE / WATTSCALE_RANK / WATTSCALE_LOCAL_RANK without a launcher. */
-static ws_status open_env(ws_world *w, ws_error *err) {
-    int size = env_int("WATTSCALE_WORLD_SIZE", 0);
-    int rank = env_int("WATTSCALE_RANK", 1), local = env_int("WATTSCALE_LOCAL_RANK", 1);
-    if (size < 0) return wsi_error(err, WS_EINVAL, "WATTSCALE_WORLD_SIZE=%s: not a positive integer",
-                                   getenv("WATTSCALE_WORLD_SIZE"));
-    if (rank < 0 || rank >= size)
-        return wsi_error(err, WS_EINVAL, "WATTSCALE_RANK=%s: not in 0..%d (WATTSCALE_WORLD_SIZE=%d)",
-                         getenv("WATTSCALE_RANK"), size - 1, size);
-    if (local < 0 || local >= size)
-        return wsi_error(err, WS_EINVAL, "WATTSCALE_LOCAL_RANK=%s: not in 0..%d (WATTSCALE_WORLD_SIZE=%d)",
-                         getenv("WATTSCALE_LOCAL_RANK"), size - 1, size);
-    if (size > 1) {
-#if WS_HAVE_MPI
-        return wsi_error(err, WS_ENOTSUP,
-                         "WATTSCALE_WORLD_SIZE=%d: the ranks of a larger world are started by a launcher; run "
-                         "`mpirun -np %d ...` (or srun) instead of setting WATTSCALE_WORLD_SIZE",
-                         size, size);
-#else
-        return wsi_error(err, WS_ENOTSUP,
-                         "WATTSCALE_WORLD_SIZE=%d: this build lacks MPI, so only a world of size 1 is possible; "
-                         "install MPI (apt-get install libopenmpi-dev openmpi-bin) and rebuild with -DWS_WITH_MPI=ON",
-                         size);
-#endif
+/* A non-negative number of seconds from the environment (def when unset); -1 when
+ * malformed or, with positive, not > 0. */
+static double env_seconds(const char *name, double def, int positive) {
+    const char *s = getenv(name);
+    if (!s || !*s) return def;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= 0) || !isfinite(v) || (positive && v == 0)) return -1;
+    return v;
+}
+
+/* The names a world's size, rank and local rank/size come from. */
+typedef struct {
+    const char *size, *rank, *local_rank, *local_size, *source;
+} env_names;
+
+static const env_names wattscale_names = {"WATTSCALE_WORLD_SIZE", "WATTSCALE_RANK", "WATTSCALE_LOCAL_RANK",
+                                          "WATTSCALE_LOCAL_SIZE", "WATTSCALE_WORLD_SIZE/WATTSCALE_RANK"};
+static const env_names torchrun_names = {"WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE",
+                                         "torchrun's WORLD_SIZE/RANK"};
+
+/* torchrun (and PyTorch's env:// convention) gives WORLD_SIZE, RANK and MASTER_ADDR/PORT. */
+static int torchrun_env(void) {
+    return getenv("WORLD_SIZE") && getenv("RANK") && getenv("MASTER_ADDR") && getenv("MASTER_PORT");
+}
+
+/* The rendezvous: WATTSCALE_RENDEZVOUS, else tcp://MASTER_ADDR:MASTER_PORT. torchrun's
+ * agent serves its own store on MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE=True): then rank 0
+ * listens on the port after it. 0 when neither is set. */
+static int rendezvous_from_env(char *buf, size_t size) {
+    const char *r = getenv("WATTSCALE_RENDEZVOUS");
+    if (r && *r) {
+        snprintf(buf, size, "%s", r);
+        return 1;
     }
-    (void)w;
+    const char *addr = getenv("MASTER_ADDR"), *port = getenv("MASTER_PORT");
+    if (!addr || !*addr || !port || !*port) return 0;
+    const char *agent = getenv("TORCHELASTIC_USE_AGENT_STORE");
+    long p = strtol(port, NULL, 10);
+    if (agent && !strcmp(agent, "True") && p > 0 && p < 65535) p++;
+    else p = p > 0 ? p : 0;
+    snprintf(buf, size, strchr(addr, ':') ? "tcp://[%s]:%ld" : "tcp://%s:%ld", addr, p);
+    return 1;
+}
+
+/* Size, rank and local rank/size under `names` (rank_name/local_name may point elsewhere:
+ * a launcher's variables). size from `size_override` when > 0. */
+static ws_status read_world_env(const env_names *n, int size_override, wsi_tcp_conf *c, ws_error *err) {
+    int size = size_override > 0 ? size_override : env_int(n->size, 0);
+    int rank = env_int(n->rank, 1), local = getenv(n->local_rank) ? env_int(n->local_rank, 1) : -1;
+    int local_size = getenv(n->local_size) ? env_int(n->local_size, 0) : -1;
+    if (size < 0 || (size == 0 && size_override <= 0))
+        return wsi_error(err, WS_EINVAL, "%s=%s: not a positive integer", n->size, getenv(n->size));
+    if (rank < 0 || rank >= size)
+        return wsi_error(err, WS_EINVAL, "%s=%s: not in 0..%d (%s=%d)", n->rank, getenv(n->rank) ? getenv(n->rank) : "",
+                         size - 1, n->size, size);
+    if (getenv(n->local_rank) && (local < 0 || local >= size))
+        return wsi_error(err, WS_EINVAL, "%s=%s: not in 0..%d (%s=%d)", n->local_rank, getenv(n->local_rank), size - 1,
+                         n->size, size);
+    if (getenv(n->local_size) && (local_size < 1 || local_size > size))
+        return wsi_error(err, WS_EINVAL, "%s=%s: not in 1..%d (%s=%d)", n->local_size, getenv(n->local_size), size,
+                         n->size, size);
+    c->size = size;
+    c->rank = rank;
+    c->local_rank = local;
+    c->local_size = local_size;
+    c->source = n->source;
     return WS_OK;
+}
+
+/* The rest of a tcp world's configuration: rendezvous, node id, timeouts. */
+static ws_status read_tcp_env(const ws_world *w, wsi_tcp_conf *c, ws_error *err) {
+    if (!rendezvous_from_env(c->rendezvous, sizeof c->rendezvous))
+        return wsi_error(err, WS_EINVAL,
+                         "%s gives a world of %d ranks, but no rendezvous: set WATTSCALE_RENDEZVOUS=tcp://HOST:PORT "
+                         "(HOST: rank 0's machine, which listens on PORT) or file:///PATH (a file on a file system "
+                         "all ranks share) on every rank%s",
+                         c->source, c->size,
+                         WS_HAVE_MPI ? ", or start the ranks with mpirun/srun (this build has MPI) without it" : "");
+    const char *node = getenv("WATTSCALE_NODE_ID");
+    snprintf(c->node_id, sizeof c->node_id, "%s", node && *node ? node : w->host);
+    snprintf(c->host, sizeof c->host, "%s", w->host);
+    const char *adv = getenv("WATTSCALE_RENDEZVOUS_HOST");
+    snprintf(c->advertise, sizeof c->advertise, "%s", adv ? adv : "");
+    c->rendezvous_timeout_s = env_seconds("WATTSCALE_RENDEZVOUS_TIMEOUT", 300, 1);
+    c->collective_timeout_s = env_seconds("WATTSCALE_COLLECTIVE_TIMEOUT", 0, 0);
+    if (c->rendezvous_timeout_s < 0)
+        return wsi_error(err, WS_EINVAL, "WATTSCALE_RENDEZVOUS_TIMEOUT=%s: not a positive number of seconds",
+                         getenv("WATTSCALE_RENDEZVOUS_TIMEOUT"));
+    if (c->collective_timeout_s < 0)
+        return wsi_error(err, WS_EINVAL, "WATTSCALE_COLLECTIVE_TIMEOUT=%s: not a number of seconds (0: none)",
+                         getenv("WATTSCALE_COLLECTIVE_TIMEOUT"));
+    return WS_OK;
+}
+
+/* ws_fatal's last words in a tcp world: tell the other ranks, so none waits forever. */
+static ws_world *tcp_hook_world;
+static void tcp_fatal_hook(void) {
+    if (tcp_hook_world && tcp_hook_world->tcp)
+        wsi_tcp_abort(tcp_hook_world->tcp, FATAL_EXIT_CODE, "a fatal error (ws_fatal; its log says which)");
+}
+
+static ws_status open_tcp(ws_world *w, const wsi_tcp_conf *c, ws_error *err) {
+    wsi_tcp_place p;
+    ws_status st = wsi_tcp_open(&w->tcp, c, &p, err);
+    if (st != WS_OK) return st;
+    w->backend = "tcp";
+    w->rank = c->rank;
+    w->size = c->size;
+    w->local_rank = p.local_rank;
+    w->local_size = p.local_size;
+    w->node = p.node;
+    w->nodes = p.nodes;
+    tcp_hook_world = w;
+    ws_set_fatal_hook(tcp_fatal_hook);
+    w->hook_installed = 1;
+    ws_log_set_rank(w->rank);
+    return WS_OK;
+}
+
+/* Without MPI: the world from WATTSCALE_*, torchrun's variables or, for several ranks a
+ * launcher started (launched > 1, `which` its variable), the launcher's ranks; size 1 is a
+ * single world, more the tcp backend. */
+static ws_status open_env(ws_world *w, int launched, const char *which, ws_error *err) {
+    wsi_tcp_conf c;
+    memset(&c, 0, sizeof c);
+    ws_status st;
+    if (getenv("WATTSCALE_WORLD_SIZE")) {
+        st = read_world_env(&wattscale_names, 0, &c, err);
+    } else if (torchrun_env()) {
+        st = read_world_env(&torchrun_names, 0, &c, err);
+    } else if (launched > 1) {
+        char rdzv[8];
+        if (!rendezvous_from_env(rdzv, sizeof rdzv))
+            return wsi_error(err, WS_ENOTSUP,
+                             "launched as %d ranks (%s=%d) but this build lacks MPI, so every rank would train "
+                             "alone; install MPI (apt-get install libopenmpi-dev openmpi-bin) and rebuild with "
+                             "-DWS_WITH_MPI=ON, or set WATTSCALE_RENDEZVOUS=tcp://HOST:PORT (or file:///PATH) to join "
+                             "the ranks over TCP, or run one process",
+                             launched, which, launched);
+        /* the launcher's own names for rank and local rank */
+        env_names n = {which, "SLURM_PROCID", "SLURM_LOCALID", "WATTSCALE_LOCAL_SIZE", "the launcher's ranks"};
+        if (getenv("OMPI_COMM_WORLD_RANK")) n.rank = "OMPI_COMM_WORLD_RANK", n.local_rank = "OMPI_COMM_WORLD_LOCAL_RANK";
+        else if (getenv("PMI_RANK")) n.rank = "PMI_RANK", n.local_rank = "MPI_LOCALRANKID";
+        else if (getenv("PMIX_RANK")) n.rank = "PMIX_RANK", n.local_rank = "WATTSCALE_LOCAL_RANK";
+        st = read_world_env(&n, launched, &c, err);
+    } else {
+        return WS_OK;
+    }
+    if (st != WS_OK || c.size == 1) return st;
+    if ((st = read_tcp_env(w, &c, err)) != WS_OK) return st;
+    return open_tcp(w, &c, err);
 }
 
 #if WS_HAVE_MPI
@@ -259,8 +389,9 @@ ws_status ws_world_open(ws_world **out, ws_error *err) {
     MPI_Initialized(&mpi_init);
 #endif
     ws_status st = WS_OK;
-    if (launched || mpi_init) {
+    (void)mpi_init;
 #if WS_HAVE_MPI
+    if (launched || mpi_init) {
         st = open_mpi(w, err);
         if (st != WS_OK) {
             close_mpi(w, 0);
@@ -274,18 +405,10 @@ ws_status ws_world_open(ws_world **out, ws_error *err) {
         ws_set_fatal_hook(fatal_hook);
         w->hook_installed = 1;
         if (w->size > 1) ws_log_set_rank(w->rank);
-#else
-        if (launched > 1) {
-            world_free(w);
-            return wsi_error(err, WS_ENOTSUP,
-                             "launched as %d ranks (%s=%d) but this build lacks MPI, so every rank would train "
-                             "alone; install MPI (apt-get install libopenmpi-dev openmpi-bin) and rebuild with "
-                             "-DWS_WITH_MPI=ON, or run one process",
-                             launched, which, launched);
-        }
+    } else
 #endif
-    } else if (getenv("WATTSCALE_WORLD_SIZE")) {
-        st = open_env(w, err);
+    {
+        st = open_env(w, launched, which, err);
         if (st != WS_OK) {
             world_free(w);
             return st;
@@ -314,12 +437,20 @@ void *wsi_world_mpi_comm(ws_world *w) {
     return NULL;
 }
 
+void *wsi_world_tcp(ws_world *w) { return w->tcp; }
+
 void wsi_world_enter(ws_world *w, const char *call) { atomic_store(&w->in_call, call); }
 void wsi_world_leave(ws_world *w) { atomic_store(&w->in_call, NULL); }
 
 /* ------------------------------------------------------------------ collectives */
 
 ws_status ws_world_barrier(ws_world *w, ws_error *err) {
+    if (w->tcp) {
+        wsi_world_enter(w, "ws_world_barrier");
+        ws_status st = wsi_tcp_barrier(w->tcp, err);
+        wsi_world_leave(w);
+        return st;
+    }
 #if WS_HAVE_MPI
     if (w->mpi) {
         wsi_world_enter(w, "ws_world_barrier");
@@ -349,7 +480,16 @@ static ws_status allreduce_f64(ws_world *w, double *buf, size_t n, MPI_Op op, co
 }
 #endif
 
+/* The tcp branch of the three all-reduces. */
+static ws_status tcp_allreduce(ws_world *w, double *buf, size_t n, int op, const char *call, ws_error *err) {
+    wsi_world_enter(w, call);
+    ws_status st = wsi_tcp_allreduce_f64(w->tcp, buf, n, op, call, err);
+    wsi_world_leave(w);
+    return st;
+}
+
 ws_status ws_world_allreduce_sum_f64(ws_world *w, double *buf, size_t n, ws_error *err) {
+    if (w->tcp) return tcp_allreduce(w, buf, n, WSI_TCP_SUM, "ws_world_allreduce_sum_f64", err);
 #if WS_HAVE_MPI
     if (w->mpi) return allreduce_f64(w, buf, n, MPI_SUM, "ws_world_allreduce_sum_f64", err);
 #endif
@@ -358,6 +498,7 @@ ws_status ws_world_allreduce_sum_f64(ws_world *w, double *buf, size_t n, ws_erro
 }
 
 ws_status ws_world_allreduce_max_f64(ws_world *w, double *buf, size_t n, ws_error *err) {
+    if (w->tcp) return tcp_allreduce(w, buf, n, WSI_TCP_MAX, "ws_world_allreduce_max_f64", err);
 #if WS_HAVE_MPI
     if (w->mpi) return allreduce_f64(w, buf, n, MPI_MAX, "ws_world_allreduce_max_f64", err);
 #endif
@@ -366,6 +507,7 @@ ws_status ws_world_allreduce_max_f64(ws_world *w, double *buf, size_t n, ws_erro
 }
 
 ws_status ws_world_allreduce_min_f64(ws_world *w, double *buf, size_t n, ws_error *err) {
+    if (w->tcp) return tcp_allreduce(w, buf, n, WSI_TCP_MIN, "ws_world_allreduce_min_f64", err);
 #if WS_HAVE_MPI
     if (w->mpi) return allreduce_f64(w, buf, n, MPI_MIN, "ws_world_allreduce_min_f64", err);
 #endif
@@ -376,6 +518,12 @@ ws_status ws_world_allreduce_min_f64(ws_world *w, double *buf, size_t n, ws_erro
 ws_status ws_world_bcast_bytes(ws_world *w, void *buf, size_t n, int root, ws_error *err) {
     if (root < 0 || root >= w->size)
         return wsi_error(err, WS_EINVAL, "ws_world_bcast_bytes: root %d not in 0..%d", root, w->size - 1);
+    if (w->tcp) {
+        wsi_world_enter(w, "ws_world_bcast_bytes");
+        ws_status st = wsi_tcp_bcast(w->tcp, buf, n, root, err);
+        wsi_world_leave(w);
+        return st;
+    }
 #if WS_HAVE_MPI
     if (w->mpi) {
         wsi_world_enter(w, "ws_world_bcast_bytes");
@@ -400,6 +548,12 @@ ws_status ws_world_gather_f64(ws_world *w, const double *in, size_t n, double *o
     if (n > (size_t)INT_MAX)
         return wsi_error(err, WS_EINVAL, "ws_world_gather_f64: %zu doubles per rank exceed MPI's int count", n);
     if (w->rank == root && n > 0 && !out) return wsi_error(err, WS_EINVAL, "ws_world_gather_f64: out is NULL on root");
+    if (w->tcp) {
+        wsi_world_enter(w, "ws_world_gather_f64");
+        ws_status st = wsi_tcp_gather(w->tcp, in, n * sizeof *in, out, root, err);
+        wsi_world_leave(w);
+        return st;
+    }
 #if WS_HAVE_MPI
     if (w->mpi) {
         wsi_world_enter(w, "ws_world_gather_f64");
@@ -416,6 +570,12 @@ ws_status ws_world_gather_f64(ws_world *w, const double *in, size_t n, double *o
 ws_status ws_world_allgather_bytes(ws_world *w, const void *in, size_t len, void *out, ws_error *err) {
     if (len > (size_t)INT_MAX)
         return wsi_error(err, WS_EINVAL, "ws_world_allgather_bytes: %zu bytes per rank exceed MPI's int count", len);
+    if (w->tcp) {
+        wsi_world_enter(w, "ws_world_allgather_bytes");
+        ws_status st = wsi_tcp_allgather(w->tcp, in, len, out, err);
+        wsi_world_leave(w);
+        return st;
+    }
 #if WS_HAVE_MPI
     if (w->mpi) {
         wsi_world_enter(w, "ws_world_allgather_bytes");
@@ -436,6 +596,7 @@ ws_status ws_world_allgather_bytes(ws_world *w, const void *in, size_t len, void
  * runtime), SIGALRM's default action still ends this process, and mpirun then the rest. */
 static void abort_job(ws_world *w, int code) __attribute__((noreturn));
 static void abort_job(ws_world *w, int code) {
+    if (w && w->tcp) wsi_tcp_abort(w->tcp, code, NULL);
     fflush(NULL);
 #if WS_HAVE_MPI
     int fin = 0;
@@ -451,6 +612,7 @@ static void abort_job(ws_world *w, int code) {
 }
 
 void ws_world_abort(ws_world *w, int code) {
+    if (w && w->tcp) wsi_tcp_abort(w->tcp, code, NULL);
 #if WS_HAVE_MPI
     if (w && w->mpi) abort_job(w, code);
 #endif
@@ -540,6 +702,11 @@ void ws_world_close(ws_world *w) {
     if (!w) return;
     watchdog_stop(w);
     if (w->hook_installed) ws_set_fatal_hook(NULL);
+    if (w->tcp) {
+        wsi_tcp_close(w->tcp);
+        w->tcp = NULL;
+        tcp_hook_world = NULL;
+    }
 #if WS_HAVE_MPI
     if (w->mpi) close_mpi(w, 1);
 #endif

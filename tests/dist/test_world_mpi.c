@@ -1,5 +1,6 @@
 /* tests/dist/test_world_mpi.c - the dist layer (dist/world.h, dist/grad_sync.h) on as many
- * ranks as it is started with: `mpirun -np 2 test_world_mpi`, `-np 1`, or alone.
+ * ranks as it is started with: `mpirun -np 2 test_world_mpi`, `-np 1`, alone, or as the
+ * ranks of a tcp world (`ws_spawn 3 -- test_world_mpi`, tests/dist/spawn.c).
  *
  * Plain checks, not cmocka: several ranks write to one terminal, so each failing check
  * prints one line with its rank, and the ranks agree on the verdict by an all-reduce
@@ -9,10 +10,17 @@
  * Modes (argv[1]), for the failure paths:
  *   hang    a 2 s watchdog; the last rank sleeps without heartbeats while the others wait
  *           in a barrier: the watchdog must end the job with exit code 3.
- *   die     the last rank kills itself (SIGKILL) while rank 0 waits in an all-reduce:
- *           mpirun must tear the job down (no watchdog armed).
+ *   die [R] rank R (default the last) kills itself (SIGKILL) while the others wait in an
+ *           all-reduce: mpirun must tear the job down, or (tcp) the all-reduce fails naming
+ *           rank R and ws_world_end ends every rank (no watchdog armed).
+ *   exit R  rank R exits (code 0, without ws_world_close) while the others sleep outside
+ *           any collective: (tcp) the hang-up watcher must end them, naming rank R.
+ *   abort R rank R calls ws_world_abort(7) while the others sleep outside any collective:
+ *           every rank must end with code 7.
  *   fatal   the last rank calls ws_fatal while the others wait in a barrier: the fatal
- *           hook's MPI_Abort must end the job.
+ *           hook's MPI_Abort (tcp: ABORT frames) must end the job.
+ *   mismatch  (tcp only) the last rank calls an all-reduce where the others call a barrier:
+ *           an error naming both calls, not garbage, and every rank ends.
  *   expect CODE SECONDS NEEDLE CMD [ARGS...]
  *           a wrapper for ctest: runs CMD (e.g. mpirun ... test_world_mpi hang), echoing
  *           its stderr; passes if CMD ends within SECONDS with exit code CODE ("nonzero":
@@ -25,14 +33,17 @@
 #include "dist/world.h"
 #include "ws_config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,17 +90,87 @@ static int under_launcher(void) {
            (getenv("SLURM_PROCID") && getenv("SLURM_NTASKS"));
 }
 
+/* The size a tcp world was given (WATTSCALE_* or torchrun's names); 0 when none. */
+static int env_world_size(void) {
+    const char *s = getenv("WATTSCALE_WORLD_SIZE");
+    if (!s && getenv("MASTER_ADDR")) s = getenv("WORLD_SIZE");
+    return s ? atoi(s) : 0;
+}
+
+/* One world of `size` that must fail to open with `want`, its message containing needle. */
+static void expect_open_fails(const char *size, const char *rank, ws_status want, const char *needle) {
+    ws_error err = {0};
+    ws_world *w = NULL;
+    setenv("WATTSCALE_WORLD_SIZE", size, 1);
+    setenv("WATTSCALE_RANK", rank, 1);
+    double t0 = ws_now_s();
+    CHECK_STATUS(ws_world_open(&w, &err), want);
+    CHECK(w == NULL, "no world on failure");
+    CHECK(strstr(err.msg, needle) != NULL, "message names %s: %s", needle, err.msg);
+    CHECK(ws_now_s() - t0 < 10, "failing took %.1f s", ws_now_s() - t0);
+    if (w) ws_world_close(w);
+}
+
 /* Only without a launcher: none of these opens touches MPI. */
 static void test_env_world(void) {
     ws_error err = {0};
     ws_world *w = NULL;
-    setenv("WATTSCALE_WORLD_SIZE", "2", 1);
-    setenv("WATTSCALE_RANK", "1", 1);
+    static const char *others[] = {"WATTSCALE_RENDEZVOUS", "MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK",
+                                   "WATTSCALE_RENDEZVOUS_TIMEOUT", "WATTSCALE_COLLECTIVE_TIMEOUT"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) unsetenv(others[i]);
     setenv("WATTSCALE_LOCAL_RANK", "1", 1);
-    CHECK_STATUS(ws_world_open(&w, &err), WS_ENOTSUP);
-    CHECK(w == NULL, "no world on failure");
-    CHECK(strstr(err.msg, "WATTSCALE_WORLD_SIZE=2") != NULL, "message names the variable: %s", err.msg);
-    CHECK(strstr(err.msg, WS_HAVE_MPI ? "mpirun" : "lacks MPI") != NULL, "message says what to do: %s", err.msg);
+    /* several ranks need a rendezvous, a well-formed one */
+    expect_open_fails("2", "1", WS_EINVAL, "WATTSCALE_RENDEZVOUS=tcp://HOST:PORT");
+    setenv("WATTSCALE_RENDEZVOUS", "http://example:80", 1);
+    expect_open_fails("2", "1", WS_EINVAL, "tcp://HOST:PORT");
+    setenv("WATTSCALE_RENDEZVOUS", "tcp://127.0.0.1", 1);
+    expect_open_fails("2", "1", WS_EINVAL, "no port");
+    setenv("WATTSCALE_RENDEZVOUS", "tcp://127.0.0.1:99999", 1);
+    expect_open_fails("2", "1", WS_EINVAL, "1..65535");
+    setenv("WATTSCALE_RENDEZVOUS", "file://relative/path", 1);
+    expect_open_fails("2", "1", WS_EINVAL, "three slashes");
+    setenv("WATTSCALE_RENDEZVOUS", "tcp://127.0.0.1:9", 1);
+    setenv("WATTSCALE_RENDEZVOUS_TIMEOUT", "soon", 1);
+    expect_open_fails("2", "1", WS_EINVAL, "WATTSCALE_RENDEZVOUS_TIMEOUT=soon");
+    unsetenv("WATTSCALE_RENDEZVOUS_TIMEOUT");
+    setenv("WATTSCALE_COLLECTIVE_TIMEOUT", "-1", 1);
+    expect_open_fails("2", "1", WS_EINVAL, "WATTSCALE_COLLECTIVE_TIMEOUT=-1");
+    unsetenv("WATTSCALE_COLLECTIVE_TIMEOUT");
+    /* nobody at the other end (a port just free): a peer gives up naming rank 0, rank 0
+     * naming the absent */
+    setenv("WATTSCALE_RENDEZVOUS_TIMEOUT", "0.6", 1);
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    if (probe >= 0 && bind(probe, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(probe, (struct sockaddr *)&sa, &sl) == 0) {
+        char free_rdzv[64];
+        snprintf(free_rdzv, sizeof free_rdzv, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+        close(probe);
+        probe = -1;
+        setenv("WATTSCALE_RENDEZVOUS", free_rdzv, 1);
+        expect_open_fails("2", "1", WS_ELIBRARY, "no rendezvous with rank 0 within");
+    }
+    if (probe >= 0) close(probe);
+    setenv("WATTSCALE_RENDEZVOUS", "tcp://127.0.0.1:0", 1);
+    expect_open_fails("3", "0", WS_EINVAL, "1..65535");
+    char path[] = "/tmp/test_world_rdzv.XXXXXX", rdzv[64];
+    if (mkdtemp(path)) {
+        snprintf(rdzv, sizeof rdzv, "file://%s/r", path);
+        setenv("WATTSCALE_RENDEZVOUS", rdzv, 1);
+        setenv("WATTSCALE_RENDEZVOUS_HOST", "127.0.0.1", 1);
+        unsetenv("WATTSCALE_LOCAL_RANK");
+        expect_open_fails("3", "0", WS_EINVAL, "rank(s) 1, 2 of 3 did not join");
+        char file[80];
+        snprintf(file, sizeof file, "%s/r", path);
+        CHECK(access(file, F_OK) != 0, "rank 0 left its rendezvous file %s behind", file);
+        rmdir(path);
+        unsetenv("WATTSCALE_RENDEZVOUS_HOST");
+    }
+    unsetenv("WATTSCALE_RENDEZVOUS");
+    unsetenv("WATTSCALE_RENDEZVOUS_TIMEOUT");
+    setenv("WATTSCALE_LOCAL_RANK", "1", 1);
+    setenv("WATTSCALE_RANK", "1", 1);
 
     setenv("WATTSCALE_WORLD_SIZE", "1", 1);
     CHECK_STATUS(ws_world_open(&w, &err), WS_EINVAL); /* rank 1 of 1 */
@@ -109,11 +190,30 @@ static void test_env_world(void) {
     unsetenv("WATTSCALE_RANK");
     unsetenv("WATTSCALE_LOCAL_RANK");
 
+    /* torchrun's names: size 1 is a single world, a bad rank is named */
+    setenv("MASTER_ADDR", "127.0.0.1", 1);
+    setenv("MASTER_PORT", "9", 1);
+    setenv("WORLD_SIZE", "1", 1);
+    setenv("RANK", "0", 1);
+    CHECK_OK(ws_world_open(&w, &err));
+    if (w) CHECK(!strcmp(ws_world_backend(w), "single") && ws_world_size(w) == 1, "%s", ws_world_backend(w));
+    ws_world_close(w);
+    w = NULL;
+    setenv("WORLD_SIZE", "2", 1);
+    setenv("RANK", "2", 1);
+    CHECK_STATUS(ws_world_open(&w, &err), WS_EINVAL);
+    CHECK(strstr(err.msg, "RANK=2") != NULL, "%s", err.msg);
+    unsetenv("MASTER_ADDR");
+    unsetenv("MASTER_PORT");
+    unsetenv("WORLD_SIZE");
+    unsetenv("RANK");
+
 #if !WS_HAVE_MPI
     /* A build without MPI started by mpirun as several ranks must refuse, not train alone. */
     setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
     CHECK_STATUS(ws_world_open(&w, &err), WS_ENOTSUP);
     CHECK(strstr(err.msg, "lacks MPI") != NULL && strstr(err.msg, "4 ranks") != NULL, "%s", err.msg);
+    CHECK(strstr(err.msg, "WATTSCALE_RENDEZVOUS") != NULL, "%s", err.msg);
     setenv("OMPI_COMM_WORLD_SIZE", "1", 1);
     CHECK_OK(ws_world_open(&w, &err));
     ws_world_close(w);
@@ -128,6 +228,7 @@ static void test_env_world(void) {
 
 typedef struct {
     int rank, local_rank, local_size, node, nodes;
+    int given_local; /* WATTSCALE_LOCAL_RANK in a tcp world, else -1 */
 } rank_info;
 
 static void test_world_info(ws_world *w) {
@@ -136,8 +237,15 @@ static void test_world_info(ws_world *w) {
     CHECK(size >= 1 && rank >= 0 && rank < size, "rank %d size %d", rank, size);
     const char *env_size = getenv("OMPI_COMM_WORLD_SIZE");
     if (env_size) CHECK(size == atoi(env_size), "size %d, mpirun says %s", size, env_size);
-    CHECK(!strcmp(ws_world_backend(w), under_launcher() && WS_HAVE_MPI ? "mpi" : "single"), "backend %s",
-          ws_world_backend(w));
+    /* a build without MPI under mpirun joins its ranks over tcp when given a rendezvous */
+    int launched_tcp = !WS_HAVE_MPI && under_launcher() && getenv("WATTSCALE_RENDEZVOUS") && env_size &&
+                       atoi(env_size) > 1;
+    const char *want = under_launcher() && WS_HAVE_MPI        ? "mpi"
+                       : env_world_size() > 1 || launched_tcp ? "tcp"
+                                                              : "single";
+    CHECK(!strcmp(ws_world_backend(w), want), "backend %s, want %s", ws_world_backend(w), want);
+    if (!strcmp(want, "tcp") && !launched_tcp)
+        CHECK(size == env_world_size(), "size %d, environment %d", size, env_world_size());
     char host[HOST_LEN] = {0};
     gethostname(host, sizeof host - 1);
     CHECK(!strncmp(ws_world_host(w), host, HOST_LEN - 1), "host %s, gethostname %s", ws_world_host(w), host);
@@ -149,9 +257,13 @@ static void test_world_info(ws_world *w) {
 
     char *hosts = calloc((size_t)size, HOST_LEN);
     rank_info *info = calloc((size_t)size, sizeof *info);
-    rank_info mine = {rank, ws_world_local_rank(w), ws_world_local_size(w), ws_world_node(w), ws_world_nodes(w)};
+    const char *given = env_world_size() > 1 ? getenv("WATTSCALE_LOCAL_RANK") : NULL;
+    rank_info mine = {rank,  ws_world_local_rank(w), ws_world_local_size(w), ws_world_node(w), ws_world_nodes(w),
+                      given ? atoi(given) : -1};
+    /* the node's name: WATTSCALE_NODE_ID where a tcp world was given one, else the host */
     char myhost[HOST_LEN] = {0};
-    snprintf(myhost, sizeof myhost, "%s", ws_world_host(w));
+    const char *node_id = getenv("WATTSCALE_NODE_ID");
+    snprintf(myhost, sizeof myhost, "%s", node_id && env_world_size() > 1 ? node_id : ws_world_host(w));
     CHECK_OK(ws_world_allgather_bytes(w, myhost, HOST_LEN, hosts, &err));
     CHECK_OK(ws_world_allgather_bytes(w, &mine, sizeof mine, info, &err));
     /* The hostname stands for the shared-memory domain: nodes numbered by first appearance
@@ -169,6 +281,7 @@ static void test_world_info(ws_world *w) {
         }
         int node = first == r ? nodes++ : info[first].node;
         CHECK(info[r].node == node, "rank %d on %s: node %d, want %d", r, h, info[r].node, node);
+        if (info[r].given_local >= 0) local = info[r].given_local; /* the launcher's word wins */
         CHECK(info[r].local_rank == local && info[r].local_size == local_size, "rank %d: local %d of %d, want %d of %d",
               r, info[r].local_rank, info[r].local_size, local, local_size);
     }
@@ -443,39 +556,56 @@ static void test_grad_sync(ws_world *w) {
 
 /* ------------------------------------------------------------------ failure modes */
 
-static int run_failure_mode(const char *mode) {
+static int run_failure_mode(const char *mode, const char *arg) {
     ws_error err = {0};
     ws_world *w = NULL;
     if (ws_world_open(&w, &err) != WS_OK) {
         fprintf(stderr, "ws_world_open: %s\n", err.msg);
         return 1;
     }
-    int rank = ws_world_rank(w), last = ws_world_size(w) - 1;
-    ws_world_barrier(w, &err);
+    int rank = ws_world_rank(w), last = ws_world_size(w) - 1, victim = arg ? atoi(arg) : last;
+    ws_status st = ws_world_barrier(w, &err);
     if (!strcmp(mode, "hang")) {
         ws_world_set_watchdog(w, 2.0);
         ws_world_heartbeat(w);
         if (rank == last)
             for (;;) ws_sleep_s(1.0); /* no heartbeat: stuck in "compute" */
-        ws_world_barrier(w, &err);    /* waits for the stuck rank */
+        st = ws_world_barrier(w, &err); /* waits for the stuck rank */
     } else if (!strcmp(mode, "die")) {
-        if (rank == last) {
+        if (rank == victim) {
             ws_sleep_s(0.5);
             raise(SIGKILL);
         }
         double x = 1;
-        ws_world_allreduce_sum_f64(w, &x, 1, &err); /* the last rank never joins */
+        st = ws_world_allreduce_sum_f64(w, &x, 1, &err); /* the victim never joins */
+    } else if (!strcmp(mode, "exit") || !strcmp(mode, "abort")) {
+        if (rank == victim) {
+            ws_sleep_s(0.5);
+            if (!strcmp(mode, "abort")) ws_world_abort(w, 7);
+            fflush(NULL);
+            _exit(0); /* gone without a goodbye */
+        }
+        ws_sleep_s(30); /* "computing": only the watcher can notice */
+        st = ws_world_barrier(w, &err);
+    } else if (!strcmp(mode, "mismatch")) {
+        double x = 1;
+        st = rank == last ? ws_world_allreduce_sum_f64(w, &x, 1, &err) : ws_world_barrier(w, &err);
     } else if (!strcmp(mode, "fatal")) {
         if (rank == last) {
             ws_sleep_s(0.5);
             ws_fatal("deliberate fatal error on rank %d (test_world_mpi fatal)", rank);
         }
-        ws_world_barrier(w, &err);
+        st = ws_world_barrier(w, &err);
     } else {
-        fprintf(stderr, "test_world_mpi: unknown mode %s (hang, die, fatal, expect)\n", mode);
+        fprintf(stderr, "test_world_mpi: unknown mode %s (hang, die, exit, abort, fatal, expect)\n", mode);
         return 2;
     }
-    fprintf(stderr, "[r%d] mode %s: still running after the failure: %s\n", rank, mode, err.msg);
+    if (st != WS_OK) {
+        /* world.h's failure policy: a failed collective ends the job from here */
+        fprintf(stderr, "[r%d] mode %s: %s\n", rank, mode, err.msg);
+        return ws_world_end(w, 1);
+    }
+    fprintf(stderr, "[r%d] mode %s: still running after the failure\n", rank, mode);
     ws_world_close(w);
     return 1; /* reaching here means the job was not torn down */
 }
@@ -558,9 +688,9 @@ static int run_expect(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && !strcmp(argv[1], "expect")) return run_expect(argc, argv);
-    if (argc > 1) return run_failure_mode(argv[1]);
+    if (argc > 1) return run_failure_mode(argv[1], argc > 2 ? argv[2] : NULL);
 
-    if (!under_launcher()) test_env_world();
+    if (!under_launcher() && env_world_size() == 0) test_env_world();
     ws_error err = {0};
     ws_world *w = NULL;
     ws_status st = ws_world_open(&w, &err);

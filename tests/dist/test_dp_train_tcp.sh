@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# tests/dist/test_dp_train_tcp.sh WATTSCALE WS_SPAWN FAKE_NVML - data-parallel training on the
+# CPU without MPI: ranks started by ws_spawn (tests/dist/spawn.c) with WATTSCALE_WORLD_SIZE,
+# WATTSCALE_RANK and a rendezvous, joined by the tcp backend (src/dist/tcp.h).
+#  1. 2 ranks (tcp:// rendezvous) give the same per-step losses as one process at the same
+#     GBS with --accum 2 (the same micro-batches, so the same batch-norm statistics);
+#     tolerance 1e-5 relative over 20 steps: the gradients differ only in the order of fp32
+#     sums. The record says backend tcp, 2 ranks, GBS x steps samples.
+#  2. 3 ranks over a file:// rendezvous against --accum 3, over the first 8 steps only: a mean
+#     over 3 is not exact in fp32, the 1-process and 3-rank roundings differ (~1e-7, as with
+#     mpirun -np 3) and this small net amplifies them past 1e-3 by step 10. Instead, 3 ranks
+#     over tcp:// must repeat the file:// run's 20 losses bit for bit (rank 0 sums in rank
+#     order, whatever the arrival order).
+#  3. two ranks on one node and a fake NVML GPU at 100 W: the energy is counted once.
+#  4. a rank killed mid-run: the other ends non-zero within 30 s, naming the killed rank.
+set -uo pipefail
+ws=$1; spawn=$2; fake=$3
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+export WATTSCALE_LOG=warn
+common=(train --model resnet18 --width 4 --data synthetic --synthetic-shape 3x16x16 --synthetic-classes 5
+        --synthetic-count 640 --steps 20 --lr 0.2 --seed 3 --threads 1 --quiet --eval-every 0 --watchdog 120)
+
+compare() { # DIR NAME_ONE NAME_MANY RANKS GBS STEPS_COMPARED TOLERANCE
+  python3 - "$@" <<'PY' || exit 1
+import json, sys
+t, one, many, ranks, gbs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+steps, tol = int(sys.argv[6]), float(sys.argv[7])
+def rows(f): return [tuple(map(float, l.split(","))) for l in open(f)]
+a, b = rows(f"{t}/{one}.csv"), rows(f"{t}/{many}.csv")
+assert len(a) == len(b) == 20, (len(a), len(b))
+worst = max(abs(x[2] - y[2]) / abs(x[2]) for x, y in zip(a[:steps], b[:steps]))
+print(f"{steps} steps: worst relative loss difference {one} vs {many} ({ranks} tcp ranks): {worst:.3g}")
+assert worst <= tol, "losses differ"
+r = json.load(open(f"{t}/{many}/run.json"))
+assert r["world"]["size"] == ranks and r["world"]["backend"] == "tcp", r["world"]
+assert r["totals"]["samples"] == 20 * gbs, r["totals"]["samples"]
+assert r["totals"]["updates"] == 20
+PY
+}
+
+# 1
+"$ws" "${common[@]}" --global-batch 32 --local-batch 16 --accum 2 --out "$tmp/one2" --step-log "$tmp/one2.csv" ||
+  fail "single process, accum 2"
+"$spawn" 2 --timeout 200 -- "$ws" "${common[@]}" --global-batch 32 --local-batch 16 --out "$tmp/two" \
+  --step-log "$tmp/two.csv" || fail "2 tcp ranks"
+compare "$tmp" one2 two 2 32 20 1e-5
+
+# 2
+"$ws" "${common[@]}" --global-batch 30 --local-batch 10 --accum 3 --out "$tmp/one3" --step-log "$tmp/one3.csv" ||
+  fail "single process, accum 3"
+"$spawn" 3 --rendezvous file --timeout 200 -- "$ws" "${common[@]}" --global-batch 30 --local-batch 10 \
+  --out "$tmp/three" --step-log "$tmp/three.csv" || fail "3 tcp ranks, file rendezvous"
+compare "$tmp" one3 three 3 30 8 1e-5
+"$spawn" 3 --timeout 200 -- "$ws" "${common[@]}" --global-batch 30 --local-batch 10 \
+  --out "$tmp/three_tcp" --step-log "$tmp/three_tcp.csv" || fail "3 tcp ranks, tcp rendezvous"
+compare "$tmp" three three_tcp 3 30 20 0
+
+# 3: energy counted once per node
+cat > "$tmp/nvml.conf" <<CONF
+gpu name="Fake GPU" uuid=GPU-dp-0 counter=yes counter_period_ms=100 power_mw=100000
+CONF
+WATTSCALE_NVML_LIBRARY=$fake WATTSCALE_FAKE_NVML_CONFIG=$tmp/nvml.conf "$spawn" 2 --timeout 200 -- \
+  "$ws" "${common[@]}" --global-batch 32 --local-batch 16 --out "$tmp/energy" || fail "2 tcp ranks with fake NVML"
+python3 - "$tmp/energy/run.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+gpu = r["totals"]["energy_by_domain_j"]["gpu"]
+devices = [d for d in r["energy"]["devices"] if d["kind"] == "gpu"]
+assert len(devices) == 1, devices
+t = devices[0]["duration_s"]
+print(f"2 tcp ranks, 1 fake GPU at 100 W: {gpu:.1f} J over {t:.2f} s metered, {len(devices)} GPU listed")
+assert len(r["energy"]["nodes"]) == 1
+assert abs(gpu - 100 * t) <= 25, (gpu, t)  # once; twice would be ~200 W
+PY
+
+# 4: a rank killed mid-run ends the job, and the message names it
+"$spawn" 2 --victim 1 --timeout 100 -- "$ws" train --model resnet18 --width 4 --data synthetic \
+  --synthetic-shape 3x16x16 --synthetic-classes 5 --synthetic-count 640 --global-batch 32 --epochs 1000 --threads 1 \
+  --quiet --eval-every 0 --watchdog 60 --out "$tmp/kill" > "$tmp/kill.log" 2>&1 &
+job=$!
+victim=
+for _ in $(seq 150); do
+  for p in $(pgrep -f -- "--out $tmp/kill"); do
+    [ "$p" != "$job" ] && grep -qz '^WATTSCALE_RANK=1$' "/proc/$p/environ" 2>/dev/null && victim=$p
+  done
+  [ -n "$victim" ] && break
+  sleep 0.2
+done
+[ -n "$victim" ] || { kill $job; fail "no rank 1 to kill"; }
+sleep 2
+t0=$(date +%s)
+kill -9 "$victim"
+for _ in $(seq 60); do kill -0 $job 2>/dev/null || break; sleep 0.5; done
+if kill -0 $job 2>/dev/null; then kill $job; cat "$tmp/kill.log"; fail "job still running 30 s after rank 1 was killed"; fi
+wait $job; rc=$?
+echo "killed rank 1: the job ended after $(( $(date +%s) - t0 )) s with status $rc"
+grep -q "connection to rank 1 lost" "$tmp/kill.log" || { cat "$tmp/kill.log"; fail "rank 0's message does not name rank 1"; }
+[ $rc -ne 0 ] || fail "rank 0 exited 0 after rank 1 was killed"
+grep "connection to rank 1 lost" "$tmp/kill.log" | head -2
+echo "4 passed, 0 failed"
