@@ -20,6 +20,10 @@ static void usage(FILE *f) {
             "  study status FILE                        what is done, queued, interrupted, failed, missing\n"
             "  study ingest DIR... [--db F] [--study S] store run records in a study's SQLite database\n"
             "  report DB [--out DIR]                    the analysis as HTML (figures embedded), Markdown, CSV\n"
+            "  predict DB --gpus N --lbs N --epochs E   time, GPU-hours and energy of a configuration not yet run\n"
+            "                                           (a model calibrated on the study's runs); --loo validates it\n"
+            "  advise DB --target M=V --max-gpus N      the configuration with the least energy under a deadline\n"
+            "  calibrate allreduce TIMINGS.json         fit the all-reduce model to timings measured on GPUs\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }
@@ -42,6 +46,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return ws_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "study")) return ws_cmd_study(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return ws_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return ws_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "advise")) return ws_cmd_advise(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate")) return ws_cmd_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
