@@ -44,10 +44,10 @@ static ws_status load_json(const char *path, const char *schema, cJSON **out, ws
     }
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(root, "schema");
     if (!cJSON_IsString(s) || strcmp(s->valuestring, schema)) {
+        char got[96] = "missing"; /* copied: the message outlives the parsed tree */
+        if (cJSON_IsString(s)) snprintf(got, sizeof got, "\"%.80s\"", s->valuestring);
         cJSON_Delete(root);
-        return wsi_error(err, WS_EFORMAT, "%s: \"schema\" is %s%s%s, expected \"%s\"", path,
-                         cJSON_IsString(s) ? "\"" : "", cJSON_IsString(s) ? s->valuestring : "missing",
-                         cJSON_IsString(s) ? "\"" : "", schema);
+        return wsi_error(err, WS_EFORMAT, "%s: \"schema\" is %s, expected \"%s\"", path, got, schema);
     }
     *out = root;
     return WS_OK;

@@ -245,9 +245,15 @@ ws_status ws_predict(const ws_calibration *c, const ws_network *net, const ws_pr
             cfg->algo == WS_ALLREDUCE_AUTO ? "ring or tree, whichever the model finds faster (as NCCL's tuner)"
                                            : ws_allreduce_algo_name(cfg->algo));
         say(out, "Intra-node link: %s.", net->intra.source);
+        if (strcmp(c->device_kind, "gpu"))
+            say(out, "These runs are CPU processes reducing with MPI: the link figures describe GPUs and NCCL, not "
+                     "them, unless a --network file was fitted to this machine.");
         if (nodes > 1) say(out, "Inter-node link: %s.", net->inter.source);
         if (c->n_overlap)
-            say(out, "Overlapped fraction %.3f measured on %zu multi-GPU runs.", c->overlap, c->n_overlap);
+            say(out,
+                "Overlapped fraction %.3f from %zu multi-GPU runs: their measured all-reduce wait against the "
+                "model's all-reduce time%s.",
+                c->overlap, c->n_overlap, net->intra.measured ? "" : " (with the assumed link figures)");
         else
             say(out, "Overlapped fraction not measured: anywhere from none to the most that backward (2/3 of compute) "
                      "and the last bucket allow; the interval spans both.");

@@ -117,10 +117,12 @@ typedef struct {
     size_t n;                                   /* distinct GBS with a run that reached the target */
     double gbs[64], epochs[64], lo[64], hi[64]; /* mean and range over the runs, by GBS */
     size_t n_runs, n_reached;
+    double data_fraction; /* of the runs used: the largest the model's runs had */
 } ws_epochs_model;
 
-/* From rs (its target_metric and target_value) for runs of model / precision / data kind at
- * data fraction 1. n = 0 when no run reached the target. */
+/* From rs (its target_metric and target_value): the finished runs of c's model and data kind
+ * on the largest data fraction they have (1 where any ran on all the data), any precision.
+ * n = 0 when none reached the target. */
 ws_status ws_epochs_model_build(const ws_runset *rs, const ws_calibration *c, ws_epochs_model *out, ws_error *err);
 /* Epochs at gbs: interpolated linearly in log2(GBS) (gsl_interp) between measured GBS; WS_EINVAL
  * outside them (extrapolating how accuracy degrades with batch size is not done). */

@@ -255,6 +255,12 @@ ws_status ws_calibrate(const ws_perf_set *ps, const ws_calib_select *sel, const 
     if (out->startup.kind != 3 && out->evals_measured)
         note(out, "Start-up and evaluation time not told apart (that needs 3 runs with different evaluations per GPU): "
                   "the time outside epochs is taken as measured.");
+    int min_world = out->max_world;
+    for (size_t i = 0; i < n; i++)
+        if (keep[i] && ps->runs[i].world < min_world) min_world = ps->runs[i].world;
+    if (strcmp(out->device_kind, "gpu") && min_world < out->max_world)
+        note(out, "CPU ranks of one machine share its cores, so their compute per micro-batch depends on the rank "
+                  "count as well as the batch, which this model does not represent: treat these predictions as rough.");
     if (out->max_world <= 1)
         note(out, "Every run used one device: the overlapped fraction and the GPUs' power while waiting for the "
                   "all-reduce were not measured.");

@@ -22,6 +22,13 @@ static int epoch_reaching(const ws_runset *rs, const ws_run *r) {
     return 0;
 }
 
+/* a finished run of the calibration's model and data kind, with a global batch */
+static int same_task(const ws_run *r, const ws_calibration *c) {
+    char kind[32];
+    ws_perf_data_kind(r->data, kind, sizeof kind);
+    return ws_run_ok(r) && !strcmp(r->model, c->model) && !strcmp(kind, c->data_kind) && r->global_batch > 0;
+}
+
 ws_status ws_epochs_model_build(const ws_runset *rs, const ws_calibration *c, ws_epochs_model *out, ws_error *err) {
     memset(out, 0, sizeof *out);
     if (!rs->target_metric[0])
@@ -32,13 +39,15 @@ ws_status ws_epochs_model_build(const ws_runset *rs, const ws_calibration *c, ws
     out->value = rs->target_value;
     double sum[64] = {0};
     size_t cnt[64] = {0};
+    /* the runs on the most data (the whole dataset where any ran on it): an epoch of a
+     * fraction is another workload */
+    double frac = 0;
+    for (size_t i = 0; i < rs->n_runs; i++)
+        if (same_task(&rs->runs[i], c) && rs->runs[i].data_fraction > frac) frac = rs->runs[i].data_fraction;
+    out->data_fraction = frac;
     for (size_t i = 0; i < rs->n_runs; i++) {
         const ws_run *r = &rs->runs[i];
-        char kind[32];
-        ws_perf_data_kind(r->data, kind, sizeof kind);
-        if (!ws_run_ok(r) || strcmp(r->model, c->model) || strcmp(kind, c->data_kind) ||
-            !(fabs(r->data_fraction - 1) < 1e-9) || r->global_batch <= 0)
-            continue;
+        if (!same_task(r, c) || !(fabs(r->data_fraction - frac) < 1e-9)) continue;
         out->n_runs++;
         int ep = epoch_reaching(rs, r);
         if (!ep) continue;
@@ -84,8 +93,10 @@ static double interp(const double *x, const double *y, size_t n, double at) {
 
 ws_status ws_epochs_at(const ws_epochs_model *m, double gbs, ws_interval *out, ws_error *err) {
     if (m->n == 0)
-        return wsi_error(err, WS_EINVAL, "none of the %zu evaluated runs reached %s %g: epochs to the target unknown",
-                         m->n_runs, m->metric, m->value);
+        return wsi_error(err, WS_EINVAL,
+                         "none of the %zu finished runs (data fraction %g) reached %s %g: epochs to the "
+                         "target unknown",
+                         m->n_runs, m->data_fraction, m->metric, m->value);
     for (size_t k = 0; k < m->n; k++)
         if (m->gbs[k] == gbs) {
             *out = (ws_interval){m->epochs[k], m->lo[k], m->hi[k]};

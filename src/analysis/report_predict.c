@@ -327,13 +327,13 @@ static void findings(const ctx *x, wsi_findings *f) {
         const curve *c = &x->cv[s];
         if (!c->n || c->points) continue;
         const ws_prediction *far = &c->p[c->n - 1];
-        char e[160] = "";
+        char e[112] = "";
         if (isfinite(far->energy_kwh.mid))
             snprintf(e, sizeof e, ", energy %.4g kWh [%.4g, %.4g]", far->energy_kwh.mid, far->energy_kwh.lo,
                      far->energy_kwh.hi);
         snprintf(f->text[f->n++], sizeof f->text[0],
-                 "Predicted for series %s at %d GPUs (%d nodes, GBS %d, LBS %d): wall time %.4g s [95%% %.4g, %.4g]%s, "
-                 "%.4g GPU-hours (model calibrated on %zu runs of %s / %s; what it assumes is under the predicted "
+                 "Predicted for series %.64s at %d GPUs (%d nodes, GBS %d, LBS %d): wall time %.4g s [95%% %.4g, "
+                 "%.4g]%s, %.4g GPU-hours (calibrated on %zu runs of %.48s / %s; assumptions under the predicted "
                  "figures, every point in tables/predictions.csv).",
                  c->name, far->cfg.gpus, far->nodes, far->cfg.global_batch, far->cfg.local_batch, far->time_s.mid,
                  far->time_s.lo, far->time_s.hi, e, far->gpu_hours.mid, c->cal->n_runs, c->cal->hardware,

@@ -30,6 +30,7 @@ static const char common_help[] =
     "                           without one, labelled assumptions: 329 GB/s NVLink bus bandwidth\n"
     "                           (facts.md, 2x H100), NCCL's tuning-model latencies, and\n"
     "  --inter-node-gbps X      between nodes, per node (default 200: InfiniBand HDR)\n"
+    "  --intra-node-bus-gb-s X  an assumed NCCL bus bandwidth within a node instead (GB/s)\n"
     "  --algo auto|ring|tree    (default auto: the faster, as NCCL's tuner)   --bucket-mb MB (25)\n"
     "  --gpus-per-node N        node size (default 8)\n"
     "Workload: --epochs E | --steps S | --target METRIC=VALUE (epochs from the study's runs that\n"

@@ -20,7 +20,8 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: wattscale report DB [--out DIR] [--study NAME] [--target METRIC=VALUE] [--no-figures]\n"
-               "                        [--network FILE] [--inter-node-gbps X] [--gpus-per-node N]\n"
+               "                        [--network FILE] [--inter-node-gbps X] [--intra-node-bus-gb-s X]\n"
+               "                        [--gpus-per-node N]\n"
                "                        [--predict-max-gpus N] [--no-predict]\n"
                "\n"
                "Analyses a study's database (made by `wattscale study run` or `study ingest`, here or\n"
@@ -36,7 +37,7 @@ static void usage(FILE *f) {
                "scripts and data are written and the report says so.\n"
                "Predicted curves (wattscale predict's model, calibrated on the study's runs) are drawn\n"
                "beside the measured points up to --predict-max-gpus (default: 512 or twice the largest\n"
-               "measured count), on nodes of --gpus-per-node GPUs; --network and --inter-node-gbps as for\n"
+               "measured count), on nodes of --gpus-per-node GPUs; --network and the bandwidths as for\n"
                "`wattscale predict`; --no-predict leaves them out.\n");
 }
 
@@ -129,11 +130,13 @@ int ws_cmd_report(int argc, char **argv) {
     }
     ws_runset rs;
     ws_perf_set perf = {0};
-    ws_report_predict rp = {&perf, ws_network_default(model.inter_gbit_s), (int)gpus_per_node, (int)max_gpus};
+    ws_report_predict rp = {&perf, ws_network_default(200), (int)gpus_per_node, (int)max_gpus};
+    if (predict && ws_cli_network("wattscale report", &model, &rp.net)) {
+        ws_store_close(s);
+        return 1;
+    }
     ws_status st = ws_store_load_runset(s, study, &rs, &err);
     if (st == WS_OK && predict) st = ws_store_load_perf(s, study, &perf, &err);
-    for (int k = 0; st == WS_OK && predict && k < model.n_network; k++)
-        st = ws_network_load(model.network[k], &rp.net, &err);
     if (predict) o.predict = &rp;
     ws_store_close(s);
     if (st == WS_OK && target) st = ws_report_set_target(&rs, target, &err);

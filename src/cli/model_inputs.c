@@ -14,6 +14,7 @@ ws_cli_model_args ws_cli_model_args_default(void) {
     ws_cli_model_args m;
     memset(&m, 0, sizeof m);
     m.inter_gbit_s = 200; /* InfiniBand HDR, one port per node */
+    m.intra_bus_gb_s = NAN;
     return m;
 }
 
@@ -28,6 +29,9 @@ int ws_cli_model_flag(const char *prog, ws_cli_model_args *m, int argc, char **a
         m->network[m->n_network++] = v;
     } else if (!strcmp(a, "--inter-node-gbps")) {
         if (ws_cli_parse_num(prog, a, v, 1e-3, &m->inter_gbit_s)) return -1;
+        m->inter_given = 1;
+    } else if (!strcmp(a, "--intra-node-bus-gb-s")) {
+        if (ws_cli_parse_num(prog, a, v, 1e-3, &m->intra_bus_gb_s)) return -1;
     } else {
         return 0;
     }
@@ -35,15 +39,32 @@ int ws_cli_model_flag(const char *prog, ws_cli_model_args *m, int argc, char **a
     return 1;
 }
 
-int ws_cli_model_load(const char *prog, const ws_cli_model_args *m, ws_cli_model_inputs *in) {
-    memset(in, 0, sizeof *in);
-    in->net = ws_network_default(m->inter_gbit_s);
+int ws_cli_network(const char *prog, const ws_cli_model_args *m, ws_network *net) {
+    *net = ws_network_default(m->inter_gbit_s);
+    ws_network given = *net;
     ws_error err = {0};
     for (int k = 0; k < m->n_network; k++)
-        if (ws_network_load(m->network[k], &in->net, &err) != WS_OK) {
+        if (ws_network_load(m->network[k], net, &err) != WS_OK) {
             fprintf(stderr, "%s: %s\n", prog, err.msg);
             return 1;
         }
+    if (m->inter_given) net->inter = given.inter;
+    if (isfinite(m->intra_bus_gb_s)) {
+        net->intra.beta_s_per_byte = 1 / (m->intra_bus_gb_s * 1e9);
+        net->intra.beta_se_s_per_byte = NAN;
+        net->intra.measured = 0;
+        snprintf(net->intra.source, sizeof net->intra.source,
+                 "assumed: bus bandwidth %g GB/s as given (--intra-node-bus-gb-s), not measured; latencies %.3g us per "
+                 "call and %.3g us per step",
+                 m->intra_bus_gb_s, net->intra.call_s * 1e6, net->intra.alpha_s * 1e6);
+    }
+    return 0;
+}
+
+int ws_cli_model_load(const char *prog, const ws_cli_model_args *m, ws_cli_model_inputs *in) {
+    memset(in, 0, sizeof *in);
+    if (ws_cli_network(prog, m, &in->net)) return 1;
+    ws_error err = {0};
     if (access(m->db, R_OK) != 0) {
         fprintf(stderr, "%s: no database at %s (made by `wattscale study run FILE` or `study ingest DIR --db %s`)\n",
                 prog, m->db, m->db);
