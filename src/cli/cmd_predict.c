@@ -491,7 +491,9 @@ static int precisions(const opts *o, const ws_perf_set *ps, char (*out)[8], int 
     }
     for (size_t i = 0; i < ps->n && n < max; i++) {
         const ws_perf_run *r = &ps->runs[i];
-        if ((o->model && strcmp(o->model, r->model)) || (o->hardware && strcmp(o->hardware, r->hardware))) continue;
+        if ((o->model && strcmp(o->model, r->model)) || (o->hardware && strcmp(o->hardware, r->hardware)) ||
+            (strcmp(r->status, "completed") && strcmp(r->status, "target_reached")))
+            continue;
         int seen = 0;
         for (int k = 0; k < n; k++)
             seen |= !strcmp(out[k], r->precision);
