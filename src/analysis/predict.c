@@ -146,7 +146,7 @@ ws_status ws_predict(const ws_calibration *c, const ws_network *net, const ws_pr
     out->host = 0;
     if (c->host_measured) {
         P_host = c->host_power_w;
-        hw_host = c->host_power_sd > 0 ? new_value_hw(c->host_power_sd, c->n_runs) : 0;
+        hw_host = c->host_power_sd > 0 ? new_value_hw(c->host_power_sd, c->n_host) : 0;
         out->host = 1;
     } else if (isfinite(cfg->host_power_w)) {
         P_host = cfg->host_power_w;
@@ -158,7 +158,7 @@ ws_status ws_predict(const ws_calibration *c, const ws_network *net, const ws_pr
         double hw_e, e = ws_line_at(&c->energy, b, &hw_e);
         double pw_mid, pw_lo, pw_hi;
         if (c->wait_measured) {
-            double hw = new_value_hw(c->wait_power_sd, c->n_runs);
+            double hw = new_value_hw(c->wait_power_sd, c->n_wait);
             pw_mid = c->wait_power_w;
             pw_lo = pw_mid - (isfinite(hw) ? hw : 0);
             pw_hi = pw_mid + (isfinite(hw) ? hw : 0);

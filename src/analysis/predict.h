@@ -85,6 +85,7 @@ typedef struct {
     size_t n_data;
     double wait_power_w, wait_power_sd; /* P_wait when measured */
     int wait_measured;
+    size_t n_wait, n_host;      /* runs that measured P_wait, P_host */
     double idle_power_w;        /* GPU power outside compute (data + other phases) */
     double overlap, overlap_sd; /* f when measured */
     size_t n_overlap;

@@ -214,11 +214,13 @@ ws_status ws_calibrate(const ws_perf_set *ps, const ws_calib_select *sel, const 
     out->n_data = s.n;
     s = ws_summarize(p_wait, m);
     out->wait_measured = s.n > 0;
+    out->n_wait = s.n;
     out->wait_power_w = s.mean;
     out->wait_power_sd = s.sd;
     out->idle_power_w = ws_summarize(p_idle, m).mean;
     s = ws_summarize(host, m);
     out->host_measured = s.n > 0;
+    out->n_host = s.n;
     out->host_power_w = s.mean;
     out->host_power_sd = s.sd;
     if (out->host_measured && s.n < m)
