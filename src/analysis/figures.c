@@ -428,16 +428,21 @@ ws_status ws_figures_write(const ws_analysis *a, const char *dir, int draw, ws_f
                  dir);
         return WS_OK;
     }
-    for (size_t i = 0; i < out->n; i++) {
+    ws_figures_draw(out, dir, 0);
+    return WS_OK;
+}
+
+void ws_figures_draw(ws_figure_set *set, const char *dir, size_t from) {
+    const char *gnuplot = ws_gnuplot_find();
+    for (size_t i = from; gnuplot && i < set->n; i++) {
         ws_error ferr = {0};
-        if (ws_gnuplot_draw(gnuplot, dir, out->figs[i].name, "svg", &ferr) == WS_OK &&
-            ws_gnuplot_draw(gnuplot, dir, out->figs[i].name, "png", &ferr) == WS_OK) {
-            out->figs[i].drawn = 1;
+        if (ws_gnuplot_draw(gnuplot, dir, set->figs[i].name, "svg", &ferr) == WS_OK &&
+            ws_gnuplot_draw(gnuplot, dir, set->figs[i].name, "png", &ferr) == WS_OK) {
+            set->figs[i].drawn = 1;
         } else {
-            out->n_failed++;
-            size_t n = strlen(out->note);
-            snprintf(out->note + n, sizeof out->note - n, "%s%s", n ? "; " : "", ferr.msg);
+            set->n_failed++;
+            size_t n = strlen(set->note);
+            snprintf(set->note + n, sizeof set->note - n, "%s%s", n ? "; " : "", ferr.msg);
         }
     }
-    return WS_OK;
 }

@@ -1,5 +1,5 @@
 /* analysis/figures.h - the report's figures from an analysis: which exist, their data,
- * scripts and images. defines: ws_figure, ws_figure_set, ws_figures_write.
+ * scripts and images. defines: ws_figure, ws_figure_set, ws_figures_write, ws_figures_draw.
  * Implementation: analysis/figures.c (on analysis/gnuplot.h).
  *
  * Time-based figures always (wall time, speedup and efficiency vs GPUs, the metric vs GBS,
@@ -31,5 +31,8 @@ typedef struct {
 /* Writes every figure's .dat and .gp into dir (created by the caller) and, when draw and
  * gnuplot is found, its .svg and .png. A failing gnuplot run is noted, not fatal. */
 ws_status ws_figures_write(const ws_analysis *a, const char *dir, int draw, ws_figure_set *out, ws_error *err);
+/* Draws set's figures from index `from` on (SVG and PNG) where gnuplot is found; a failing
+ * run is counted and noted. For figures appended after ws_figures_write (predictions). */
+void ws_figures_draw(ws_figure_set *set, const char *dir, size_t from);
 
 #endif

@@ -14,7 +14,7 @@
 #include <string.h>
 
 ws_report_opts ws_report_opts_default(void) {
-    ws_report_opts o = {"report", 1};
+    ws_report_opts o = {"report", 1, NULL};
     return o;
 }
 
@@ -204,6 +204,9 @@ ws_status ws_report_write(const ws_runset *rs, const ws_report_opts *o, ws_repor
     wsi_findings findings;
     wsi_findings_make(&a, &findings);
     st = ws_figures_write(&a, res->figures_dir, o->figures, &figs, err);
+    if (st == WS_OK)
+        st = wsi_report_predictions(&a, o->predict, res->figures_dir, res->tables_dir, o->figures, &figs, &findings,
+                                    err);
     if (st == WS_OK) st = wsi_report_tables(&a, res->tables_dir, err);
     if (st == WS_OK) st = wsi_report_html(&a, &findings, &figs, res->figures_dir, res->html_path, err);
     if (st == WS_OK) st = wsi_report_md(&a, &findings, &figs, res->md_path, err);

@@ -13,11 +13,16 @@
 
 #if WS_HAVE_SQLITE && WS_HAVE_GSL
 #include "analysis/report.h"
+#include "cli/model_inputs.h"
 #include "study/store.h"
+#include "study/store_perf.h"
 #endif
 
 static void usage(FILE *f) {
     fprintf(f, "usage: wattscale report DB [--out DIR] [--study NAME] [--target METRIC=VALUE] [--no-figures]\n"
+               "                        [--network FILE] [--inter-node-gbps X] [--intra-node-bus-gb-s X]\n"
+               "                        [--gpus-per-node N]\n"
+               "                        [--predict-max-gpus N] [--no-predict]\n"
                "\n"
                "Analyses a study's database (made by `wattscale study run` or `study ingest`, here or\n"
                "elsewhere) and writes into DIR (default: the database's folder/report):\n"
@@ -29,14 +34,37 @@ static void usage(FILE *f) {
                "--study picks a study when the database holds several; --target sets the metric for\n"
                "energy-to-target (default: the study file's analysis.target). Figures need gnuplot\n"
                "(apt-get install gnuplot-nox; or WATTSCALE_GNUPLOT=/path/to/gnuplot); without it the\n"
-               "scripts and data are written and the report says so.\n");
+               "scripts and data are written and the report says so.\n"
+               "Predicted curves (wattscale predict's model, calibrated on the study's runs) are drawn\n"
+               "beside the measured points up to --predict-max-gpus (default: 512 or twice the largest\n"
+               "measured count), on nodes of --gpus-per-node GPUs; --network and the bandwidths as for\n"
+               "`wattscale predict`; --no-predict leaves them out.\n");
 }
 
 int ws_cmd_report(int argc, char **argv) {
     const char *db = NULL, *out = NULL, *study = NULL, *target = NULL;
     int figures = 1;
+#if WS_HAVE_SQLITE && WS_HAVE_GSL
+    ws_cli_model_args model = ws_cli_model_args_default();
+    int predict = 1;
+    long gpus_per_node = 0, max_gpus = 0;
+#endif
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+#if WS_HAVE_SQLITE && WS_HAVE_GSL
+        int took = strcmp(a, "--study") ? ws_cli_model_flag("wattscale report", &model, argc, argv, &i) : 0;
+        if (took < 0) return 2;
+        if (took) continue;
+        if (!strcmp(a, "--no-predict")) {
+            predict = 0;
+            continue;
+        }
+        if (!strcmp(a, "--gpus-per-node") || !strcmp(a, "--predict-max-gpus")) {
+            if (ws_cli_parse_int("wattscale report", a, v, 1, a[2] == 'g' ? &gpus_per_node : &max_gpus)) return 2;
+            i++;
+            continue;
+        }
+#endif
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -101,12 +129,21 @@ int ws_cmd_report(int argc, char **argv) {
         study = names[0];
     }
     ws_runset rs;
+    ws_perf_set perf = {0};
+    ws_report_predict rp = {&perf, ws_network_default(200), (int)gpus_per_node, (int)max_gpus};
+    if (predict && ws_cli_network("wattscale report", &model, &rp.net)) {
+        ws_store_close(s);
+        return 1;
+    }
     ws_status st = ws_store_load_runset(s, study, &rs, &err);
+    if (st == WS_OK && predict) st = ws_store_load_perf(s, study, &perf, &err);
+    if (predict) o.predict = &rp;
     ws_store_close(s);
     if (st == WS_OK && target) st = ws_report_set_target(&rs, target, &err);
     ws_report_result res;
     if (st == WS_OK) st = ws_report_write(&rs, &o, &res, &err);
     ws_runset_free(&rs);
+    ws_perf_set_free(&perf);
     if (st != WS_OK) {
         fprintf(stderr, "wattscale report: %s\n", err.msg);
         return st == WS_EINVAL ? 2 : 1;

@@ -11,5 +11,8 @@ int ws_cmd_study_plan(int argc, char **argv);   /* cli/cmd_study_run.c */
 int ws_cmd_study_run(int argc, char **argv);    /* cli/cmd_study_run.c */
 int ws_cmd_study_status(int argc, char **argv); /* cli/cmd_study_run.c */
 int ws_cmd_report(int argc, char **argv);       /* cli/cmd_report.c */
+int ws_cmd_predict(int argc, char **argv);      /* cli/cmd_predict.c */
+int ws_cmd_advise(int argc, char **argv);       /* cli/cmd_predict.c */
+int ws_cmd_calibrate(int argc, char **argv);    /* cli/cmd_calibrate.c */
 
 #endif

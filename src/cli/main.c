@@ -23,6 +23,10 @@ static void usage(FILE *f) {
             "  data swe|netcdf|check ...                generate weather-like fields or convert NetCDF ones into\n"
             "                                           FourCastNet's HDF5 layout, or check a dataset\n"
             "  report DB [--out DIR]                    the analysis as HTML (figures embedded), Markdown, CSV\n"
+            "  predict DB --gpus N --lbs N --epochs E   time, GPU-hours and energy of a configuration not yet run\n"
+            "                                           (a model calibrated on the study's runs); --loo validates it\n"
+            "  advise DB --target M=V --max-gpus N      the configuration with the least energy under a deadline\n"
+            "  calibrate allreduce TIMINGS.json         fit the all-reduce model to timings measured on GPUs\n"
             "  --version                                version and the optional parts of this build\n"
             "  --help                                   this text; `wattscale COMMAND --help` for one command\n");
 }
@@ -46,6 +50,9 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "study")) return ws_cmd_study(argc - 1, argv + 1);
     if (!strcmp(cmd, "data")) return ws_cmd_data(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return ws_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "predict")) return ws_cmd_predict(argc - 1, argv + 1);
+    if (!strcmp(cmd, "advise")) return ws_cmd_advise(argc - 1, argv + 1);
+    if (!strcmp(cmd, "calibrate")) return ws_cmd_calibrate(argc - 1, argv + 1);
     fprintf(stderr, "wattscale: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
