@@ -4,9 +4,11 @@
  * epoch, per channel, persistence beside them, the rollout), a resumed run gives the same
  * next losses bit for bit (from an epoch boundary and from the middle of one), two-step
  * fine-tuning starts from a pre-trained run (--init-from) and runs, and bad flags are
- * refused with a message. WATTSCALE_BIN is the program; WATTSCALE_SWE_DATA the CI-sized
- * dataset that the swe_ci_data fixture made with `wattscale data swe` (when unset, the
- * test makes it itself). Skips (77) in a build without HDF5 or FFTW. */
+ * refused with a message. WATTSCALE_BIN is the program; WATTSCALE_SWE_DATA the dataset
+ * that the swe_ci_data fixture made with `wattscale data swe` (when unset, the test makes
+ * it itself). WATTSCALE_TEST_QUICK=1 (sanitizer builds, whose fixture makes a few weeks of
+ * data): the same runs, shorter, checking the records but not the learning threshold.
+ * Skips (77) in a build without HDF5 or FFTW. */
 #include "ws_test.h"
 
 #include <cjson/cJSON.h>
@@ -45,6 +47,11 @@ static const char *data(void) {
     const char *args[] = {"swe", "--out", data_root, "--grid", "32x64", "--years", CI_YEARS, "--seed", "0", NULL};
     if (run("data", args) != 0) fail_msg("wattscale data swe failed: %s", errbuf);
     return data_root;
+}
+
+static int quick(void) {
+    const char *q = getenv("WATTSCALE_TEST_QUICK");
+    return q && atoi(q) == 1;
 }
 
 static const char *spec(void) {
@@ -96,8 +103,10 @@ static void expect_channels(const cJSON *o, const char *key, int channels) {
 static void test_learns_below_persistence(void **state) {
     (void)state;
     const char *dir = ws_test_tmpdir("learn");
+    const int n_epochs = quick() ? 2 : 6;
     const char *args[] = {"--model", "afno", "--data", spec(), "--patch", "4", "--embed", "64", "--depth", "2",
-                          "--afno-blocks", "4", "--residual", "--global-batch", "4", "--epochs", "6", "--lr", "2e-3",
+                          "--afno-blocks", "4", "--residual", "--global-batch", "4", "--epochs", quick() ? "2" : "6",
+                          "--lr", "2e-3",
                           "--rollout-steps", "2", "--threads", "1", "--seed", "1", "--out", dir, NULL};
     int rc = run("train", args);
     if (rc != 0) fail_msg("train exited %d: %s", rc, errbuf);
@@ -116,8 +125,8 @@ static void test_learns_below_persistence(void **state) {
     assert_string_equal(cJSON_GetArrayItem(names, 0)->valuestring, "z");
     assert_true(num(fc, "dt_hours") == 6);
     const cJSON *epochs = item(r, "epochs");
-    assert_int_equal(cJSON_GetArraySize(epochs), 6);
-    const cJSON *first = cJSON_GetArrayItem(epochs, 0), *last = cJSON_GetArrayItem(epochs, 5);
+    assert_int_equal(cJSON_GetArraySize(epochs), n_epochs);
+    const cJSON *first = cJSON_GetArrayItem(epochs, 0), *last = cJSON_GetArrayItem(epochs, n_epochs - 1);
     const char *per_channel[] = {"val_rmse_by_channel", "val_acc_by_channel", "persistence_rmse_by_channel",
                                  "persistence_acc_by_channel"};
     for (size_t i = 0; i < 4; i++) expect_channels(last, per_channel[i], channels);
@@ -126,10 +135,14 @@ static void test_learns_below_persistence(void **state) {
     print_message("6 h RMSE/std, mean over channels, validation split: AFNO %.4f, persistence %.4f (ratio %.3f); "
                   "ACC %.4f vs %.4f\n",
                   model, persistence, model / persistence, num(last, "val_acc"), num(last, "persistence_acc"));
-    assert_true(persistence > 0.11 && persistence < 0.15); /* this set's 0.129 */
-    assert_true(model <= 0.9 * persistence);
-    assert_true(num(last, "val_acc") > num(last, "persistence_acc"));
     assert_true(num(last, "train_loss") < num(first, "train_loss"));
+    if (quick()) {
+        print_message("quick mode (a few weeks of data): the threshold is checked in the plain build\n");
+    } else {
+        assert_true(persistence > 0.11 && persistence < 0.15); /* this set's 0.129 */
+        assert_true(model <= 0.9 * persistence);
+        assert_true(num(last, "val_acc") > num(last, "persistence_acc"));
+    }
     /* per channel in physical units: RMSE/std of z is the channel's own */
     const cJSON *std = item(fc, "std");
     double z = cJSON_GetArrayItem(item(last, "val_rmse_by_channel"), 0)->valuedouble;
@@ -144,45 +157,50 @@ static void test_learns_below_persistence(void **state) {
         expect_channels(e, "rmse_by_channel", channels);
         print_message("rollout %2.0f h: AFNO %.4f, persistence %.4f\n", num(e, "lead_hours"), num(e, "rmse_norm"),
                       num(e, "persistence_rmse_norm"));
-        assert_true(num(e, "rmse_norm") < num(e, "persistence_rmse_norm"));
+        if (!quick()) assert_true(num(e, "rmse_norm") < num(e, "persistence_rmse_norm"));
     }
     const cJSON *t = item(r, "totals");
     assert_true(num(t, "val_rmse_norm") == model);
-    assert_true(num(t, "samples") > 0 && num(t, "updates") == 6 * num(last, "steps"));
+    assert_true(num(t, "samples") > 0 && num(t, "updates") == n_epochs * num(last, "steps"));
     cJSON_Delete(r);
     ws_test_rmtree(dir);
 }
 
-/* A small, quick configuration for the tests below: an eighth of the training times. */
+/* A small, quick configuration for the tests below: an eighth of the training times (all
+ * of the quick mode's few weeks). */
 #define SMALL "--model", "afno", "--data", spec(), "--patch", "4", "--embed", "16", "--depth", "1", "--afno-blocks", \
-              "2", "--data-fraction", "0.125", "--global-batch", "8", "--local-batch", "4", "--lr", "1e-3",       \
+              "2", "--data-fraction", quick() ? "1" : "0.125", "--global-batch", "8", "--local-batch", "4", "--lr", "1e-3",       \
               "--schedule-epochs", "3",                                                                           \
               "--val-limit", "24", "--threads", "1", "--seed", "3", "--quiet"
 
 static char pretrained[600];
 
 /* Straight through and interrupted (after epoch 1; inside epoch 2): every epoch's losses
- * and scores bitwise equal. 91 of 729 times / GBS 8 = 11 steps per epoch. */
+ * and scores bitwise equal. 91 of 729 times / GBS 8 = 11 steps per epoch (quick: 10). */
 static void test_resume_is_bit_identical(void **state) {
     (void)state;
     const char *straight = ws_test_tmpdir("straight"), *cut = ws_test_tmpdir("cut"), *mid = ws_test_tmpdir("mid");
     snprintf(pretrained, sizeof pretrained, "%s", straight);
     const char *a[] = {SMALL, "--epochs", "3", "--out", straight, NULL};
     if (run("train", a) != 0) fail_msg("straight run failed: %s", errbuf);
+    cJSON *ra = record(straight);
+    const int per_epoch = (int)num(cJSON_GetArrayItem(item(ra, "epochs"), 0), "steps");
+    assert_int_equal(per_epoch, quick() ? 10 : 11);
+    char inside_epoch2[16];
+    snprintf(inside_epoch2, sizeof inside_epoch2, "%d", per_epoch + per_epoch / 2);
     const char *b1[] = {SMALL, "--epochs", "1", "--out", cut, NULL};
     assert_int_equal(run("train", b1), 0);
     const char *b2[] = {SMALL, "--epochs", "3", "--resume", cut, NULL};
     if (run("train", b2) != 0) fail_msg("resume failed: %s", errbuf);
-    const char *c1[] = {SMALL, "--steps", "15", "--out", mid, NULL};
+    const char *c1[] = {SMALL, "--steps", inside_epoch2, "--out", mid, NULL};
     assert_int_equal(run("train", c1), 0);
     const char *c2[] = {SMALL, "--epochs", "3", "--resume", mid, NULL};
     if (run("train", c2) != 0) fail_msg("mid-epoch resume failed: %s", errbuf);
-    cJSON *ra = record(straight), *rb = record(cut), *rc = record(mid);
+    cJSON *rb = record(cut), *rc = record(mid);
     const cJSON *ea = item(ra, "epochs"), *eb = item(rb, "epochs"), *ec = item(rc, "epochs");
     assert_int_equal(cJSON_GetArraySize(ea), 3);
     assert_int_equal(cJSON_GetArraySize(eb), 3);
     assert_int_equal(cJSON_GetArraySize(ec), 3);
-    assert_int_equal((int)num(cJSON_GetArrayItem(ea, 0), "steps"), 11);
     for (int i = 0; i < 3; i++) {
         const char *k[] = {"train_loss", "val_loss", "val_rmse_norm", "val_acc", "lr"};
         for (int j = 0; j < 5; j++) {
@@ -193,7 +211,7 @@ static void test_resume_is_bit_identical(void **state) {
         }
     }
     assert_int_equal((int)num(item(rb, "totals"), "resumed_times"), 1);
-    assert_int_equal((int)num(item(rc, "totals"), "updates"), 33);
+    assert_int_equal((int)num(item(rc, "totals"), "updates"), 3 * per_epoch);
     /* a resume with other AFNO sizes is refused, naming both */
     const char *other[] = {SMALL, "--embed", "32", "--epochs", "4", "--resume", straight, "--out", cut, NULL};
     expect_error(other, 2, "embed=32 (the run: 16)");
@@ -207,7 +225,9 @@ static void test_resume_is_bit_identical(void **state) {
 /* Fine-tuning from the pre-trained run above: with a learning rate too small to move a
  * parameter the first step's scores are the pre-trained model's to the bit (so --init-from
  * loaded it, and the two-step evaluation scores step 1), its val_loss is the two-step sum;
- * then one real epoch of fine-tuning runs, with a rollout. */
+ * then one real epoch of fine-tuning runs, with a rollout. (Both evaluations score the same
+ * validation times: a year file of T times has T-1 one-step and T-2 two-step samples, and
+ * the --data-fraction and --val-limit here keep the same first ones of either.) */
 static void test_two_step_finetuning(void **state) {
     (void)state;
     if (!pretrained[0]) skip();
