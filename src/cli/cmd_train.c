@@ -18,13 +18,30 @@ static void usage(FILE *f) {
             "(schema wattscale.run/1), OUT/checkpoint.wstf and OUT/power.csv.\n"
             "\n"
             "model\n"
-            "  --model NAME            resnet18 | resnet34 | resnet50 (default) | resnet101 | resnet152\n"
+            "  --model NAME            resnet18 | resnet34 | resnet50 (default) | resnet101 | resnet152 |\n"
+            "                          afno (FourCastNet; forecasts --data swe:DIR or era5:DIR)\n"
             "  --width N               base width (64 as torchvision; smaller for quick runs)\n"
             "  --small-stem | --imagenet-stem   3x3/1 conv without pool, or 7x7/2 conv + pool\n"
             "                          (default: small for inputs of 64 px or less)\n"
             "  --zero-init-residual    zero the last BN weight of each residual block\n"
+            "afno (FourCastNet's AFNONet; defaults: its full configuration, the grid and channels from the data)\n"
+            "  --img HxW               keep the data's first H rows and W columns (default: the whole grid;\n"
+            "                          ERA5's 721x1440: --img 720x1440, as FourCastNet)\n"
+            "  --patch N (8)  --embed N (768)  --depth N (12)  --afno-blocks N (8)  --mlp-ratio X (4)\n"
+            "  --sparsity X (0.01, the soft-shrink lambda)  --hard-threshold F (1, fraction of modes kept)\n"
+            "  --forecast-steps 1|2    1: pre-training on one step (6 h); 2: fine-tuning on the sum of the\n"
+            "                          rel-L2 losses of two autoregressive steps (FourCastNet's two_step_training)\n"
+            "  --residual              the model predicts the change of the fields, forecasting x + f(x)\n"
+            "                          (FourCastNet's target: residual; one step)\n"
+            "  --rollout-steps N       once training ends: RMSE/ACC at 1..N steps (6 h, 12 h, ...) of a rollout\n"
+            "  --init-from DIR         start from the parameters of the run in DIR (its checkpoint.wstf), e.g. a\n"
+            "                          pre-trained model to fine-tune; optimizer state and epochs start anew\n"
+            "  With --model afno the optimisation defaults are FourCastNet's: --optimizer adam --weight-decay 0\n"
+            "  --lr 5e-4 --lr-rule none --warmup-epochs 0 --schedule cosine (each flag given wins).\n"
             "data\n"
             "  --data SPEC             synthetic (default) | fashion-mnist[:DIR] | mnist[:DIR] | imagenet:DIR\n"
+            "                          | swe:DIR | era5:DIR (weather fields in FourCastNet's layout, for afno;\n"
+            "                          make swe data with `wattscale data swe --out DIR`)\n"
             "                          (DIR default /usr/share/datasets/fashion-mnist; imagenet: DIR/train/<class>/\n"
             "                          *.JPEG and DIR/val/<class>/*.JPEG, or a flat DIR/val with a label file)\n"
             "  --val-labels FILE       imagenet, flat val: LOC_val_solution.csv or lines \"FILE CLASS\"\n"
@@ -42,7 +59,8 @@ static void usage(FILE *f) {
             "  --global-batch N  --local-batch N  --accum N\n"
             "stopping\n"
             "  --epochs N | --steps N  whole epochs, or a number of optimizer steps\n"
-            "  --target METRIC=VALUE   stop when val_top1/val_top5 reaches (or val_loss falls to) VALUE\n"
+            "  --target METRIC=VALUE   stop when val_top1/val_top5 (afno: val_acc) reaches, or val_loss\n"
+            "                          (afno: val_rmse_norm, RMSE/std over channels) falls to, VALUE\n"
             "optimisation\n"
             "  --optimizer NAME        sgd (default) | lars | adam | adamw\n"
             "  --lr X                  base learning rate at GBS 256 (default 0.1)\n"
@@ -100,7 +118,7 @@ static int to_double(const char *s, double lo, double hi, double *out) {
 
 int ws_cmd_train(int argc, char **argv) {
     ws_train_opts o = ws_train_opts_default();
-    int optimizer_given = 0;
+    int optimizer_given = 0, recipe_given = 0; /* recipe: 1 --lr, 2 --lr-rule, 4 --warmup-epochs, 8 --schedule */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -136,6 +154,43 @@ int ws_cmd_train(int argc, char **argv) {
             o.small_stem = 0;
         } else if (!strcmp(a, "--zero-init-residual")) {
             o.zero_init_residual = 1;
+        } else if (!strcmp(a, "--img")) {
+            NEED_VALUE();
+            char tail;
+            if (sscanf(v, "%dx%d%c", &o.img_h, &o.img_w, &tail) != 2 || o.img_h < 1 || o.img_w < 1)
+                return bad(a, v, "wants HxW, e.g. 720x1440");
+        } else if (!strcmp(a, "--patch")) {
+            LONG_ARG(1, 4096);
+            o.afno_patch = (int)l;
+        } else if (!strcmp(a, "--embed")) {
+            LONG_ARG(1, 1 << 16);
+            o.afno_embed = (int)l;
+        } else if (!strcmp(a, "--depth")) {
+            LONG_ARG(1, 1024);
+            o.afno_depth = (int)l;
+        } else if (!strcmp(a, "--afno-blocks")) {
+            LONG_ARG(1, 1 << 16);
+            o.afno_blocks = (int)l;
+        } else if (!strcmp(a, "--mlp-ratio")) {
+            DOUBLE_ARG(0.001, 1024);
+            o.afno_mlp_ratio = d;
+        } else if (!strcmp(a, "--sparsity")) {
+            DOUBLE_ARG(0, 1e6);
+            o.afno_sparsity = d;
+        } else if (!strcmp(a, "--hard-threshold")) {
+            DOUBLE_ARG(0, 1);
+            o.afno_hard_threshold = d;
+        } else if (!strcmp(a, "--forecast-steps")) {
+            LONG_ARG(1, 2);
+            o.forecast_steps = (int)l;
+        } else if (!strcmp(a, "--residual")) {
+            o.forecast_residual = 1;
+        } else if (!strcmp(a, "--rollout-steps")) {
+            LONG_ARG(0, 10000);
+            o.rollout_steps = (int)l;
+        } else if (!strcmp(a, "--init-from")) {
+            NEED_VALUE();
+            snprintf(o.init_from, sizeof o.init_from, "%s", v);
         } else if (!strcmp(a, "--data")) {
             NEED_VALUE();
             snprintf(o.data, sizeof o.data, "%s", v);
@@ -211,8 +266,9 @@ int ws_cmd_train(int argc, char **argv) {
             memcpy(o.target_metric, v, n);
             o.target_metric[n] = 0;
             if (strcmp(o.target_metric, "val_top1") && strcmp(o.target_metric, "val_top5") &&
-                strcmp(o.target_metric, "val_loss"))
-                return bad(a, v, "METRIC is val_top1, val_top5 or val_loss");
+                strcmp(o.target_metric, "val_loss") && strcmp(o.target_metric, "val_rmse_norm") &&
+                strcmp(o.target_metric, "val_acc"))
+                return bad(a, v, "METRIC is val_top1, val_top5 or val_loss (afno: val_rmse_norm, val_acc, val_loss)");
         } else if (!strcmp(a, "--optimizer")) {
             NEED_VALUE();
             ws_optimizer_kind k;
@@ -241,15 +297,19 @@ int ws_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--lr")) {
             DOUBLE_ARG(0, 1000);
             o.lr.base_lr = d;
+            recipe_given |= 1;
         } else if (!strcmp(a, "--lr-rule")) {
             NEED_VALUE();
             if (ws_lr_rule_parse(v, &o.lr.rule)) return bad(a, v, "is linear, sqrt or none");
+            recipe_given |= 2;
         } else if (!strcmp(a, "--warmup-epochs")) {
             DOUBLE_ARG(0, 1e6);
             o.lr.warmup_epochs = d;
+            recipe_given |= 4;
         } else if (!strcmp(a, "--schedule")) {
             NEED_VALUE();
             if (ws_sched_parse(v, &o.lr.kind)) return bad(a, v, "is plateau, cosine, multistep, poly or constant");
+            recipe_given |= 8;
         } else if (!strcmp(a, "--schedule-epochs")) {
             DOUBLE_ARG(0.001, 1e6);
             o.schedule_epochs = d;
@@ -345,6 +405,21 @@ int ws_cmd_train(int argc, char **argv) {
 #undef NEED_VALUE
 #undef LONG_ARG
 #undef DOUBLE_ARG
+    }
+    if (!strcmp(o.model, "afno")) {
+        /* FourCastNet's recipe where the flags leave it open (train.py: torch.optim.Adam(lr)
+         * without weight decay, CosineAnnealingLR, no warm-up; AFNO.yaml: lr 5e-4 at its
+         * batch, not rescaled) */
+        if (!(optimizer_given & 1)) {
+            ws_optim_opts keep = o.optim;
+            o.optim = ws_optim_opts_default(WS_OPT_ADAM);
+            if (optimizer_given & 8) o.optim.decay_bn_and_bias = keep.decay_bn_and_bias;
+        }
+        if (!(optimizer_given & 4)) o.optim.weight_decay = 0;
+        if (!(recipe_given & 1)) o.lr.base_lr = 5e-4;
+        if (!(recipe_given & 2)) o.lr.rule = WS_LR_RULE_NONE;
+        if (!(recipe_given & 4)) o.lr.warmup_epochs = 0;
+        if (!(recipe_given & 8)) o.lr.kind = WS_SCHED_COSINE;
     }
     /* --resume without --out continues writing into the resumed run's folder */
     int out_given = 0;

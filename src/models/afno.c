@@ -1,6 +1,7 @@
 /* models/afno.c - AFNONet (FourCastNet) on the ops: forward, backward, planning, init.
  * defines: ws_afno_opts_default, ws_afno_param_count, ws_afno_open, ws_afno_input_grad
- * (models/afno.h).
+ * (models/afno.h). An instance opened with share_params computes with another's params and
+ * grads and owns only its activations (two-step fine-tuning runs two of them).
  *
  * Tokens are rows: [N*L, E] with L = GH*GW tokens per sample in row-major grid order and E
  * the embed dim, so every token-wise layer is one product of N*L rows (ops/linear over
@@ -58,6 +59,7 @@ typedef struct {
     size_t filter_ws_bytes;
     float *arena;
     int opened_threads;
+    int shared;                                      /* params and grads belong to opts.share_params */
 } afno;
 
 ws_afno_opts ws_afno_opts_default(void) {
@@ -355,8 +357,10 @@ static void afno_close(ws_model *m) {
     free(a->filter_ws);
     free(a->arena);
     free(a->blocks);
-    free(m->params);
-    free(m->grads);
+    if (!a->shared) {
+        free(m->params);
+        free(m->grads);
+    }
     free(m->buffers);
     free(m->tensors);
     free(a);
@@ -459,8 +463,16 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
     }
     a->filter_ws_bytes = ws_afno_filter_workspace_bytes(&cpu, &fd);
     size_t arena_floats = carve(a, NULL);
-    m->params = calloc(m->n_params, sizeof(float));
-    m->grads = calloc(m->n_params, sizeof(float));
+    const ws_model *owner = o->share_params;
+    if (owner && (owner->ops != &afno_ops || owner->n_params != m->n_params)) {
+        st = wsi_error(err, WS_EINVAL, "afno: share_params is %s with %zu parameters, this configuration has %zu",
+                       owner->ops == &afno_ops ? "an AFNO" : "no AFNO", owner->n_params, m->n_params);
+        afno_close(m);
+        return st;
+    }
+    a->shared = owner != NULL;
+    m->params = owner ? owner->params : calloc(m->n_params, sizeof(float));
+    m->grads = owner ? owner->grads : calloc(m->n_params, sizeof(float));
     m->buffers = calloc(1, sizeof(float)); /* no buffers: nothing like batch-norm statistics */
     a->filter_ws = malloc(a->filter_ws_bytes);
     if (posix_memalign((void **)&a->arena, ALIGN_FLOATS * sizeof(float), arena_floats * sizeof(float))) a->arena = NULL;
@@ -471,7 +483,7 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
     m->params_work = m->params;
     m->activation_bytes = arena_floats * sizeof(float) + a->filter_ws_bytes;
     m->forward_flop_per_sample = forward_flops(a);
-    init_params(a);
+    if (!owner) init_params(a);
     ws_log(WS_LOG_DEBUG, "%s: %zu parameters, %d tokens of %d, %.1f MiB activations+gradients at batch %d, %.1f MiB "
                          "filter workspace",
            m->name, m->n_params, a->tokens, o->embed, arena_floats * 4.0 / 1048576.0, o->max_batch,

@@ -67,6 +67,11 @@ typedef struct {
     int input_grad;             /* backward also computes the gradient of the input fields
                                  * (multi-step fine-tuning backpropagates through the input) */
     uint64_t seed;              /* initialisation */
+    /* NULL, or an AFNO of the same configuration whose params and grads this one uses (not
+     * copied, not initialised, not freed; it must outlive this one): a second instance with
+     * its own activations, for the second forward of two-step fine-tuning, whose backward
+     * adds into the same gradients. */
+    const ws_model *share_params;
 } ws_afno_opts;
 
 /* The full FourCastNet configuration above, max_batch 1, seed 0. */
@@ -74,7 +79,8 @@ ws_afno_opts ws_afno_opts_default(void);
 /* Parameters of a configuration without building it (plans, tests); 0 for a bad one. */
 size_t ws_afno_param_count(const ws_afno_opts *o);
 /* Builds the model, plans all memory and the FFTs for max_batch. WS_EINVAL names a bad size;
- * WS_ENOTSUP when the build has no FFTW. classes is 0; out_per_sample = out_c*img_h*img_w. */
+ * WS_ENOTSUP when the build has no FFTW. classes is 0; out_per_sample = out_c*img_h*img_w.
+ * With share_params: WS_EINVAL when that model is no AFNO or has another parameter count. */
 ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err);
 /* After a backward of a model opened with input_grad: the gradient of the loss with respect
  * to the last forward's input, [n, in_c, img_h, img_w] (=, overwritten by each backward),

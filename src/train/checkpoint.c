@@ -11,13 +11,40 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Settings a resume must not change: they define what the saved numbers mean. */
+/* Settings a resume must not change: they define what the saved numbers mean. A forecast
+ * adds the AFNO's sizes and its steps (ResNet's string is as it always was, so older
+ * checkpoints still resume). */
 static void fingerprint(const ws_train_opts *o, char *buf, size_t size) {
-    snprintf(buf, size,
-             "model=%s width=%d stem=%d data=%s fraction=%.17g gbs=%d lbs=%d accum=%d seed=%llu optimizer=%s "
-             "schedule_epochs=%.17g",
-             o->model, o->base_width, o->small_stem, o->data, o->data_fraction, o->global_batch, o->local_batch,
-             o->accum, (unsigned long long)o->seed, ws_optimizer_name(o->optim.kind), o->lr.total_epochs);
+    int n = snprintf(buf, size,
+                     "model=%s width=%d stem=%d data=%s fraction=%.17g gbs=%d lbs=%d accum=%d seed=%llu optimizer=%s "
+                     "schedule_epochs=%.17g",
+                     o->model, o->base_width, o->small_stem, o->data, o->data_fraction, o->global_batch,
+                     o->local_batch, o->accum, (unsigned long long)o->seed, ws_optimizer_name(o->optim.kind),
+                     o->lr.total_epochs);
+    if (strcmp(o->model, "afno") != 0 || n < 0 || (size_t)n >= size) return;
+    snprintf(buf + n, size - (size_t)n,
+             " img=%dx%d patch=%d embed=%d depth=%d blocks=%d sparsity=%.17g hard=%.17g mlp=%.17g steps=%d residual=%d",
+             o->img_h, o->img_w, o->afno_patch, o->afno_embed, o->afno_depth, o->afno_blocks, o->afno_sparsity,
+             o->afno_hard_threshold, o->afno_mlp_ratio, o->forecast_steps, o->forecast_residual);
+}
+
+/* The settings that differ, as "embed=32 (the run: 16)": a forecast's whole fingerprint is
+ * longer than an error line. */
+static void fingerprint_diff(const char *saved, const char *asked, char *out, size_t size) {
+    size_t used = 0;
+    out[0] = 0;
+    for (const char *a = saved, *b = asked; (*a || *b) && used + 1 < size;) {
+        size_t la = strcspn(a, " "), lb = strcspn(b, " ");
+        if (la != lb || strncmp(a, b, la) != 0) {
+            const char *va = memchr(a, '=', la);
+            va = va ? va + 1 : a;
+            int n = snprintf(out + used, size - used, "%s%.*s (the run: %.*s)", used ? ", " : "", (int)lb, b,
+                             (int)(la - (size_t)(va - a)), va);
+            used += n > 0 ? (size_t)n : 0;
+        }
+        a += la + (a[la] == ' ');
+        b += lb + (b[lb] == ' ');
+    }
 }
 
 static cJSON *domains_json(const double *j, const int *measured) {
@@ -91,6 +118,18 @@ static double num(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+/* The meta entry as JSON (NULL when absent or not JSON). */
+static cJSON *parse_meta(const ws_tf_entry *me) {
+    if (!me) return NULL;
+    char *text = malloc(me->count + 1);
+    if (!text) return NULL;
+    memcpy(text, me->data, me->count);
+    text[me->count] = 0;
+    cJSON *meta = cJSON_Parse(text);
+    free(text);
+    return meta;
+}
+
 ws_status wsi_checkpoint_load(const char *path, const ws_train_opts *o, ws_model *m, ws_optim *opt, ws_lr_schedule *lr,
                               ws_run_state *st, ws_error *err) {
     ws_tensorfile f;
@@ -104,25 +143,19 @@ ws_status wsi_checkpoint_load(const char *path, const ws_train_opts *o, ws_model
         s = wsi_error(err, WS_EFORMAT, "%s: not a wattscale training checkpoint (entries missing)", path);
         goto out;
     }
-    char *text = malloc(me->count + 1);
-    if (!text) {
-        s = wsi_error(err, WS_ENOMEM, "%s: out of memory", path);
-        goto out;
-    }
-    memcpy(text, me->data, me->count);
-    text[me->count] = 0;
-    meta = cJSON_Parse(text);
-    free(text);
+    meta = parse_meta(me);
     if (!meta) {
-        s = wsi_error(err, WS_EFORMAT, "%s: meta entry is not JSON", path);
+        s = wsi_error(err, WS_EFORMAT, "%s: meta entry is not JSON (or no memory to read it)", path);
         goto out;
     }
     char fp[1024];
     fingerprint(o, fp, sizeof fp);
     const cJSON *saved = cJSON_GetObjectItemCaseSensitive(meta, "fingerprint");
     if (!cJSON_IsString(saved) || strcmp(saved->valuestring, fp) != 0) {
-        s = wsi_error(err, WS_EINVAL, "--resume %s: the run was made with [%s], this command asks for [%s]: resume "
-                      "with the same settings", path, cJSON_IsString(saved) ? saved->valuestring : "?", fp);
+        char diff[400];
+        fingerprint_diff(cJSON_IsString(saved) ? saved->valuestring : "?", fp, diff, sizeof diff);
+        s = wsi_error(err, WS_EINVAL, "--resume %s: the run was made with other settings (%s): resume with the same "
+                      "ones", path, diff);
         goto out;
     }
     if (params->count != m->n_params || buffers->count != m->n_buffers || params->dtype != WS_TF_F32) {
@@ -168,6 +201,31 @@ ws_status wsi_checkpoint_load(const char *path, const ws_train_opts *o, ws_model
     const cJSON *row;
     cJSON_ArrayForEach(row, rows) wsi_epoch_row_from_json(row, &st->rows[st->n_rows++]);
 out:
+    cJSON_Delete(meta);
+    ws_tensorfile_free(&f);
+    return s;
+}
+
+ws_status wsi_checkpoint_load_params(const char *path, const ws_train_opts *o, ws_model *m, ws_error *err) {
+    ws_tensorfile f;
+    ws_status s = ws_tensorfile_read(&f, path, err);
+    if (s != WS_OK) return s;
+    const ws_tf_entry *params = ws_tensorfile_find(&f, "params");
+    cJSON *meta = parse_meta(ws_tensorfile_find(&f, "meta"));
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(meta, "fingerprint");
+    /* the fingerprint starts "model=NAME " (see fingerprint above) */
+    char saved_model[32] = "?";
+    if (cJSON_IsString(fp) && !strncmp(fp->valuestring, "model=", 6))
+        sscanf(fp->valuestring + 6, "%31s", saved_model);
+    if (!params || params->dtype != WS_TF_F32 || !meta)
+        s = wsi_error(err, WS_EFORMAT, "--init-from %s: not a wattscale training checkpoint", path);
+    else if (strcmp(saved_model, o->model) != 0 || params->count != m->n_params)
+        s = wsi_error(err, WS_EINVAL,
+                      "--init-from %s: it holds --model %s with %zu parameters, this run's --model %s has %zu: start "
+                      "from a run of the same model and sizes",
+                      path, saved_model, params->count, o->model, m->n_params);
+    else
+        s = ws_model_set_params(m, (const float *)params->data, err);
     cJSON_Delete(meta);
     ws_tensorfile_free(&f);
     return s;

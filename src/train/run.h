@@ -1,8 +1,9 @@
 /* train/run.h - the state of one `wattscale train` process (internal to train/): the run's
  * parts and its per-device batch buffers.
  * defines: wsi_run, wsi_scaler, and the step machinery of train/step.c (wsi_step_setup,
- * wsi_step_free, wsi_train_step, wsi_eval_batch); train/train.c owns the rest (set-up,
- * epochs, records).
+ * wsi_step_free, wsi_train_step, wsi_eval_batch, wsi_step_sync_begin/_end, and the
+ * classification task's micro-batch, wsi_classify_load_micro/_compute_micro); train/train.c
+ * owns the rest (set-up, epochs, records), the tasks (train/task.h) what depends on the data.
  *
  * Memory: every buffer a step touches lives in the memory of `ex` (host memory on the CPU,
  * the GPU's on CUDA), allocated once by wsi_step_setup. On CUDA the host side of a batch
@@ -25,6 +26,7 @@
 #include "train/lr_schedule.h"
 #include "train/optim.h"
 #include "train/run_state.h"
+#include "train/task.h"
 #include "train/train.h"
 #include "wattscale/energy.h"
 
@@ -49,8 +51,12 @@ typedef struct {
     int pad;
 } wsi_step_stats;
 
-typedef struct {
+struct wsi_forecast; /* the forecasting task's state (train/task_forecast.c) */
+
+typedef struct wsi_run {
     ws_train_opts o;
+    const wsi_task *task;        /* classification or forecasting (train/task.h) */
+    struct wsi_forecast *fc;     /* forecasting: its data, buffers, second model, metrics */
     int world;
     ws_world *w;
     ws_grad_sync *sync;
@@ -97,10 +103,21 @@ typedef struct {
     double gpu_compute_s, gpu_comm_s; /* cumulative, from the events */
 } wsi_run;
 
+/* The classification task's step buffers, loader and CUDA state (its task->setup). */
 ws_status wsi_step_setup(wsi_run *r, ws_error *err);
 /* Before an epoch's steps (from the current position): the loader's run for them. */
 ws_status wsi_step_begin_epoch(wsi_run *r, long steps, ws_error *err);
 void wsi_step_free(wsi_run *r);
+/* Around the backward that finishes a step's gradients (last: the last micro-batch's, and of
+ * it the last model pass): model m announces each final range to the all-reduce, which
+ * starts reducing it meanwhile. Not last, or a single rank: nothing listens. */
+void wsi_step_sync_begin(wsi_run *r, ws_model *m, int last);
+void wsi_step_sync_end(ws_model *m);
+/* Classification's micro-batch (task.h load_micro, compute_micro): the loader's batch (or
+ * the sampler's, loaded directly) into d_x and d_labels; forward, softmax cross-entropy,
+ * top-1 hits, backward. */
+ws_status wsi_classify_load_micro(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err);
+ws_status wsi_classify_compute_micro(wsi_run *r, int micro, size_t n, int last, ws_error *err);
 /* One global step: accum micro-batches forward and backward, the gradient average, the
  * optimizer with learning rate lr. Adds this rank's data/compute/comm time to *data_s,
  * *compute_s, r->st.ep_comm_s; returns this rank's summed loss, correct predictions and

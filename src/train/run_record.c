@@ -14,16 +14,74 @@
 #include <string.h>
 #include <unistd.h>
 
+/* n values, null where not finite (an ACC of a constant field is NaN). */
+static cJSON *num_array(const double *v, int n, int valid) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, ws_json_num_or_null(valid && isfinite(v[i]), v[i]));
+    return a;
+}
+
+static void num_array_from(const cJSON *a, double *v, int n) {
+    for (int i = 0; i < n; i++) {
+        const cJSON *x = cJSON_GetArrayItem(a, i);
+        v[i] = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+    }
+}
+
+/* A forecast's skill (train/run_state.h) as keys of o; prefix "val_" in epoch rows. */
+static void skill_json(cJSON *o, const char *prefix, const ws_forecast_skill *k, int valid) {
+    char key[64];
+    int c = k->channels;
+#define KEY(name) (snprintf(key, sizeof key, "%s%s", prefix, name), key)
+    cJSON_AddItemToObject(o, KEY("rmse_norm"), ws_json_num_or_null(valid && isfinite(k->rmse_norm), k->rmse_norm));
+    cJSON_AddItemToObject(o, KEY("acc"), ws_json_num_or_null(valid && isfinite(k->acc), k->acc));
+    cJSON_AddItemToObject(o, KEY("rmse_by_channel"), num_array(k->rmse, c, valid));
+    cJSON_AddItemToObject(o, KEY("acc_by_channel"), num_array(k->acc_c, c, valid));
+#undef KEY
+    cJSON_AddItemToObject(o, "persistence_rmse_norm",
+                          ws_json_num_or_null(valid && isfinite(k->persist_rmse_norm), k->persist_rmse_norm));
+    cJSON_AddItemToObject(o, "persistence_acc", ws_json_num_or_null(valid && isfinite(k->persist_acc), k->persist_acc));
+    cJSON_AddItemToObject(o, "persistence_rmse_by_channel", num_array(k->persist_rmse, c, valid));
+    cJSON_AddItemToObject(o, "persistence_acc_by_channel", num_array(k->persist_acc_c, c, valid));
+}
+
+static void skill_from_json(const cJSON *o, const char *prefix, ws_forecast_skill *k) {
+    char key[64];
+    const cJSON *a;
+    snprintf(key, sizeof key, "%srmse_by_channel", prefix);
+    if (!cJSON_IsArray(a = cJSON_GetObjectItemCaseSensitive(o, key))) return; /* no forecast */
+    int c = cJSON_GetArraySize(a);
+    k->channels = c < WS_RUN_MAX_CHANNELS ? c : WS_RUN_MAX_CHANNELS;
+    num_array_from(a, k->rmse, k->channels);
+    snprintf(key, sizeof key, "%sacc_by_channel", prefix);
+    num_array_from(cJSON_GetObjectItemCaseSensitive(o, key), k->acc_c, k->channels);
+    num_array_from(cJSON_GetObjectItemCaseSensitive(o, "persistence_rmse_by_channel"), k->persist_rmse, k->channels);
+    num_array_from(cJSON_GetObjectItemCaseSensitive(o, "persistence_acc_by_channel"), k->persist_acc_c, k->channels);
+    const cJSON *v;
+    snprintf(key, sizeof key, "%srmse_norm", prefix);
+    k->rmse_norm = cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, key)) ? v->valuedouble : NAN;
+    snprintf(key, sizeof key, "%sacc", prefix);
+    k->acc = cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, key)) ? v->valuedouble : NAN;
+    k->persist_rmse_norm = cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "persistence_rmse_norm")) ? v->valuedouble : NAN;
+    k->persist_acc = cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(o, "persistence_acc")) ? v->valuedouble : NAN;
+}
+
 cJSON *wsi_epoch_row_json(const ws_epoch_row *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", r->epoch);
     cJSON_AddNumberToObject(o, "steps", (double)r->steps);
     cJSON_AddNumberToObject(o, "samples", r->samples);
     cJSON_AddItemToObject(o, "train_loss", ws_json_num_or_null(1, r->train_loss));
-    cJSON_AddItemToObject(o, "train_top1", ws_json_num_or_null(1, r->train_top1));
-    cJSON_AddItemToObject(o, "val_loss", ws_json_num_or_null(r->evaluated, r->val_loss));
-    cJSON_AddItemToObject(o, "val_top1", ws_json_num_or_null(r->evaluated, r->val_top1));
-    cJSON_AddItemToObject(o, "val_top5", ws_json_num_or_null(r->evaluated, r->val_top5));
+    if (r->skill.channels > 0) {
+        /* a forecast: no top-k; the skill at the first lead beside persistence's */
+        cJSON_AddItemToObject(o, "val_loss", ws_json_num_or_null(r->evaluated, r->val_loss));
+        skill_json(o, "val_", &r->skill, r->evaluated);
+    } else {
+        cJSON_AddItemToObject(o, "train_top1", ws_json_num_or_null(1, r->train_top1));
+        cJSON_AddItemToObject(o, "val_loss", ws_json_num_or_null(r->evaluated, r->val_loss));
+        cJSON_AddItemToObject(o, "val_top1", ws_json_num_or_null(r->evaluated, r->val_top1));
+        cJSON_AddItemToObject(o, "val_top5", ws_json_num_or_null(r->evaluated, r->val_top5));
+    }
     cJSON_AddNumberToObject(o, "lr", r->lr);
     cJSON_AddNumberToObject(o, "time_s", r->time_s);
     cJSON_AddNumberToObject(o, "data_s", r->data_s);
@@ -75,14 +133,33 @@ void wsi_epoch_row_from_json(const cJSON *j, ws_epoch_row *r) {
     }
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "energy_source");
     snprintf(r->energy_source, sizeof r->energy_source, "%s", cJSON_IsString(src) ? src->valuestring : "none");
+    skill_from_json(j, "val_", &r->skill);
 }
 
 cJSON *wsi_train_config_json(const ws_train_opts *o) {
     cJSON *c = cJSON_CreateObject();
+    int forecast = !strcmp(o->model, "afno");
+    cJSON_AddStringToObject(c, "task", forecast ? "forecasting" : "classification");
     cJSON_AddStringToObject(c, "model", o->model);
     cJSON_AddNumberToObject(c, "base_width", o->base_width);
     cJSON_AddNumberToObject(c, "small_stem", o->small_stem);
     cJSON_AddBoolToObject(c, "zero_init_residual", o->zero_init_residual);
+    if (forecast) {
+        /* the AFNO's sizes as run (img: the grid after --img) and FourCastNet's recipe */
+        cJSON_AddNumberToObject(c, "img_h", o->img_h);
+        cJSON_AddNumberToObject(c, "img_w", o->img_w);
+        cJSON_AddNumberToObject(c, "patch", o->afno_patch);
+        cJSON_AddNumberToObject(c, "embed", o->afno_embed);
+        cJSON_AddNumberToObject(c, "depth", o->afno_depth);
+        cJSON_AddNumberToObject(c, "afno_blocks", o->afno_blocks);
+        cJSON_AddNumberToObject(c, "sparsity", o->afno_sparsity);
+        cJSON_AddNumberToObject(c, "hard_threshold", o->afno_hard_threshold);
+        cJSON_AddNumberToObject(c, "mlp_ratio", o->afno_mlp_ratio);
+        cJSON_AddNumberToObject(c, "forecast_steps", o->forecast_steps);
+        cJSON_AddBoolToObject(c, "residual", o->forecast_residual);
+        cJSON_AddNumberToObject(c, "rollout_steps", o->rollout_steps);
+        cJSON_AddStringToObject(c, "init_from", o->init_from);
+    }
     cJSON_AddStringToObject(c, "data", o->data);
     cJSON_AddNumberToObject(c, "data_fraction", o->data_fraction);
     cJSON_AddNumberToObject(c, "global_batch", o->global_batch);
@@ -199,6 +276,29 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
     cJSON_AddNumberToObject(mj, "parameters", (double)m->n_params);
     cJSON_AddNumberToObject(mj, "forward_flop_per_sample", m->forward_flop_per_sample);
     cJSON_AddNumberToObject(mj, "activation_bytes", (double)m->activation_bytes);
+    if (st->fc_channels > 0) {
+        /* what the forecast metrics of the rows and the rollout refer to */
+        cJSON *fj = cJSON_AddObjectToObject(root, "forecast");
+        cJSON *names = cJSON_AddArrayToObject(fj, "channels");
+        for (int k = 0; k < st->fc_channels; k++) cJSON_AddItemToArray(names, cJSON_CreateString(st->fc_names[k]));
+        cJSON_AddItemToObject(fj, "std", num_array(st->fc_std, st->fc_channels, 1));
+        cJSON_AddNumberToObject(fj, "dt_hours", st->fc_dt_hours);
+        cJSON_AddNumberToObject(fj, "steps", o->forecast_steps);
+        cJSON_AddStringToObject(fj, "loss", o->forecast_steps == 2 ? "rel_l2(step 1) + rel_l2(step 2)"
+                                            : o->forecast_residual ? "rel_l2 of the change"
+                                                                   : "rel_l2");
+        cJSON_AddStringToObject(fj, "metrics", "latitude-weighted RMSE (physical units; rmse_norm: mean over channels "
+                                "of RMSE/std) and ACC, validation split, at one step (rows) and each rollout lead");
+        cJSON *ro = cJSON_AddArrayToObject(fj, "rollout");
+        for (int k = 0; k < st->n_rollout; k++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "lead_steps", k + 1);
+            cJSON_AddNumberToObject(e, "lead_hours", (k + 1) * st->fc_dt_hours);
+            cJSON_AddNumberToObject(e, "samples", st->rollout[k].samples);
+            skill_json(e, "", &st->rollout[k], st->rollout[k].samples > 0);
+            cJSON_AddItemToArray(ro, e);
+        }
+    }
 
     /* energy: this node's devices listed, every node's totals (one meter per node, on its
      * local rank 0: no device counted twice), plus earlier sessions of a resumed run */
@@ -273,8 +373,16 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
     cJSON_AddItemToObject(t, "j_per_sample",
                           ws_json_num_or_null(any && st->total_samples > 0, total_j / st->total_samples));
     cJSON_AddItemToObject(t, "val_loss", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_loss : 0));
-    cJSON_AddItemToObject(t, "val_top1", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top1 : 0));
-    cJSON_AddItemToObject(t, "val_top5", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top5 : 0));
+    if (st->fc_channels > 0) {
+        const ws_forecast_skill *k = last_eval ? &last_eval->skill : NULL;
+        cJSON_AddItemToObject(t, "val_rmse_norm", ws_json_num_or_null(k && isfinite(k->rmse_norm), k ? k->rmse_norm : 0));
+        cJSON_AddItemToObject(t, "val_acc", ws_json_num_or_null(k && isfinite(k->acc), k ? k->acc : 0));
+        cJSON_AddItemToObject(t, "persistence_rmse_norm",
+                              ws_json_num_or_null(k && isfinite(k->persist_rmse_norm), k ? k->persist_rmse_norm : 0));
+    } else {
+        cJSON_AddItemToObject(t, "val_top1", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top1 : 0));
+        cJSON_AddItemToObject(t, "val_top5", ws_json_num_or_null(last_eval != NULL, last_eval ? last_eval->val_top5 : 0));
+    }
     cJSON_AddNumberToObject(t, "resumed_times", st->resumed_times);
     /* the steady state of the last session: throughput and energy without the one-off
      * start-up costs (what benchmarks compare) */

@@ -1,6 +1,7 @@
 /* train/run_state.h - the state of one run that outlives a step: position, history of
  * epoch rows, running totals (internal to train/).
- * defines: ws_epoch_row, ws_run_state; used by train.c (fills it), checkpoint.c (saves and
+ * defines: WS_RUN_MAX_CHANNELS, ws_forecast_skill, ws_epoch_row, ws_run_state; used by
+ * train.c (fills it), the tasks (train/task.h: their metrics), checkpoint.c (saves and
  * restores it) and run_record.c (writes it as run.json). */
 #ifndef WS_TRAIN_RUN_STATE_H
 #define WS_TRAIN_RUN_STATE_H
@@ -8,6 +9,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "wattscale/energy.h"
+
+/* Forecast channels the record scores one by one (ERA5's FourCastNet set has 20). */
+#define WS_RUN_MAX_CHANNELS 64
+
+/* A forecast's skill at one lead time on the validation split (train/forecast_metrics.h):
+ * latitude-weighted RMSE per channel in physical units and ACC per channel, beside
+ * persistence's ("the field does not change") on the same samples; the means over channels
+ * take RMSE/std (normalised units: channels of different units can be averaged). */
+typedef struct {
+    int channels;               /* 0: no forecast (a classification row) */
+    double samples;
+    double rmse_norm, acc, persist_rmse_norm, persist_acc;
+    double rmse[WS_RUN_MAX_CHANNELS], acc_c[WS_RUN_MAX_CHANNELS];
+    double persist_rmse[WS_RUN_MAX_CHANNELS], persist_acc_c[WS_RUN_MAX_CHANNELS];
+} ws_forecast_skill;
 
 typedef struct {
     int epoch;                  /* 1-based */
@@ -27,6 +43,8 @@ typedef struct {
      * 0 other (evaluation, checkpoints), 1 data loading, 2 compute, 3 waiting for the
      * gradient all-reduce; valid with has_energy */
     double phase_energy_j[4];
+    ws_forecast_skill skill;    /* forecasting: the evaluation's scores at the first lead (valid
+                                   with evaluated); classification leaves channels 0 */
 } ws_epoch_row;
 
 typedef struct {
@@ -75,6 +93,15 @@ typedef struct {
     double data_corrupt_files, data_substituted, loader_wait_s, loader_decode_s, gpu_decoded;
     int data_threads;
     long skipped_steps;         /* fp16: overflowed steps the optimizer skipped */
+    /* forecasting: the channels scored, and the rollout evaluation at the end of training
+     * (lead k+1 steps in rollout[k]; recomputed by every session that ends the run, so not
+     * checkpointed) */
+    int fc_channels;
+    char fc_names[WS_RUN_MAX_CHANNELS][16];
+    double fc_std[WS_RUN_MAX_CHANNELS];
+    double fc_dt_hours;
+    ws_forecast_skill *rollout;
+    int n_rollout;
 } ws_run_state;
 
 #endif

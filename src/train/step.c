@@ -1,5 +1,13 @@
 /* train/step.c - one training step and one evaluation batch, on the CPU or a GPU.
- * defines: wsi_step_setup, wsi_step_free, wsi_train_step, wsi_eval_batch (train/run.h).
+ * defines: wsi_step_setup, wsi_step_free, wsi_train_step, wsi_eval_batch,
+ * wsi_step_sync_begin, wsi_step_sync_end, wsi_classify_load_micro,
+ * wsi_classify_compute_micro (train/run.h).
+ *
+ * The CPU step's frame (phases, the all-reduce's end, the divergence check, the optimizer)
+ * serves every task: its micro-batches go through the task's load_micro and compute_micro
+ * (train/task.h). The rest of this file is the classification task's step: data through
+ * the loader, softmax cross-entropy, and the whole CUDA path (forecasting has no CUDA path
+ * yet: its ops lack CUDA twins, so train.c refuses --model afno --device cuda).
  *
  * A step: each micro-batch's samples come in (host load, then on CUDA an async upload from
  * pinned memory and a conversion to NHWC in the run's storage type; synthetic data is
@@ -194,7 +202,7 @@ static ws_status load_batch(wsi_run *r, const ws_dataset *ds, int split, size_t 
 /* Micro-batch `micro` of the current step into d_x and d_labels: the loader's next batch
  * (decoded ahead; its buffer is given back once uploaded), or made directly (synthetic
  * samples on the GPU). *wait_s: how long the step waited for its samples. */
-static ws_status take_train_batch(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err) {
+ws_status wsi_classify_load_micro(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err) {
     if (!r->loader) {
         size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
                                     r->h_indices);
@@ -247,8 +255,17 @@ static void on_grads_ready(void *ctx, size_t offset, size_t count) {
     if (ws_grad_sync_ready(r->sync, offset, count, &e) != WS_OK) ws_fatal("gradient all-reduce: %s", e.msg);
 }
 
+void wsi_step_sync_begin(wsi_run *r, ws_model *m, int last) {
+    int sync = last && r->sync;
+    m->grads_ready = sync ? on_grads_ready : NULL;
+    m->grads_ready_ctx = r;
+    if (sync) ws_grad_sync_begin(r->sync);
+}
+
+void wsi_step_sync_end(ws_model *m) { m->grads_ready = NULL; }
+
 /* Forward, loss and backward of one micro-batch of n samples already in d_x. */
-static ws_status micro_compute(wsi_run *r, int micro, size_t n, int last, ws_error *err) {
+ws_status wsi_classify_compute_micro(wsi_run *r, int micro, size_t n, int last, ws_error *err) {
     ws_model *m = r->model;
     const void *logits;
     ws_status st = ws_model_forward(m, &r->ex, r->d_x, (int)n, 1, &logits, err);
@@ -265,12 +282,9 @@ static ws_status micro_compute(wsi_run *r, int micro, size_t n, int last, ws_err
     if (st != WS_OK) return wsi_error(err, st, "loss failed");
     /* the last micro-batch's gradients are final as backward produces them: reduce
      * them meanwhile */
-    int sync = last && r->sync;
-    m->grads_ready = sync ? on_grads_ready : NULL;
-    m->grads_ready_ctx = r;
-    if (sync) ws_grad_sync_begin(r->sync);
+    wsi_step_sync_begin(r, m, last);
     st = ws_model_backward(m, &r->ex, r->d_dlogits, (int)n, err);
-    m->grads_ready = NULL;
+    wsi_step_sync_end(m);
     return st;
 }
 
@@ -297,7 +311,7 @@ static ws_status graph_body(wsi_run *r, size_t n, ws_error *err) {
     ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
     ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
     if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
-    ws_status st = micro_compute(r, 0, n, 1, err);
+    ws_status st = wsi_classify_compute_micro(r, 0, n, 1, err);
     if (st == WS_OK) st = finish_and_update(r, err);
     return st;
 }
@@ -354,11 +368,11 @@ static ws_status train_step_cpu(wsi_run *r, double lr, double *loss_out, double 
         double t0 = ws_now_s(), waited = 0;
         ws_meter_phase_enter(r->meter, r->phase_data);
         size_t n = 0;
-        ws_status st = take_train_batch(r, micro, &n, &waited, err);
+        ws_status st = r->task->load_micro(r, micro, &n, &waited, err);
         if (st != WS_OK) return st;
         double t1 = ws_now_s();
         ws_meter_phase_enter(r->meter, r->phase_compute);
-        st = micro_compute(r, micro, n, micro == r->o.accum - 1, err);
+        st = r->task->compute_micro(r, micro, n, micro == r->o.accum - 1, err);
         if (st != WS_OK) return st;
         loss_sum += r->h_stats->loss[micro] * (double)n;
         samples += (double)n;
@@ -409,7 +423,7 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
         if (micro > 0) ws_cuda_event_sync(r->ev_upload);
         size_t n = 0;
         double waited = 0;
-        if ((st = take_train_batch(r, micro, &n, &waited, err)) != WS_OK) return st;
+        if ((st = wsi_classify_load_micro(r, micro, &n, &waited, err)) != WS_OK) return st;
         micro_n[micro] = n;
         ws_cuda_event_record(r->cuda, r->ev_upload);
         *data_s += ws_now_s() - t0;
@@ -423,7 +437,7 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
                 ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
                 if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
             }
-            st = micro_compute(r, micro, n, micro == r->o.accum - 1, err);
+            st = wsi_classify_compute_micro(r, micro, n, micro == r->o.accum - 1, err);
         }
         if (st != WS_OK) return st;
         samples += (double)n;

@@ -9,7 +9,9 @@
  * (hence the same batch-norm statistics), however GBS is split into LBS x world x accum; one
  * process with --accum 2 reproduces two ranks. Each epoch is a meter region (on each node's
  * local rank 0, the only rank with sensors); rank 0 rewrites the run record after every
- * epoch, so a killed run keeps what it completed. */
+ * epoch, so a killed run keeps what it completed. What depends on the data, the model and the
+ * loss (classification or forecasting) is the run's task (train/task.h): this loop, the
+ * records, checkpoints and the meter are the same for both. */
 #include "train/train.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -18,13 +20,14 @@
 #include "data/sampler.h"
 #include "dist/grad_sync.h"
 #include "dist/world.h"
-#include "models/resnet.h"
+#include "models/afno.h"
 #include "ops/cuda_ctx.h"
 #include "ops/mem.h"
 #include "train/checkpoint.h"
 #include "train/run.h"
 #include "train/run_record.h"
 #include "train/run_state.h"
+#include "train/task.h"
 #include "wattscale/energy.h"
 
 #include <errno.h>
@@ -71,6 +74,16 @@ ws_train_opts ws_train_opts_default(void) {
     o.bucket_mb = 25;
     o.watchdog_s = 600;
     snprintf(o.out_dir, sizeof o.out_dir, "out/train");
+    /* forecasting: FourCastNet's full AFNO, the grid and channels taken from the data */
+    ws_afno_opts ao = ws_afno_opts_default();
+    o.afno_patch = ao.patch;
+    o.afno_embed = ao.embed;
+    o.afno_depth = ao.depth;
+    o.afno_blocks = ao.num_blocks;
+    o.afno_sparsity = ao.sparsity_threshold;
+    o.afno_hard_threshold = ao.hard_thresholding_fraction;
+    o.afno_mlp_ratio = ao.mlp_ratio;
+    o.forecast_steps = 1;
     return o;
 }
 
@@ -108,46 +121,6 @@ ws_status ws_train_resolve_batches(ws_train_opts *o, int world, ws_error *err) {
     return WS_OK;
 }
 
-/* "fashion-mnist:/some/dir" -> kind "fashion-mnist", dir "/some/dir" (NULL: default). */
-static ws_status open_data(const ws_train_opts *o, ws_split split, ws_dataset **out, ws_error *err) {
-    char kind[64];
-    const char *colon = strchr(o->data, ':');
-    size_t klen = colon ? (size_t)(colon - o->data) : strlen(o->data);
-    if (klen >= sizeof kind) klen = sizeof kind - 1;
-    memcpy(kind, o->data, klen);
-    kind[klen] = 0;
-    if (!strcmp(kind, "synthetic")) {
-        ws_synthetic_opts so = ws_synthetic_opts_default();
-        so.count = split == WS_SPLIT_TRAIN ? o->synthetic_count : (o->synthetic_count + 9) / 10;
-        so.c = o->synthetic_c;
-        so.h = o->synthetic_h;
-        so.w = o->synthetic_w;
-        so.classes = o->synthetic_classes;
-        so.seed = o->seed;
-        return ws_dataset_open_synthetic(out, &so, split, err);
-    }
-    if (!strcmp(kind, "fashion-mnist") || !strcmp(kind, "mnist"))
-        return ws_dataset_open_idx(out, kind, colon ? colon + 1 : NULL, split, err);
-    if (!strcmp(kind, "imagenet")) {
-        if (!colon || !colon[1])
-            return wsi_error(err, WS_EINVAL, "--data imagenet needs its folder: --data imagenet:DIR, DIR holding "
-                             "train/<class>/*.JPEG and val/");
-        ws_imagenet_opts io = ws_imagenet_opts_default();
-        io.crop_size = o->crop_size;
-        io.resize_size = o->resize_size;
-        io.scale_min = o->crop_scale_min;
-        io.scale_max = o->crop_scale_max;
-        io.dct_scaling = o->dct_scaling;
-        io.seed = o->seed;
-        io.val_labels = o->val_labels[0] ? o->val_labels : NULL;
-        return ws_dataset_open_imagenet(out, colon + 1, split, &io, err);
-    }
-    return wsi_error(err, WS_EINVAL,
-                     "--data %s: unknown (synthetic, fashion-mnist[:DIR], mnist[:DIR], imagenet:DIR; era5 comes with "
-                     "its issue)",
-                     o->data);
-}
-
 static int mkdir_p(const char *path) {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", path);
@@ -163,7 +136,7 @@ static int mkdir_p(const char *path) {
 typedef wsi_run run; /* train/run.h */
 
 static void run_free(run *r) {
-    wsi_step_free(r);
+    if (r->task) r->task->free(r);
     ws_meter_close(r->meter);
     if (r->power_csv) fclose(r->power_csv);
     if (r->step_log) fclose(r->step_log);
@@ -178,27 +151,6 @@ static void run_free(run *r) {
     ws_dataset_close(r->val);
     free(r->st.rows);
     ws_cuda_ctx_close(r->cuda); /* last: everything above may hold its memory */
-}
-
-static ws_status open_model(run *r, const ws_dataset_info *di, ws_error *err) {
-    const ws_train_opts *o = &r->o;
-    ws_resnet_opts ro = ws_resnet_opts_default();
-    if (strncmp(o->model, "resnet", 6) != 0 || atoi(o->model + 6) <= 0)
-        return wsi_error(err, WS_EINVAL, "--model %s: unknown (resnet18, resnet34, resnet50, resnet101, resnet152)",
-                         o->model);
-    ro.depth = atoi(o->model + 6);
-    ro.classes = di->classes;
-    ro.in_c = di->c;
-    ro.in_h = di->h;
-    ro.in_w = di->w;
-    ro.small_stem = o->small_stem >= 0 ? o->small_stem : (di->h <= 64 && di->w <= 64);
-    ro.base_width = o->base_width;
-    ro.zero_init_residual = o->zero_init_residual;
-    ro.max_batch = o->local_batch;
-    ro.threads = o->threads;
-    ro.seed = o->seed;
-    ro.exec = &r->ex;
-    return ws_resnet_open(&r->model, &ro, err);
 }
 
 static ws_status open_optim(run *r, ws_error *err) {
@@ -258,30 +210,12 @@ static ws_status bcast_model(run *r, int buffers, ws_error *err) {
     return st;
 }
 
+/* Every rank evaluates its shard with rank 0's buffers (batch-norm running statistics), as
+ * PyTorch DDP (broadcast_buffers) does; the task scores it. */
 static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
-    /* every rank evaluates its shard with rank 0's running statistics, as PyTorch DDP
-     * (broadcast_buffers) does */
     ws_status bst = bcast_model(r, 1, err);
     if (bst != WS_OK) return bst;
-    size_t steps = ws_sampler_steps_per_epoch(r->val_sampler);
-    double sums[4] = {0, 0, 0, 0}; /* loss, top1, top5, count */
-    for (size_t s = 0; s < steps; s++) {
-        if (r->o.val_limit > 0 && sums[3] * r->world >= (double)r->o.val_limit) break;
-        ws_world_heartbeat(r->w);
-        size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->h_indices);
-        if (n == 0) break;
-        ws_status st = wsi_eval_batch(r, r->h_indices, n, sums, err);
-        if (st != WS_OK) return st;
-        sums[3] += (double)n;
-    }
-    ws_status rst = ws_world_allreduce_sum_f64(r->w, sums, 4, err);
-    if (rst != WS_OK) return rst;
-    double count = sums[3];
-    row->evaluated = count > 0;
-    row->val_loss = count > 0 ? sums[0] / count : NAN;
-    row->val_top1 = count > 0 ? sums[1] / count : NAN;
-    row->val_top5 = count > 0 ? sums[2] / count : NAN;
-    return WS_OK;
+    return r->task->evaluate(r, row, err);
 }
 
 static void progress(run *r, double lr, double step_loss, double elapsed_s, double samples) {
@@ -544,6 +478,7 @@ static ws_status run_epochs(run *r, ws_error *err) {
         memset(&row, 0, sizeof row);
         row.epoch = r->st.epoch + 1;
         row.steps = r->st.ep_steps;
+        row.skill.channels = r->st.fc_channels; /* a forecast's row, evaluated or not */
         double sums[3] = {r->st.ep_loss_sum, r->st.ep_correct, r->st.ep_samples};
         ws_status rst = ws_world_allreduce_sum_f64(r->w, sums, 3, err);
         if (rst != WS_OK) return rst;
@@ -592,7 +527,16 @@ static ws_status run_epochs(run *r, ws_error *err) {
             r->st.cap_rows = cap;
         }
         r->st.rows[r->st.n_rows++] = row;
-        if (!o->quiet) {
+        if (!o->quiet && row.skill.channels > 0) {
+            char energy[64] = "energy not measured", val[160] = "not evaluated";
+            if (row.has_energy) snprintf(energy, sizeof energy, "%.1f J (%s)", row.energy_j, row.energy_source);
+            if (row.evaluated)
+                snprintf(val, sizeof val, "val loss %.4f rmse/std %.4f acc %.4f (persistence %.4f, %.4f)",
+                         row.val_loss, row.skill.rmse_norm, row.skill.acc, row.skill.persist_rmse_norm,
+                         row.skill.persist_acc);
+            ws_log(WS_LOG_INFO, "epoch %d done: train loss %.4f | %s | %.1f s | %s", row.epoch, row.train_loss, val,
+                   row.time_s, energy);
+        } else if (!o->quiet) {
             char energy[64] = "energy not measured", val[96] = "not evaluated";
             if (row.has_energy) snprintf(energy, sizeof energy, "%.1f J (%s)", row.energy_j, row.energy_source);
             if (row.evaluated)
@@ -609,10 +553,14 @@ static ws_status run_epochs(run *r, ws_error *err) {
         }
         int target = 0;
         if (o->target_metric[0] && row.evaluated) {
-            double v = !strcmp(o->target_metric, "val_top1")   ? row.val_top1
-                       : !strcmp(o->target_metric, "val_top5") ? row.val_top5
-                                                               : row.val_loss;
-            target = !strcmp(o->target_metric, "val_loss") ? v <= o->target_value : v >= o->target_value;
+            const char *t = o->target_metric;
+            double v = !strcmp(t, "val_top1")        ? row.val_top1
+                       : !strcmp(t, "val_top5")      ? row.val_top5
+                       : !strcmp(t, "val_rmse_norm") ? row.skill.rmse_norm
+                       : !strcmp(t, "val_acc")       ? row.skill.acc
+                                                     : row.val_loss;
+            int lower_is_better = !strcmp(t, "val_loss") || !strcmp(t, "val_rmse_norm");
+            target = lower_is_better ? v <= o->target_value : v >= o->target_value;
         }
         if (target) snprintf(r->st.status, sizeof r->st.status, "target_reached");
         int ckpt = is_last || target || !epoch_done ||
@@ -630,29 +578,6 @@ static ws_status run_epochs(run *r, ws_error *err) {
         if (target) break;
     }
     return WS_OK;
-}
-
-static ws_status open_samplers(run *r, const ws_dataset_info *ti, const ws_dataset_info *vi, ws_error *err) {
-    const ws_train_opts *o = &r->o;
-    ws_sampler_opts so = ws_sampler_opts_default();
-    so.seed = o->seed;
-    so.shuffle = 1;
-    so.drop_last = 1;
-    so.fraction = o->data_fraction;
-    so.local_batch = o->local_batch;
-    so.world = r->world * o->accum;
-    r->train_samplers = calloc((size_t)o->accum, sizeof *r->train_samplers);
-    if (!r->train_samplers) return wsi_error(err, WS_ENOMEM, "out of memory for samplers");
-    for (int m = 0; m < o->accum; m++) {
-        so.rank = m * r->world + r->rank; /* the virtual rank of this micro-batch */
-        ws_status st = ws_sampler_open(&r->train_samplers[m], ws_dataset_labels(r->train), ti->count, ti->classes, &so, err);
-        if (st != WS_OK) return st;
-    }
-    so.shuffle = 0;
-    so.drop_last = 0;
-    so.world = r->world;
-    so.rank = r->rank;
-    return ws_sampler_open(&r->val_sampler, ws_dataset_labels(r->val), vi->count, vi->classes, &so, err);
 }
 
 /* Data parallelism: one gradient bucket plan over the parameter tensors; identical starting
@@ -700,6 +625,41 @@ static ws_status setup_world(run *r, ws_error *err) {
     return st;
 }
 
+/* Settings that belong to the other task, or that the task cannot run with yet. */
+static ws_status check_task_opts(const ws_train_opts *o, const wsi_task *task, ws_error *err) {
+    int forecast = task == &wsi_task_forecast;
+    const char *t = o->target_metric;
+    if (t[0] && forecast && (!strcmp(t, "val_top1") || !strcmp(t, "val_top5")))
+        return wsi_error(err, WS_EINVAL, "--target %s: a classification metric; a forecast stops on val_loss, "
+                         "val_rmse_norm or val_acc", t);
+    if (t[0] && !forecast && (!strcmp(t, "val_rmse_norm") || !strcmp(t, "val_acc")))
+        return wsi_error(err, WS_EINVAL, "--target %s: a forecasting metric (--model afno); --model %s stops on "
+                         "val_top1, val_top5 or val_loss", t, o->model);
+    if (!forecast) {
+        if (o->forecast_steps != 1 || o->rollout_steps > 0 || o->init_from[0] || o->forecast_residual)
+            return wsi_error(err, WS_EINVAL, "--forecast-steps, --residual, --rollout-steps and --init-from are for "
+                             "forecasting (--model afno), not --model %s", o->model);
+        return WS_OK;
+    }
+    if (o->device == WS_DEVICE_CUDA)
+        return wsi_error(err, WS_ENOTSUP,
+                         "--model afno --device cuda: the AFNO's operators (layernorm, gelu, bias_add, patch, "
+                         "afno_filter, rel_l2) have no CUDA twins yet, so AFNO trains on the CPU backend only: use "
+                         "--device cpu");
+    if (o->label_smoothing != 0)
+        return wsi_error(err, WS_EINVAL, "--label-smoothing is for classification; --model afno's loss is "
+                         "FourCastNet's relative L2");
+    if (o->forecast_steps < 1 || o->forecast_steps > 2)
+        return wsi_error(err, WS_EINVAL, "--forecast-steps %d: 1 (pre-training) or 2 (two-step fine-tuning)",
+                         o->forecast_steps);
+    if (o->forecast_residual && o->forecast_steps != 1)
+        /* FourCastNet subtracts the input from every target step, which makes its second
+         * step's target no change of the first step's output: not a defined recipe */
+        return wsi_error(err, WS_EINVAL, "--residual trains one step (FourCastNet's target: residual); fine-tune "
+                         "with --forecast-steps 2 without it");
+    return WS_OK;
+}
+
 ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     run r;
     memset(&r, 0, sizeof r);
@@ -727,6 +687,8 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
                        ws_dtype_name(o->precision));
         goto out;
     }
+    r.task = wsi_task_for(o);
+    if ((st = check_task_opts(o, r.task, err)) != WS_OK) goto out;
     if (!o->out_dir[0]) snprintf(o->out_dir, sizeof o->out_dir, "%s", o->resume_dir[0] ? o->resume_dir : "out/train");
     if (r.rank == 0 && mkdir_p(o->out_dir) != 0) {
         st = wsi_error(err, WS_EIO, "cannot create --out %s: %s", o->out_dir, strerror(errno));
@@ -748,21 +710,16 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         if (openblas_set_num_threads) openblas_set_num_threads(1);
     }
 
-    if ((st = open_data(o, WS_SPLIT_TRAIN, &r.train, err)) != WS_OK) goto out;
-    if ((st = open_data(o, WS_SPLIT_VAL, &r.val, err)) != WS_OK) goto out;
-    const ws_dataset_info *ti = ws_dataset_info_get(r.train);
-    const ws_dataset_info *vi = ws_dataset_info_get(r.val);
-    if ((st = open_samplers(&r, ti, vi, err)) != WS_OK) goto out;
+    if ((st = r.task->open_data(&r, err)) != WS_OK) goto out;
     r.steps_per_epoch = (long)ws_sampler_steps_per_epoch(r.train_samplers[0]);
     if (r.steps_per_epoch < 1) {
         st = wsi_error(err, WS_EINVAL, "%zu training samples give no full global batch of %d: lower --global-batch",
                        ws_sampler_subset_size(r.train_samplers[0]), o->global_batch);
         goto out;
     }
-    r.synthetic_on_device = r.cuda && !strcmp(ti->name, "synthetic") && !o->synthetic_on_host;
-    if ((st = open_model(&r, ti, err)) != WS_OK) goto out;
+    if ((st = r.task->open_model(&r, err)) != WS_OK) goto out;
     if ((st = open_optim(&r, err)) != WS_OK) goto out;
-    if ((st = wsi_step_setup(&r, err)) != WS_OK) goto out;
+    if ((st = r.task->setup(&r, err)) != WS_OK) goto out;
     o->lr.global_batch = o->global_batch;
     /* cosine and poly decay over the run unless told otherwise; a resumed run that extends
      * --epochs keeps its schedule only with the same --schedule-epochs */
@@ -778,6 +735,14 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     }
     if ((st = ws_lr_open(&r.lr, &o->lr, err)) != WS_OK) goto out;
 
+    if (o->init_from[0] && !o->resume_dir[0]) {
+        /* fine-tuning starts from a trained model's parameters only (FourCastNet's
+         * pretrained_ckpt_path): new optimizer state, schedule and epochs */
+        char path[600];
+        snprintf(path, sizeof path, "%s/checkpoint.wstf", o->init_from);
+        if ((st = wsi_checkpoint_load_params(path, o, r.model, err)) != WS_OK) goto out;
+        if (!o->quiet) ws_log(WS_LOG_INFO, "parameters from %s", path);
+    }
     if (o->resume_dir[0]) {
         char path[600];
         snprintf(path, sizeof path, "%s/checkpoint.wstf", o->resume_dir);
@@ -827,6 +792,8 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     }
     if ((st = ws_meter_start(r.meter, err)) != WS_OK) goto out;
     st = run_epochs(&r, err);
+    /* what the task scores once training ends (the forecast's rollout), inside the meter */
+    if (st == WS_OK && r.task->finish) st = r.task->finish(&r, err);
     ws_world_set_watchdog(r.w, 0); /* only collectives follow, and the record */
     ws_meter_stop(r.meter, NULL);
     if (st == WS_OK && !strcmp(r.st.status, "running")) snprintf(r.st.status, sizeof r.st.status, "completed");
@@ -849,6 +816,7 @@ out:
     run_free(&r);
     free(r.st.node_energy);
     free(r.st.node_hosts);
+    free(r.st.rollout);
     ws_world_close(r.w);
     return st;
 }

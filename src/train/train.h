@@ -13,12 +13,13 @@
 
 typedef struct {
     /* model */
-    char model[16];            /* resnet18 | resnet34 | resnet50 | resnet101 | resnet152 */
+    char model[16];            /* resnet18 | resnet34 | resnet50 | resnet101 | resnet152 | afno */
     int small_stem;            /* -1: auto (inputs of 64 px or less), 0, 1 */
     int base_width;            /* 64 */
     int zero_init_residual;
     /* data */
-    char data[512];            /* synthetic | fashion-mnist[:DIR] | mnist[:DIR] | imagenet:DIR */
+    char data[512];            /* synthetic | fashion-mnist[:DIR] | mnist[:DIR] | imagenet:DIR (images);
+                                  swe:DIR | era5:DIR (weather fields, FourCastNet's layout) */
     size_t synthetic_count;    /* train samples of synthetic data (val: a tenth) */
     int synthetic_c, synthetic_h, synthetic_w, synthetic_classes;
     int synthetic_on_host;     /* CUDA: generate synthetic samples on the host (the CPU's exact
@@ -31,12 +32,26 @@ typedef struct {
     int dct_scaling;           /* 1: libjpeg decodes at reduced size where the crop allows */
     int data_threads;          /* loader decode threads; 0: all cores */
     int decoder;               /* ws_decoder: WS_DECODER_CPU (0) or WS_DECODER_NVJPEG (1) */
+    /* forecasting (--model afno on swe:DIR | era5:DIR; train/task_forecast.c): the AFNO's
+     * sizes (models/afno.h; defaults FourCastNet's, the grid and channels from the data) and
+     * FourCastNet's recipe */
+    int img_h, img_w;          /* 0: the dataset's grid; else its first img_h rows, img_w columns */
+    int afno_patch, afno_embed, afno_depth, afno_blocks;
+    double afno_sparsity, afno_hard_threshold, afno_mlp_ratio;
+    int forecast_steps;        /* 1: pre-training on one step (6 h); 2: fine-tuning on the sum of
+                                  the rel-L2 losses of two autoregressive steps */
+    int forecast_residual;     /* 1: the model predicts the change x_t+1 - x_t, trained with rel_l2 on
+                                  it, forecasting x_t + f(x_t) (FourCastNet's target: residual) */
+    int rollout_steps;         /* 0, or N: RMSE/ACC at leads 1..N steps, once training ends */
+    char init_from[512];       /* "" or a run's out dir whose parameters this run starts from
+                                  (fine-tuning a pre-trained model; optimizer state not taken) */
     /* batches: GBS = LBS x world x accum; any two determine the third (0: unknown) */
     int global_batch, local_batch, accum;
     /* stopping */
     int epochs;                /* 0 when steps is given */
     long steps;                /* total optimizer steps; 0: whole epochs */
-    char target_metric[32];    /* "val_top1" ... or "" */
+    char target_metric[32];    /* "val_top1", "val_top5", "val_loss"; forecasting "val_rmse_norm",
+                                  "val_acc"; or "" */
     double target_value;
     /* optimisation */
     ws_optim_opts optim;

@@ -5,6 +5,7 @@
  * descending SGD steps, and bad configurations. Agreement with PyTorch: test_afno_torch.c.
  * Skips (77) in a build without FFTW. */
 #include "ws_test.h"
+#include "models/afno_test.h"
 #include "core/rng.h"
 #include "models/afno.h"
 #include "ops/rel_l2.h"
@@ -138,19 +139,6 @@ static void forward_backward(run *r) {
     WS_TEST_OK(ws_model_backward(r->m, &r->ex, r->dout, r->n, &err));
 }
 
-/* Moves the tensors FourCastNet initialises to constants (norms, biases) and scales the
- * filters up from 0.02, so that every gradient is generic and the spectral path matters. */
-static void perturb(ws_model *m, uint64_t seed) {
-    ws_rng rng = ws_rng_seeded(seed);
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        const ws_model_tensor *t = &m->tensors[i];
-        float *p = m->params + t->offset;
-        int filter = strstr(t->name, ".filter.") != NULL;
-        for (size_t j = 0; j < t->count; j++)
-            p[j] = filter ? (float)(0.4 * ws_rng_normal(&rng)) : p[j] + (float)(0.1 * ws_rng_normal(&rng));
-    }
-}
-
 /* Central differences in fp32 on two parameters of every trained tensor and on input
  * values. ReLU and softshrink kinks make a large step unreliable and fp32 rounding of the
  * loss (~1e-7) a small one: h = 1e-3 (noise ~1e-4), tolerance 3e-2 relative + 3e-4 absolute,
@@ -162,7 +150,7 @@ static void test_gradients_match_finite_differences(void **state) {
     ws_afno_opts o = tiny();
     o.input_grad = 1;
     ws_model *m = open_or_fail(&o);
-    perturb(m, 31);
+    ws_test_afno_perturb(m, 31);
     run r = run_make(m, 2, 32);
     forward_backward(&r);
     const float *dx = ws_afno_input_grad(m);
