@@ -10,7 +10,8 @@
 #   scaling   wattscale (mpirun + NCCL) against PyTorch DDP, ResNet-50 bf16 and fp32, constant
 #             GBS 256 and constant LBS 256 on 1, 2, 4, 8 GPUs as the machine has them
 #             (bench/dist/bench_scaling_gpu.sh; about 1 min per point)
-#   study     the study for this machine's size: configs/gpu-2.yaml on 2-3 GPUs,
+#   study     the study for this machine's size: configs/gpu-1.yaml on one GPU (~5 min),
+#             configs/gpu-2.yaml on 2-3 GPUs,
 #             configs/gpu-8-resnet50-bf16.yaml on 8 (for 4, edit its gpus: lists first);
 #             ingest and report its database on the CPU machine (the GPU machine has no GSL)
 # Everything goes under $OUT/<phase>/ and, because a device call returns few files, into
@@ -42,7 +43,8 @@ for p in "${phases[@]}"; do
       OUT=$OUT/scaling bash bench/dist/bench_scaling_gpu.sh > "$OUT/scaling/run.log" 2>&1 || rc=1
       cat "$OUT/scaling/scaling.md" 2>/dev/null ;;
     study)
-      cfg=configs/gpu-2.yaml; [ "$n" -ge 8 ] && cfg=configs/gpu-8-resnet50-bf16.yaml
+      cfg=configs/gpu-2.yaml; [ "$n" -le 1 ] && cfg=configs/gpu-1.yaml
+      [ "$n" -ge 8 ] && cfg=configs/gpu-8-resnet50-bf16.yaml
       name=$(basename "$cfg" .yaml)
       build-gpu/bin/wattscale study run "$cfg" > "$OUT/study/run.log" 2>&1 || rc=1
       build-gpu/bin/wattscale study status "$cfg" 2>&1 | tail -3
