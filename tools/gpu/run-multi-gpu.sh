@@ -48,9 +48,9 @@ for p in "${phases[@]}"; do
       name=$(basename "$cfg" .yaml)
       build-gpu/bin/wattscale study run "$cfg" > "$OUT/study/run.log" 2>&1 || rc=1
       build-gpu/bin/wattscale study status "$cfg" 2>&1 | tail -3
-      cp -r "out/$name" "$OUT/study/" 2>/dev/null ;;
+      rsync -a --exclude="*.wstf" "out/$name" "$OUT/study/" 2>/dev/null || cp -r "out/$name" "$OUT/study/" ;;
     *) echo "unknown phase $p (check allreduce scaling study)" >&2; rc=2 ;;
   esac
 done
-tar -C "$OUT" --exclude=multi-gpu.tar.gz -czf /tmp/multi-gpu.tar.gz . && mv /tmp/multi-gpu.tar.gz "$OUT/"
+tar -C "$OUT" --exclude=multi-gpu.tar.gz --exclude="*.wstf" -czf /tmp/multi-gpu.tar.gz . && mv /tmp/multi-gpu.tar.gz "$OUT/"
 exit $rc
