@@ -14,9 +14,7 @@ static int epoch_reaching(const ws_runset *rs, const ws_run *r) {
     int higher = ws_metric_higher_is_better(rs->target_metric);
     for (size_t k = 0; k < r->n_epochs; k++) {
         const ws_run_epoch *e = &rs->epochs[r->first_epoch + k];
-        double v = !strcmp(rs->target_metric, "val_top1")   ? e->val_top1
-                   : !strcmp(rs->target_metric, "val_top5") ? e->val_top5
-                                                            : e->val_loss;
+        double v = ws_run_epoch_metric(e, rs->target_metric);
         if (isfinite(v) && (higher ? v >= rs->target_value : v <= rs->target_value)) return e->epoch;
     }
     return 0;

@@ -26,9 +26,8 @@ ws_status ws_report_set_target(ws_runset *rs, const char *spec, ws_error *err) {
     char metric[16] = "";
     if (eq && k < sizeof metric) memcpy(metric, spec, k), metric[k] = 0;
     if (!eq || end == eq + 1 || *end || !isfinite(v) ||
-        (strcmp(metric, "val_top1") && strcmp(metric, "val_top5") && strcmp(metric, "val_loss")))
-        return wsi_error(err, WS_EINVAL, "--target %s: want METRIC=VALUE with METRIC val_top1, val_top5 or val_loss",
-                         spec);
+        !ws_metric_known(metric))
+        return wsi_error(err, WS_EINVAL, "--target %s: want METRIC=VALUE with METRIC one of " WS_METRICS, spec);
     snprintf(rs->target_metric, sizeof rs->target_metric, "%s", metric);
     rs->target_value = v;
     return WS_OK;

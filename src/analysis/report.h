@@ -44,7 +44,7 @@ typedef struct {
 
 ws_status ws_report_write(const ws_runset *rs, const ws_report_opts *o, ws_report_result *res, ws_error *err);
 
-/* Sets the energy-to-target metric from "METRIC=VALUE" (val_top1, val_top5, val_loss). */
+/* Sets the energy-to-target metric from "METRIC=VALUE" (one of WS_METRICS, analysis/runset.h). */
 ws_status ws_report_set_target(ws_runset *rs, const char *spec, ws_error *err);
 
 #endif

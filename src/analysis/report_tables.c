@@ -28,7 +28,7 @@ static ws_status runs_table(const ws_analysis *a, const char *dir, ws_error *err
                       "global_batch,local_batch,accum,data_fraction,epochs_requested,steps_requested,time_s,"
                       "device_hours,energy_kwh,gpu_kwh,cpu_kwh,dram_kwh,sacct_kwh,samples,updates,"
                       "samples_per_device_hour,updates_per_device_hour,kwh_per_device_hour,gpu_power_w,"
-                      "socket_power_w,val_loss,val_top1,val_top5,energy_not_measured_because");
+                      "socket_power_w,val_loss,val_top1,val_top5,val_rmse_norm,val_acc,energy_not_measured_because");
     for (size_t i = 0; i < rs->n_runs; i++) {
         const ws_run *r = &rs->runs[i];
         char series[512] = "";
@@ -70,6 +70,8 @@ static ws_status runs_table(const ws_analysis *a, const char *dir, ws_error *err
         ws_csv_num(&c, r->val_loss);
         ws_csv_num(&c, r->val_top1);
         ws_csv_num(&c, r->val_top5);
+        ws_csv_num(&c, r->val_rmse_norm);
+        ws_csv_num(&c, r->val_acc);
         ws_csv_str(&c, isfinite(r->energy_j) ? "" : r->missing);
         ws_csv_row(&c);
     }

@@ -15,14 +15,33 @@ void ws_runset_free(ws_runset *rs) {
     memset(rs, 0, sizeof *rs);
 }
 
-double ws_run_metric(const ws_run *r, const char *metric) {
-    if (!strcmp(metric, "val_top1")) return r->val_top1;
-    if (!strcmp(metric, "val_top5")) return r->val_top5;
-    if (!strcmp(metric, "val_loss")) return r->val_loss;
+int ws_metric_known(const char *metric) {
+    static const char *const known[] = {"val_top1", "val_top5", "val_loss", "val_rmse_norm", "val_acc"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (metric && !strcmp(metric, known[i])) return 1;
+    return 0;
+}
+
+static double pick(const char *metric, double top1, double top5, double loss, double rmse, double acc) {
+    if (!strcmp(metric, "val_top1")) return top1;
+    if (!strcmp(metric, "val_top5")) return top5;
+    if (!strcmp(metric, "val_loss")) return loss;
+    if (!strcmp(metric, "val_rmse_norm")) return rmse;
+    if (!strcmp(metric, "val_acc")) return acc;
     return NAN;
 }
 
-int ws_metric_higher_is_better(const char *metric) { return strcmp(metric, "val_loss") != 0; }
+double ws_run_metric(const ws_run *r, const char *metric) {
+    return pick(metric, r->val_top1, r->val_top5, r->val_loss, r->val_rmse_norm, r->val_acc);
+}
+
+double ws_run_epoch_metric(const ws_run_epoch *e, const char *metric) {
+    return pick(metric, e->val_top1, e->val_top5, e->val_loss, e->val_rmse_norm, e->val_acc);
+}
+
+int ws_metric_higher_is_better(const char *metric) {
+    return strcmp(metric, "val_loss") && strcmp(metric, "val_rmse_norm");
+}
 
 void ws_run_group_key(const ws_run *r, char *out, size_t size) {
     snprintf(out, size, "%s / %s / %s", r->model, r->hardware[0] ? r->hardware : "unknown hardware", r->precision);

@@ -31,6 +31,7 @@ typedef struct {
     double samples_per_device_hour, updates_per_device_hour;
     double kwh_per_device_hour;          /* NAN without energy */
     double val_loss, val_top1, val_top5; /* last evaluation; NAN: none */
+    double val_rmse_norm, val_acc;       /* forecasts: RMSE/std and ACC at the first lead; NAN: none */
     int gpu_devices, cpu_sockets;        /* metered GPUs and CPU packages of the run (0: none) */
     double sacct_energy_j;               /* Slurm's ConsumedEnergy of the job; NAN: none */
     char missing[1536];                  /* why domains were not measured ("" when all were) */
@@ -44,6 +45,7 @@ typedef struct {
     double time_s, energy_j; /* of this epoch; energy NAN when not measured */
     double samples;
     double val_loss, val_top1, val_top5; /* NAN when not evaluated this epoch */
+    double val_rmse_norm, val_acc;       /* forecasts; NAN otherwise */
 } ws_run_epoch;
 
 typedef struct {
@@ -78,9 +80,16 @@ typedef struct {
 
 void ws_runset_free(ws_runset *rs); /* frees the arrays; NULL is a no-op */
 
-/* The run's last value of metric ("val_top1", "val_top5", "val_loss"); NAN if unknown. */
+/* The predictive metrics a study can report, as a "|"-separated list for messages:
+ * classification top-1/top-5 accuracy, the validation loss, and for forecasts the RMSE/std
+ * (mean over channels) and the anomaly correlation at the first lead. */
+#define WS_METRICS "val_top1|val_top5|val_loss|val_rmse_norm|val_acc"
+int ws_metric_known(const char *metric); /* one of WS_METRICS */
+/* The run's last value of metric (one of WS_METRICS); NAN if unknown. */
 double ws_run_metric(const ws_run *r, const char *metric);
-int ws_metric_higher_is_better(const char *metric); /* top-1/5 yes, loss no */
+/* The same for one epoch of a run. */
+double ws_run_epoch_metric(const ws_run_epoch *e, const char *metric);
+int ws_metric_higher_is_better(const char *metric); /* accuracies and ACC yes; loss and RMSE no */
 
 /* "model / hardware / precision": the groups energy is fitted in. */
 void ws_run_group_key(const ws_run *r, char *out, size_t size);

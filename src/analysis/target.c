@@ -8,12 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double epoch_metric(const ws_run_epoch *e, const char *metric) {
-    if (!strcmp(metric, "val_top1")) return e->val_top1;
-    if (!strcmp(metric, "val_top5")) return e->val_top5;
-    return e->val_loss;
-}
-
 /* 1 when run r reaches the target; then its cost up to that epoch */
 static int cost_to_target(const ws_runset *rs, const ws_run *r, double *epochs, double *time_s, double *energy_kwh) {
     double t = 0, e = 0;
@@ -22,7 +16,7 @@ static int cost_to_target(const ws_runset *rs, const ws_run *r, double *epochs, 
         const ws_run_epoch *ep = &rs->epochs[r->first_epoch + k];
         t += ep->time_s;
         e += ep->energy_j; /* NAN stays NAN: energy to target is then not measured */
-        double v = epoch_metric(ep, rs->target_metric);
+        double v = ws_run_epoch_metric(ep, rs->target_metric);
         if (isfinite(v) && (higher ? v >= rs->target_value : v <= rs->target_value)) {
             *epochs = ep->epoch;
             *time_s = t;

@@ -109,6 +109,21 @@ static const char *const migrations[WS_STORE_SCHEMA_VERSION] = {
     "  elapsed_s REAL, consumed_energy_j REAL,"
     "  PRIMARY KEY(study_id, job_id));"
     "CREATE INDEX slurm_jobs_run ON slurm_jobs(study_id, run_key);",
+    /* v3: forecasting runs (FourCastNet): RMSE/std (mean over channels, validation, first
+     * lead) and ACC, per run and per epoch, filled in from the records already stored */
+    "ALTER TABLE runs ADD COLUMN val_rmse_norm REAL;"
+    "ALTER TABLE runs ADD COLUMN val_acc REAL;"
+    "ALTER TABLE epochs ADD COLUMN val_rmse_norm REAL;"
+    "ALTER TABLE epochs ADD COLUMN val_acc REAL;"
+    "UPDATE runs SET val_rmse_norm = json_extract(record_json, '$.totals.val_rmse_norm'),"
+    "  val_acc = json_extract(record_json, '$.totals.val_acc');"
+    "UPDATE epochs SET"
+    "  val_rmse_norm = (SELECT json_extract(j.value, '$.val_rmse_norm')"
+    "    FROM runs r, json_each(r.record_json, '$.epochs') j"
+    "    WHERE r.id = epochs.run_id AND json_extract(j.value, '$.epoch') = epochs.epoch),"
+    "  val_acc = (SELECT json_extract(j.value, '$.val_acc')"
+    "    FROM runs r, json_each(r.record_json, '$.epochs') j"
+    "    WHERE r.id = epochs.run_id AND json_extract(j.value, '$.epoch') = epochs.epoch);",
 };
 
 /* ---- record fields -> columns ---- */
@@ -127,8 +142,8 @@ static const char run_sql[] =
     " epochs_requested, steps_requested, target_metric, target_value,"
     " time_s, device_kind, device_hours, energy_j, energy_gpu_j, energy_cpu_j, energy_dram_j,"
     " energy_domains, samples, updates, samples_per_device_hour, updates_per_device_hour,"
-    " kwh_per_device_hour, j_per_sample, val_loss, val_top1, val_top5, resumed_times)"
-    " VALUES(?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?,?)";
+    " kwh_per_device_hour, j_per_sample, val_loss, val_top1, val_top5, resumed_times, val_rmse_norm, val_acc)"
+    " VALUES(?,?,?,?,?,?,?, ?,?,?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?, ?,?,?,?,?,?,?, ?,?,?,?,?, ?,?,?,?,?,?, ?,?)";
 static const field run_fields[] = {
     {"status", 't'}, {"written_at", 't'}, {"config.model", 't'}, {"config.data", 't'},
     {"config.precision", 't'}, {"config.device", 't'}, {"config.optimizer", 't'}, {"config.lr", 'r'},
@@ -142,7 +157,7 @@ static const field run_fields[] = {
     {"totals.samples_per_device_hour", 'r'}, {"totals.updates_per_device_hour", 'r'},
     {"totals.kwh_per_device_hour", 'r'}, {"totals.j_per_sample", 'r'},
     {"totals.val_loss", 'r'}, {"totals.val_top1", 'r'}, {"totals.val_top5", 'r'},
-    {"totals.resumed_times", 'i'},
+    {"totals.resumed_times", 'i'}, {"totals.val_rmse_norm", 'r'}, {"totals.val_acc", 'r'},
 };
 #define RUN_HAND_BOUND 7
 
@@ -150,13 +165,14 @@ static const field run_fields[] = {
 static const char epoch_sql[] =
     "INSERT INTO epochs(run_id, epoch, steps, samples, train_loss, train_top1, val_loss, val_top1,"
     " val_top5, lr, time_s, data_s, compute_s, comm_s, energy_j, energy_gpu_j, energy_cpu_j,"
-    " energy_dram_j, energy_source) VALUES(?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    " energy_dram_j, energy_source, val_rmse_norm, val_acc)"
+    " VALUES(?, ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 static const field epoch_fields[] = {
     {"epoch", 'i'}, {"steps", 'i'}, {"samples", 'r'}, {"train_loss", 'r'}, {"train_top1", 'r'},
     {"val_loss", 'r'}, {"val_top1", 'r'}, {"val_top5", 'r'}, {"lr", 'r'}, {"time_s", 'r'},
     {"data_s", 'r'}, {"compute_s", 'r'}, {"comm_s", 'r'}, {"energy_j", 'r'},
     {"energy_by_domain_j.gpu", 'r'}, {"energy_by_domain_j.cpu", 'r'}, {"energy_by_domain_j.dram", 'r'},
-    {"energy_source", 't'},
+    {"energy_source", 't'}, {"val_rmse_norm", 'r'}, {"val_acc", 'r'},
 };
 
 static const char device_sql[] =

@@ -33,7 +33,7 @@
 #include "study/study_file.h"
 #include "wattscale/status.h"
 
-#define WS_STORE_SCHEMA_VERSION 2
+#define WS_STORE_SCHEMA_VERSION 3
 #define WS_STORE_POWER_POINTS 500 /* per device and run: windows of the downsampled power series */
 
 typedef struct ws_store ws_store;

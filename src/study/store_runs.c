@@ -47,7 +47,7 @@ static const char runs_sql[] =
     " r.world_size, r.nodes, r.global_batch, r.local_batch, r.accum, r.data_fraction, r.epochs_requested,"
     " r.steps_requested, r.time_s, r.device_hours, r.energy_j, r.energy_gpu_j, r.energy_cpu_j, r.energy_dram_j,"
     " r.samples, r.updates, r.samples_per_device_hour, r.updates_per_device_hour, r.kwh_per_device_hour,"
-    " r.val_loss, r.val_top1, r.val_top5, r.sacct_energy_j,"
+    " r.val_loss, r.val_top1, r.val_top5, r.val_rmse_norm, r.val_acc, r.sacct_energy_j,"
     " (SELECT count(*) FROM devices d WHERE d.run_id = r.id AND d.kind = 'gpu' AND d.energy_j IS NOT NULL),"
     " (SELECT count(*) FROM devices d WHERE d.run_id = r.id AND d.kind = 'cpu' AND d.energy_j IS NOT NULL),"
     " json_extract(r.record_json, '$.energy.missing')"
@@ -86,6 +86,8 @@ static void fill_run(sqlite3_stmt *st, ws_run *r) {
     r->val_loss = col_real(st, c++);
     r->val_top1 = col_real(st, c++);
     r->val_top5 = col_real(st, c++);
+    r->val_rmse_norm = col_real(st, c++);
+    r->val_acc = col_real(st, c++);
     r->sacct_energy_j = col_real(st, c++);
     /* the record lists node 0's devices; nodes are alike, so the job metered nodes x as many */
     int nodes = r->nodes > 0 ? r->nodes : 1;
@@ -151,6 +153,8 @@ static int add_epoch(sqlite3_stmt *st, ws_runset *rs, ws_run *run) {
     e->val_loss = col_real(st, 5);
     e->val_top1 = col_real(st, 6);
     e->val_top5 = col_real(st, 7);
+    e->val_rmse_norm = col_real(st, 8);
+    e->val_acc = col_real(st, 9);
     return 0;
 }
 
@@ -188,8 +192,8 @@ static ws_status load_rows(sqlite3 *db, const char *sql, const char *what, sqlit
 }
 
 static const char epochs_sql[] =
-    "SELECT e.run_id, e.epoch, e.time_s, e.energy_j, e.samples, e.val_loss, e.val_top1, e.val_top5"
-    " FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.study_id = ? ORDER BY r.run_key, e.epoch";
+    "SELECT e.run_id, e.epoch, e.time_s, e.energy_j, e.samples, e.val_loss, e.val_top1, e.val_top5,"
+    " e.val_rmse_norm, e.val_acc FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.study_id = ? ORDER BY r.run_key, e.epoch";
 static const char power_sql[] =
     "SELECT p.run_id, p.node, p.device_id, p.kind, p.t_s, p.power_w FROM power_series p"
     " JOIN runs r ON r.id = p.run_id WHERE r.study_id = ? ORDER BY r.run_key, p.node, p.device_id, p.t_s";
@@ -283,7 +287,6 @@ static ws_status load_settings(sqlite3 *db, const char *study, ws_runset *rs, sq
         *id = sqlite3_column_int64(st, 0);
         snprintf(rs->study, sizeof rs->study, "%s", study);
         col_text(st, 1, rs->metric, sizeof rs->metric);
-        if (!rs->metric[0]) snprintf(rs->metric, sizeof rs->metric, "val_top1");
         col_text(st, 2, rs->target_metric, sizeof rs->target_metric);
         rs->target_value = col_real(st, 3);
         rs->degradation_tolerance = col_real(st, 4);
@@ -298,6 +301,14 @@ static ws_status load_settings(sqlite3 *db, const char *study, ws_runset *rs, sq
     return s;
 }
 
+/* A study file without analysis.metric: top-1 for classification; the forecast skill
+ * (RMSE/std, lower is better) when every run is a forecast. */
+static void default_metric(ws_runset *rs) {
+    int forecasts = rs->n_runs > 0;
+    for (size_t i = 0; i < rs->n_runs; i++) forecasts &= !strcmp(rs->runs[i].model, "afno");
+    snprintf(rs->metric, sizeof rs->metric, "%s", forecasts ? "val_rmse_norm" : "val_top1");
+}
+
 ws_status ws_store_load_runset(ws_store *s, const char *study, ws_runset *out, ws_error *err) {
     memset(out, 0, sizeof *out);
     sqlite3 *db = s->db;
@@ -309,6 +320,7 @@ ws_status ws_store_load_runset(ws_store *s, const char *study, ws_runset *out, w
     if (st == WS_OK) st = load_rows(db, epochs_sql, "epochs", id, out, ids, add_epoch, err);
     if (st == WS_OK) st = load_rows(db, power_sql, "power series", id, out, ids, add_power, err);
     if (st == WS_OK) st = load_members(db, id, out, err);
+    if (st == WS_OK && !out->metric[0]) default_metric(out);
     free(ids);
     wsi_store_exec(db, "COMMIT", "COMMIT (read)", NULL);
     if (st != WS_OK) ws_runset_free(out);

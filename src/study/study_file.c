@@ -5,6 +5,7 @@
  * Settings every run shares become `wattscale train` flags (train_opts below); the train
  * CLI checks them again, but here the error can still point at the line. */
 #include "study/study_file.h"
+#include "analysis/runset.h"
 #include "core/error.h"
 #include "core/fileutil.h"
 
@@ -151,7 +152,7 @@ static ws_status get_choice(ctx *c, const yaml_node_t *n, const char *key, const
     return fail(c, n, key, "\"%.60s\" is not one of %s", t, choices);
 }
 
-/* "METRIC=VALUE" with METRIC val_top1, val_top5 or val_loss */
+/* "METRIC=VALUE" with METRIC one of WS_METRICS */
 static ws_status get_target(ctx *c, const yaml_node_t *n, const char *key, char *metric, size_t size, double *value) {
     if (!is_scalar(n)) return want(c, n, key, "METRIC=VALUE (e.g. val_top1=0.75)");
     const char *t = text(n), *eq = strchr(t, '=');
@@ -162,8 +163,7 @@ static ws_status get_target(ctx *c, const yaml_node_t *n, const char *key, char 
         return want(c, n, key, "METRIC=VALUE (e.g. val_top1=0.75)");
     memcpy(metric, t, k);
     metric[k] = 0;
-    if (strcmp(metric, "val_top1") && strcmp(metric, "val_top5") && strcmp(metric, "val_loss"))
-        return fail(c, n, key, "metric \"%s\" is not one of val_top1|val_top5|val_loss", metric);
+    if (!ws_metric_known(metric)) return fail(c, n, key, "metric \"%s\" is not one of " WS_METRICS, metric);
     *value = v;
     return WS_OK;
 }
@@ -679,7 +679,7 @@ static ws_status parse_launcher(ctx *c, yaml_node_t *v) {
 static ws_status analysis_key(ctx *c, const char *key, const char *path, yaml_node_t *v) {
     ws_study *s = c->s;
     if (!strcmp(key, "metric"))
-        return get_choice(c, v, path, "val_top1|val_top5|val_loss", s->metric, sizeof s->metric);
+        return get_choice(c, v, path, WS_METRICS, s->metric, sizeof s->metric);
     if (!strcmp(key, "target"))
         return get_target(c, v, path, s->target_metric, sizeof s->target_metric, &s->target_value);
     if (!strcmp(key, "degradation_tolerance")) return get_double(c, v, path, 0, 1e6, &s->degradation_tolerance);
@@ -749,7 +749,6 @@ static void set_defaults(ws_study *s) {
     s->synthetic_count = 2560; /* wattscale train's default */
     snprintf(s->device, sizeof s->device, "cpu");
     snprintf(s->precision, sizeof s->precision, "fp32");
-    snprintf(s->metric, sizeof s->metric, "val_top1");
     s->degradation_tolerance = 0.01;
     s->estimate_samples_per_device_s = NAN;
     ws_study_launcher *l = &s->launcher;
@@ -777,6 +776,9 @@ static ws_status check_required(ctx *c, yaml_node_t *root) {
             return fail(c, find_key(c, find_key(c, root, "launcher"), "mpirun"), "launcher.mpirun",
                         "the template must contain {ranks}");
     }
+    /* the metric by default: the forecast skill for FourCastNet, top-1 for the classifiers */
+    if (!s->metric[0])
+        snprintf(s->metric, sizeof s->metric, "%s", strcmp(s->model, "afno") ? "val_top1" : "val_rmse_norm");
     if (!s->database[0]) snprintf(s->database, sizeof s->database, "out/%s/study.db", s->name);
     if (!s->runs_dir[0]) snprintf(s->runs_dir, sizeof s->runs_dir, "out/%s/runs", s->name);
     return WS_OK;

@@ -81,7 +81,7 @@ typedef struct {
     size_t n_series;
     ws_study_launcher launcher;
     /* analysis */
-    char metric[16];        /* val_top1 (default) | val_top5 | val_loss */
+    char metric[16];        /* one of WS_METRICS (analysis/runset.h); val_top1 by default */
     char target_metric[16]; /* energy to target: "" none */
     double target_value;
     double degradation_tolerance; /* accuracy vs GBS: a drop beyond this is degradation (0.01) */

@@ -1,5 +1,6 @@
-/* tests/study/test_store_study.c - the store's schema v2: a v1 database (as wattscale 0.1.0
- * wrote it) upgrades in place with its data; a run folder's sidecars (study.json,
+/* tests/study/test_store_study.c - the store's schema v2 and v3: a v1 database (as wattscale
+ * 0.1.0 wrote it) upgrades in place with its data; a forecast's skill (RMSE/std, ACC) is stored
+ * per run and epoch and is the runset's metric; a run folder's sidecars (study.json,
  * slurm.json) and power.csv go in with its record, the power series downsampled with its
  * energy kept; the analysis view (runset) reads back what was stored; plans, Slurm jobs and
  * the throughput estimate round-trip. */
@@ -9,6 +10,7 @@
 #include "study/power_series.h"
 #include "study/store.h"
 
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
 
 static long long query_int(ws_store *s, const char *sql) {
@@ -48,8 +50,11 @@ static void test_v1_upgrades(void **state) {
 
     ws_store *s = NULL;
     WS_TEST_OK(ws_store_open(&s, db_path, &err));
-    assert_int_equal(ws_store_schema_version(s), 2);
-    assert_int_equal(query_int(s, "PRAGMA user_version"), 2);
+    assert_int_equal(ws_store_schema_version(s), WS_STORE_SCHEMA_VERSION);
+    assert_int_equal(query_int(s, "PRAGMA user_version"), WS_STORE_SCHEMA_VERSION);
+    /* v3's forecast columns exist, empty for a classification run */
+    assert_int_equal(query_int(s, "SELECT count(*) FROM runs WHERE val_rmse_norm IS NULL AND val_acc IS NULL"), 1);
+    assert_int_equal(query_int(s, "SELECT count(*) FROM epochs WHERE val_rmse_norm IS NULL"), 1);
     assert_int_equal(ws_store_run_count(s, "old"), 1);
     assert_true(ws_store_has_run(s, "old", "old-run"));
     /* filled from the stored record: a CPU run's hardware is its CPU */
@@ -249,6 +254,71 @@ static void test_run_folder_and_runset(void **state) {
     ws_test_rmtree(dir);
 }
 
+/* A FourCastNet record: the classification figures absent, the skill per run and epoch. */
+static char *forecast_record(double rmse_last, double acc_last) {
+    ws_synth_run r = ws_synth_run_default();
+    char *text = ws_synth_record_json(&r);
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    cJSON *config = cJSON_GetObjectItemCaseSensitive(o, "config");
+    cJSON_ReplaceItemInObjectCaseSensitive(config, "model", cJSON_CreateString("afno"));
+    cJSON *epochs = cJSON_GetObjectItemCaseSensitive(o, "epochs"), *e;
+    int i = 0, n = cJSON_GetArraySize(epochs);
+    cJSON_ArrayForEach(e, epochs) {
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "val_top1");
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "val_top5");
+        cJSON_AddNumberToObject(e, "val_rmse_norm", rmse_last + 0.1 * (n - 1 - i));
+        cJSON_AddNumberToObject(e, "val_acc", acc_last - 0.1 * (n - 1 - i));
+        i++;
+    }
+    cJSON *totals = cJSON_GetObjectItemCaseSensitive(o, "totals");
+    cJSON_DeleteItemFromObjectCaseSensitive(totals, "val_top1");
+    cJSON_DeleteItemFromObjectCaseSensitive(totals, "val_top5");
+    cJSON_AddNumberToObject(totals, "val_rmse_norm", rmse_last);
+    cJSON_AddNumberToObject(totals, "val_acc", acc_last);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static void test_forecast_runs(void **state) {
+    (void)state;
+    const char *dir = ws_test_tmpdir("forecast");
+    char db[600];
+    snprintf(db, sizeof db, "%s/f.db", dir);
+    ws_store *s = NULL;
+    ws_error err = {0};
+    WS_TEST_OK(ws_store_open(&s, db, &err));
+    char *a = forecast_record(0.25, 0.8), *b = forecast_record(0.30, 0.7);
+    WS_TEST_OK(ws_store_ingest_run(s, "fc", "a", a, &err));
+    WS_TEST_OK(ws_store_ingest_run(s, "fc", "b", b, &err));
+    free(a);
+    free(b);
+    WS_TEST_NEAR(query_real(s, "SELECT val_rmse_norm FROM runs WHERE run_key = 'a'"), 0.25, 0, 0);
+    WS_TEST_NEAR(query_real(s, "SELECT val_acc FROM runs WHERE run_key = 'b'"), 0.7, 0, 0);
+    assert_true(isnan(query_real(s, "SELECT val_top1 FROM runs WHERE run_key = 'a'")));
+    ws_runset rs;
+    WS_TEST_OK(ws_store_load_runset(s, "fc", &rs, &err));
+    /* no study file set a metric: every run forecasts, so the skill is it, lower better */
+    assert_string_equal(rs.metric, "val_rmse_norm");
+    assert_false(ws_metric_higher_is_better(rs.metric));
+    assert_true(ws_metric_higher_is_better("val_acc"));
+    assert_int_equal(rs.n_runs, 2);
+    const ws_run *ra = &rs.runs[0];
+    assert_string_equal(ra->run_key, "a");
+    WS_TEST_NEAR(ws_run_metric(ra, "val_rmse_norm"), 0.25, 0, 0);
+    WS_TEST_NEAR(ws_run_metric(ra, "val_acc"), 0.8, 0, 0);
+    assert_true(ra->n_epochs >= 2);
+    const ws_run_epoch *first = &rs.epochs[ra->first_epoch];
+    WS_TEST_NEAR(ws_run_epoch_metric(first, "val_rmse_norm"), 0.25 + 0.1 * (double)(ra->n_epochs - 1), 1e-12, 0);
+    assert_true(isnan(ws_run_epoch_metric(first, "val_top1")));
+    assert_true(isnan(ws_run_metric(ra, "no_such_metric")));
+    assert_false(ws_metric_known("val_rmse"));
+    ws_runset_free(&rs);
+    ws_store_close(s);
+    ws_test_rmtree(dir);
+}
+
 static void test_bad_sidecar(void **state) {
     (void)state;
     const char *dir = ws_test_tmpdir("badside");
@@ -275,6 +345,6 @@ static void test_bad_sidecar(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_v1_upgrades), cmocka_unit_test(test_power_series),
                                        cmocka_unit_test(test_run_folder_and_runset),
-                                       cmocka_unit_test(test_bad_sidecar)};
+                                       cmocka_unit_test(test_forecast_runs), cmocka_unit_test(test_bad_sidecar)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

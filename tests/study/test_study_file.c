@@ -54,7 +54,7 @@ static void test_malformed(void **state) {
     expect_error("study: t\nmodel: [resnet18]\n", ":2:8: model: expected a mapping, got a list", NULL, NULL);
     expect_error(BASE "stopping: {epochs: 2, target: val_top1}\n", "stopping: given twice", NULL, NULL);
     expect_error("study: t\nmodel: {name: resnet18}\ndata: {spec: synthetic}\nstopping: {target: top1=0.5}\n",
-                 ":4:20: stopping.target: metric \"top1\" is not one of val_top1|val_top5|val_loss", NULL, NULL);
+                 ":4:20: stopping.target: metric \"top1\" is not one of val_top1|val_top5|val_loss|val_rmse_norm|val_acc", NULL, NULL);
     expect_error(BASE "train_args: [--seed, \"3\"]\n", ":5:14: train_args[0]: --seed is set by the study runner", NULL,
                  NULL);
     /* what must be there */
