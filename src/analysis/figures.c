@@ -199,9 +199,9 @@ static ws_status fig_accuracy(ctx *c) {
         char caption[768];
         snprintf(caption, sizeof caption,
                  "Final %s against the global batch size, mean and standard deviation over the runs at that GBS (any "
-                 "GPU count). A red line marks the GBS beyond which the metric falls more than %g below the best at "
+                 "GPU count). A red line marks the GBS beyond which the metric is more than %g %s the best at "
                  "smaller GBS.",
-                 acc->metric, acc->tolerance);
+                 acc->metric, acc->tolerance, ws_metric_higher_is_better(acc->metric) ? "below" : "above");
         add(c, "accuracy_vs_gbs", "Predictive metric vs global batch size", caption);
     }
     return st;

@@ -120,9 +120,10 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
         const ws_accuracy_curve *cv = &a->accuracy.curves[i];
         if (cv->n_points < 2) continue;
         if (cv->degrades_beyond_gbs)
-            say(f, "%s degrades beyond GBS %d (at GBS %d it is more than %g below the best, %.4g at GBS %d) for %s.",
+            say(f, "%s degrades beyond GBS %d (at GBS %d it is more than %g %s the best, %.4g at GBS %d) for %s.",
                 a->accuracy.metric, cv->degrades_beyond_gbs, cv->first_degraded_gbs, a->accuracy.tolerance,
-                cv->best_metric, cv->best_gbs, cv->task);
+                ws_metric_higher_is_better(a->accuracy.metric) ? "below" : "above", cv->best_metric, cv->best_gbs,
+                cv->task);
         else
             say(f, "%s does not degrade between GBS %d and %d (tolerance %g; best %.4g at GBS %d) for %s.",
                 a->accuracy.metric, cv->points[0].global_batch, cv->points[cv->n_points - 1].global_batch,
