@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# tools/gpu/run-one-gpu.sh [PHASE...] - the one-GPU work of issues #4, #6 and #7 in one device
+# call (carry: [".debs"]). Builds with tools/gpu/setup.sh, then runs the phases asked for
+# (default: tests afno-bench), each under $OUT/<phase>/:
+#   tests       every GPU test (ctest -L gpu), one at a time                      (~4 min)
+#   afno-tests  only the AFNO GPU tests (ctest -L gpu -R afno)                   (~1 min)
+#   afno-bench  full-size FourCastNet training, wattscale against PyTorch
+#               (bench/afno/bench_afno_gpu.sh)                                    (~6 min)
+#   fc-study    shallow-water data at 32x64 (half a year), then
+#               `wattscale study run configs/fourcastnet-gpu-1.yaml`; the database comes back
+#               for `wattscale report` on the CPU machine (no GSL or gnuplot there) (~4 min)
+#   accum       why gradient accumulation is slow (docs/results.md, the one-GPU study):
+#               ResNet-50 bf16, GBS 256 as 64 x 4, and LBS 64 with and without the CUDA
+#               graph, 60 steps each                                              (~1.5 min)
+# NCCL_NVLS_ENABLE=0 as everywhere. Checkpoints (*.wstf) never come back (too large).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+export OUT=${OUT:-/tmp/one-gpu}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0
+phases=("$@"); [ ${#phases[@]} -eq 0 ] && phases=(tests afno-bench)
+source tools/gpu/setup.sh || exit 1
+ws=build-gpu/bin/wattscale
+nvidia-smi --query-gpu=name,driver_version,power.limit,clocks.sm,temperature.gpu --format=csv > "$OUT/gpu.csv" 2>&1
+rc=0
+for p in "${phases[@]}"; do
+  echo "== phase $p ($(date -u +%H:%M:%S))"
+  mkdir -p "$OUT/$p"
+  case $p in
+    tests|afno-tests)
+      sel=(); [ $p = afno-tests ] && sel=(-R afno)
+      (cd build-gpu && ctest -L gpu "${sel[@]}" --output-on-failure -j 1 > "$OUT/$p/gpu-tests.log" 2>&1) || rc=1
+      grep -E "tests passed|tests failed|\(Failed\)|\(Skipped\)|Passed" "$OUT/$p/gpu-tests.log" | tail -20 ;;
+    afno-bench)
+      OUT=$OUT/afno-bench bash bench/afno/bench_afno_gpu.sh > "$OUT/afno-bench/run.log" 2>&1 || rc=1
+      tail -30 "$OUT/afno-bench/run.log" ;;
+    fc-study)
+      $ws data swe --out out/swe-32x64 --grid 32x64 --years 0.5+0.05+0.05 --seed 0 > "$OUT/fc-study/swe.log" 2>&1 \
+        || { rc=1; tail -5 "$OUT/fc-study/swe.log"; continue; }
+      $ws study run configs/fourcastnet-gpu-1.yaml > "$OUT/fc-study/run.log" 2>&1 || rc=1
+      tail -12 "$OUT/fc-study/run.log"
+      cp out/fourcastnet-gpu-1/study.db "$OUT/fc-study/" 2>/dev/null
+      for d in out/fourcastnet-gpu-1/runs/*/; do cp "$d/run.json" "$OUT/fc-study/$(basename "$d").json" 2>/dev/null; done ;;
+    accum)
+      for v in "64 4 auto" "64 1 off" "64 1 auto" "256 1 auto"; do
+        set -- $v
+        name=lbs$1-acc$2-graph$3
+        $ws train --model resnet50 --data synthetic --synthetic-count 2000000 --device cuda --precision bf16 \
+          --local-batch $1 --accum $2 --global-batch $(( $1 * $2 )) --cuda-graph $3 --steps 60 --timing-warmup-steps 10 \
+          --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant \
+          --out "$OUT/accum/$name" --log-every 1000000 > "$OUT/accum/$name.log" 2>&1 || rc=1
+        rm -f "$OUT/accum/$name"/*.wstf
+        python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['totals']['steady']; print(sys.argv[2], *(f'{k} {s.get(k)}' for k in ('samples_per_s', 'j_per_sample', 'mean_power_w')))" \
+          "$OUT/accum/$name/run.json" $name 2>&1 | tee -a "$OUT/accum/summary.txt"
+      done ;;
+    *) echo "unknown phase $p (tests afno-tests afno-bench fc-study accum)" >&2; rc=2 ;;
+  esac
+done
+exit $rc
