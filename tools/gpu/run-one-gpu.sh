@@ -52,7 +52,12 @@ for p in "${phases[@]}"; do
         rm -f "$OUT/accum/$name"/*.wstf
         python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['totals']['steady']; print(sys.argv[2], *(f'{k} {s.get(k)}' for k in ('samples_per_s', 'j_per_sample', 'mean_power_w')))" \
           "$OUT/accum/$name/run.json" $name 2>&1 | tee -a "$OUT/accum/summary.txt"
-      done ;;
+      done
+      WATTSCALE_PROFILE=1 $ws train --model resnet50 --data synthetic --synthetic-count 2000000 --device cuda \
+        --precision bf16 --local-batch 64 --accum 4 --global-batch 256 --steps 20 --timing-warmup-steps 5 \
+        --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant \
+        --out "$OUT/accum/profile" --log-every 1000000 > "$OUT/accum/profile.log" 2>&1 || rc=1
+      rm -f "$OUT/accum/profile"/*.wstf ;;
     *) echo "unknown phase $p (tests afno-tests afno-bench fc-study accum)" >&2; rc=2 ;;
   esac
 done
