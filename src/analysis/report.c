@@ -112,6 +112,16 @@ void wsi_findings_make(const ws_analysis *a, wsi_findings *f) {
         if (isfinite(sp->energy_efficiency.mean))
             snprintf(e, sizeof e, ", energy efficiency %.2f", sp->energy_efficiency.mean);
         char at[48];
+        size_t first = p;
+        while (first > 0 && t->points[first - 1].series_index == sp->series_index) first--;
+        const ws_series_point *s0 = &t->points[first];
+        if (first != p && s0->gpus == sp->gpus) {
+            /* a series at one GPU count (batch sizes varied): "speedup" is a throughput ratio */
+            say(f, "Series %s (%s): at a fixed %s, throughput at GBS %d / LBS %d is %.2f x that at GBS %d / LBS %d%s.",
+                sp->series, sp->scaling, counted(at, sizeof at, sp->gpus, noun), sp->global_batch, sp->local_batch,
+                sp->speedup.mean, s0->global_batch, s0->local_batch, e);
+            continue;
+        }
         say(f, "Series %s (%s%s): at %s speedup %.2f, parallel efficiency %.2f%s, relative to its smallest count.",
             sp->series, sp->scaling, sp->growing ? ", growing dataset" : "", counted(at, sizeof at, sp->gpus, noun),
             sp->speedup.mean, sp->parallel_efficiency.mean, e);

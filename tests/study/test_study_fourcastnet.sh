@@ -4,7 +4,8 @@
 # (configs/fourcastnet-gpu-1.yaml) must plan as written; a CPU-sized copy of it (device cpu,
 # a smaller AFNO, 3 GBS points, 1 repetition, 2 epochs, on the CI shallow-water set SWE_DIR)
 # runs, every run stores its skill (val_rmse_norm, val_acc), and the report uses the forecast
-# metric (lower is better) in its findings, tables and CSV.
+# metric (lower is better) in its findings, tables and CSV, and states its one-rank series as
+# a throughput ratio.
 set -u
 ws=$1 config=$2 swe=$3
 tmp=$(mktemp -d)
@@ -30,6 +31,8 @@ md=$tmp/rep/report.md
 grep -q "| val_rmse_norm |" "$md" || fail "report.md: no val_rmse_norm column in the metric tables"
 grep -Eq "val_rmse_norm (does not degrade|degrades beyond)" "$md" || fail "report.md: no accuracy-vs-GBS finding"
 grep -q "below the best" "$md" && fail "report.md: RMSE is lower-is-better, yet 'below the best'"
+grep -q "Series gbs (points): at a fixed 1 rank, throughput at GBS 64 / LBS 64 is" "$md" ||
+  fail "report.md: a series at one rank should state a throughput ratio, not a speedup"
 csv=$tmp/rep/tables/runs.csv
 col=$(head -1 "$csv" | tr ',' '\n' | grep -n '^val_rmse_norm$' | cut -d: -f1)
 [ -n "$col" ] || fail "runs.csv: no val_rmse_norm column"
