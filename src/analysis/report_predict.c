@@ -333,11 +333,12 @@ static void findings(const ctx *x, wsi_findings *f) {
                      far->energy_kwh.hi);
         snprintf(f->text[f->n++], sizeof f->text[0],
                  "Predicted for series %.64s at %d GPUs (%d nodes, GBS %d, LBS %d): wall time %.4g s [95%% %.4g, "
-                 "%.4g]%s, %.4g GPU-hours (calibrated on %zu runs of %.48s / %s; assumptions under the predicted "
+                 "%.4g]%s, %.4g GPU-hours (calibrated on %zu runs of %.48s / %s%s; assumptions under the predicted "
                  "figures, every point in tables/predictions.csv).",
                  c->name, far->cfg.gpus, far->nodes, far->cfg.global_batch, far->cfg.local_batch, far->time_s.mid,
                  far->time_s.lo, far->time_s.hi, e, far->gpu_hours.mid, c->cal->n_runs, c->cal->hardware,
-                 c->cal->precision);
+                 c->cal->precision,
+                 far->lbs_extrapolated ? "; this LBS lies outside the calibrated ones: extrapolated" : "");
     }
 }
 
