@@ -525,7 +525,7 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
         return st;
     }
     carve(a, a->arena);
-    a->opened_threads = o->threads;
+    a->opened_threads = ex.threads; /* the workspace was sized for these */
     m->params_work = m->params; /* fp32 activations: the ops read the fp32 weights */
     m->activation_bytes = a->arena_bytes + a->filter_ws_bytes;
     m->forward_flop_per_sample = forward_flops(a);
