@@ -69,7 +69,8 @@ typedef struct ws_afno_filter_plan ws_afno_filter_plan;
 
 /* Plans for d's H, W, C on ex's device (the CPU: FFTW, single precision; CUDA: cuFFT).
  * WS_ENOTSUP with the fix in err when the build has no FFTW (CPU), for another device or a
- * bf16/fp16 precision; WS_EINVAL for a bad descriptor; WS_ELIBRARY when cuFFT fails. */
+ * bf16/fp16 precision, and on CUDA for a grid one column wide (W = 1); WS_EINVAL for a bad
+ * descriptor; WS_ELIBRARY when cuFFT fails. */
 ws_status ws_afno_filter_plan_open(ws_afno_filter_plan **out, const ws_exec *ex, const ws_afno_filter_desc *d,
                                    ws_error *err);
 void ws_afno_filter_plan_close(ws_afno_filter_plan *p); /* NULL is a no-op */

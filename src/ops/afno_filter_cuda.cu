@@ -101,7 +101,14 @@ extern "C" ws_status wsi_afno_filter_plan_open_cuda(wsi_afno_cufft_plan **out, c
     if (!p) return wsi_error(err, WS_ENOMEM, "afno filter: out of memory for a plan");
     p->ctx = ex->cuda;
     p->h = d->h, p->w = d->w, p->c = d->c;
+    if (d->w < 2) {
+        free(p);
+        return wsi_error(err, WS_ENOTSUP, "afno filter: a token grid %d column wide has no CUDA plan (W >= 2)",
+                         d->w);
+    }
+    /* a grid one row high is the 1-D transform along W (no size-1 dimension for cuFFT) */
     int n2[2] = {d->h, d->w}, real_embed[2] = {d->h, d->w}, spec_embed[2] = {d->h, w2_of(d->w)};
+    const int rank = d->h == 1 ? 1 : 2, skip = 2 - rank;
     size_t ws_r2c = 0, ws_c2r = 0;
     cufftResult r;
     if ((r = cufftCreate(&p->r2c)) != CUFFT_SUCCESS) return plan_failed(p, r, "cufftCreate", err);
@@ -111,11 +118,11 @@ extern "C" ws_status wsi_afno_filter_plan_open_cuda(wsi_afno_cufft_plan **out, c
     if ((r = cufftSetAutoAllocation(p->r2c, 0)) != CUFFT_SUCCESS ||
         (r = cufftSetAutoAllocation(p->c2r, 0)) != CUFFT_SUCCESS)
         return plan_failed(p, r, "cufftSetAutoAllocation", err);
-    if ((r = cufftMakePlanMany(p->r2c, 2, n2, real_embed, d->c, 1, spec_embed, d->c, 1, CUFFT_R2C, d->c, &ws_r2c)) !=
-        CUFFT_SUCCESS)
+    if ((r = cufftMakePlanMany(p->r2c, rank, n2 + skip, real_embed + skip, d->c, 1, spec_embed + skip, d->c, 1,
+                               CUFFT_R2C, d->c, &ws_r2c)) != CUFFT_SUCCESS)
         return plan_failed(p, r, "cufftMakePlanMany (R2C)", err);
-    if ((r = cufftMakePlanMany(p->c2r, 2, n2, spec_embed, d->c, 1, real_embed, d->c, 1, CUFFT_C2R, d->c, &ws_c2r)) !=
-        CUFFT_SUCCESS)
+    if ((r = cufftMakePlanMany(p->c2r, rank, n2 + skip, spec_embed + skip, d->c, 1, real_embed + skip, d->c, 1,
+                               CUFFT_C2R, d->c, &ws_c2r)) != CUFFT_SUCCESS)
         return plan_failed(p, r, "cufftMakePlanMany (C2R)", err);
     p->work_bytes = ws_r2c > ws_c2r ? ws_r2c : ws_c2r;
     if (p->work_bytes) {
