@@ -40,7 +40,10 @@
  *   with their work area, on ex's context.
  * Devices: every buffer (x, y, saved, weights, workspace) is fp32 in ex's device memory,
  *   whatever the run precision; the CPU runs at fp32, CUDA at fp32 or tf32 (the spectral
- *   part stays fp32 in both, as FourCastNet's); bf16/fp16 are WS_ENOTSUP. */
+ *   part stays fp32 in both, as FourCastNet's); bf16/fp16 are WS_ENOTSUP. On CUDA, saved
+ *   must be 8-byte aligned (it is read as complex pairs; any ws_mem_alloc'd buffer, or one
+ *   carved at an even float offset from one, is), and cuFFT's work area belongs to the plan
+ *   (allocated at open), not to the workspace. */
 #ifndef WS_OPS_AFNO_FILTER_H
 #define WS_OPS_AFNO_FILTER_H
 
