@@ -42,6 +42,8 @@ static void usage(FILE *f) {
             "  --data SPEC             synthetic (default) | fashion-mnist[:DIR] | mnist[:DIR] | imagenet:DIR\n"
             "                          | swe:DIR | era5:DIR (weather fields in FourCastNet's layout, for afno;\n"
             "                          make swe data with `wattscale data swe --out DIR`)\n"
+            "                          | synthetic-weather[:CxHxW] (random N(0,1) fields, no file, for afno\n"
+            "                          benchmarks; default 20x720x1440; --synthetic-count train samples)\n"
             "                          (DIR default /usr/share/datasets/fashion-mnist; imagenet: DIR/train/<class>/\n"
             "                          *.JPEG and DIR/val/<class>/*.JPEG, or a flat DIR/val with a label file)\n"
             "  --val-labels FILE       imagenet, flat val: LOC_val_solution.csv or lines \"FILE CLASS\"\n"

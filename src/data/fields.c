@@ -241,6 +241,21 @@ void ws_fields_sample_time(const ws_fields *f, int64_t index, int *file, int *ti
     *file = *time = -1;
 }
 void ws_fields_close(ws_fields *f) { (void)f; }
+ws_status ws_fields_open_synthetic(ws_fields **out, const ws_fields_synthetic_opts *so, ws_fields_split split,
+                                   const ws_fields_opts *opts, ws_error *err) {
+    (void)so, (void)split, (void)opts;
+    *out = NULL;
+    return wsi_error(err, WS_ENOTSUP, "ws_fields_open_synthetic: " NO_HDF5);
+}
+const float *ws_fields_synthetic_pool(const ws_fields *f, int *pool) {
+    (void)f;
+    *pool = 0;
+    return NULL;
+}
+int ws_fields_synthetic_slot(const ws_fields *f, int64_t index, int step) {
+    (void)f, (void)index, (void)step;
+    return 0;
+}
 ws_status ws_fields_writer_open(ws_fields_writer **out, const char *path, int times, int c, int h, int w,
                                 const char *const *names, const char *const *units, const double *lat_deg,
                                 const double *lon_deg, double dt_hours, ws_error *err) {

@@ -135,6 +135,34 @@ ws_status ws_fields_sampler_open(ws_sampler **out, const ws_fields *f, const ws_
 
 void ws_fields_close(ws_fields *f); /* NULL is a no-op */
 
+/* ---- synthetic fields (no file): for throughput and energy benchmarks ---- */
+
+/* Random fields of a given shape, N(0,1) values (already "normalised": mean 0, std 1 per
+ * channel, climatology 0), on ERA5's default grid coordinates, 6 h apart. A split is one
+ * "year" of count + max_steps times; time t is field t % pool of a pool of distinct fields
+ * drawn at open from (seed, split), so sample i is x = pool[i % pool], targets
+ * pool[(i + 1 + s) % pool]: the data of a pure-compute benchmark (nothing to learn), cheap
+ * to load (a copy), the same on every run and device. */
+typedef struct {
+    int c, h, w;       /* 20 x 720 x 1440: FourCastNet's ERA5 sample */
+    size_t count;      /* samples in the split (>= 1) */
+    int pool;          /* distinct fields kept (memory: pool x c x h x w floats); 0: max_steps + 3 */
+    uint64_t seed;
+} ws_fields_synthetic_opts;
+
+/* Opens synthetic fields as a dataset of this interface (info.source "synthetic"; opts:
+ * only max_steps applies; a crop or channel subset is WS_EINVAL, as the shape is given
+ * here). The pool is drawn with OpenMP threads where the build has them. Errors:
+ * WS_EINVAL (a size below 1, more than WS_FIELDS_MAX_CHANNELS channels), WS_ENOMEM,
+ * WS_ENOTSUP (built without HDF5, like every dataset of this interface). */
+ws_status ws_fields_open_synthetic(ws_fields **out, const ws_fields_synthetic_opts *so, ws_fields_split split,
+                                   const ws_fields_opts *opts, ws_error *err);
+/* Synthetic fields only (else NULL and 0): the pool [pool, c, h, w], host memory owned by
+ * f, so a GPU run can keep it on the device and build batches by device copies; and the
+ * pool slot of sample `index`'s time step `step` (0 the input, s >= 1 target s). */
+const float *ws_fields_synthetic_pool(const ws_fields *f, int *pool);
+int ws_fields_synthetic_slot(const ws_fields *f, int64_t index, int step);
+
 /* ---- writing the layout (data/fields_write.c) ---- */
 
 typedef struct ws_fields_writer ws_fields_writer; /* one year file being written */

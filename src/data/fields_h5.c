@@ -1,7 +1,8 @@
 /* data/fields_h5.c - the reader of FourCastNet's layout through the HDF5 C library:
  * ws_fields_open, ws_fields_info_get, ws_fields_load, ws_fields_climatology,
- * ws_fields_sample_time, ws_fields_labels, ws_fields_close. Contract, layout and the
- * threading rule: data/fields.h; the HDF5-free parts (split names, fraction, sampler):
+ * ws_fields_sample_time, ws_fields_labels, ws_fields_close, and the file-less synthetic
+ * fields that share the handle (ws_fields_open_synthetic, ws_fields_synthetic_pool,
+ * ws_fields_synthetic_slot). Contract, layout and the threading rule: data/fields.h; the HDF5-free parts (split names, fraction, sampler):
  * data/fields.c. Every HDF5 call holds the lock of data/h5util.h; the normalisation of a
  * loaded sample runs after the lock is released. */
 #include <hdf5.h>
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "data/h5util.h"
 #include "data/npy.h"
+#include "core/rng.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +38,8 @@ struct ws_fields {
     char **names;         /* [c] */
     const char **name_ptrs;
     double *lat, *lon, *mean, *std;
+    float *pool;          /* synthetic: [pool_n, c, h, w] (no files) */
+    int pool_n;
 };
 
 ws_fields_opts ws_fields_opts_default(void) {
@@ -451,6 +455,15 @@ ws_status ws_fields_load(const ws_fields *f, const int64_t *indices, size_t n, i
             return wsi_error(err, WS_EINVAL, "ws_fields_load(%s): indices[%zu] = %" PRId64 " is outside [0, %zu)",
                              f->dir, i, indices[i], f->info.count);
     size_t chw = (size_t)f->info.c * (size_t)f->info.h * (size_t)f->info.w;
+    if (f->pool) { /* synthetic: copies of the pool's fields */
+        for (size_t i = 0; i < n; i++) {
+            if (x) memcpy(x + i * chw, f->pool + (size_t)ws_fields_synthetic_slot(f, indices[i], 0) * chw, chw * 4);
+            for (int s = 0; s < steps; s++)
+                memcpy(y + (i * steps + s) * chw, f->pool + (size_t)ws_fields_synthetic_slot(f, indices[i], s + 1) * chw,
+                       chw * 4);
+        }
+        return WS_OK;
+    }
     for (size_t i = 0; i < n; i++) {
         int k, t;
         ws_fields_sample_time(f, indices[i], &k, &t);
@@ -467,6 +480,10 @@ ws_status ws_fields_load(const ws_fields *f, const int64_t *indices, size_t n, i
 }
 
 ws_status ws_fields_climatology(const ws_fields *f, float *clim, ws_error *err) {
+    if (f->pool) { /* the time mean of N(0,1) fields */
+        memset(clim, 0, (size_t)f->info.c * f->info.h * f->info.w * sizeof *clim);
+        return WS_OK;
+    }
     char path[4200];
     snprintf(path, sizeof path, "%s/time_means.npy", f->stats_dir);
     double *v;
@@ -514,5 +531,100 @@ void ws_fields_close(ws_fields *f) {
     free(f->lon);
     free(f->mean);
     free(f->std);
+    free(f->pool);
     free(f);
+}
+
+/* ---- synthetic fields ---- */
+
+const float *ws_fields_synthetic_pool(const ws_fields *f, int *pool) {
+    *pool = f->pool ? f->pool_n : 0;
+    return f->pool;
+}
+
+int ws_fields_synthetic_slot(const ws_fields *f, int64_t index, int step) {
+    return f->pool ? (int)((uint64_t)(index + step) % (uint64_t)f->pool_n) : 0;
+}
+
+/* Pool slot k, channel c from its own stream of (seed, split): the same fields whatever
+ * the thread count. */
+static void draw_pool(ws_fields *f, uint64_t seed, ws_fields_split split) {
+    const int C = f->info.c;
+    const size_t hw = (size_t)f->info.h * f->info.w;
+    const ws_rng root = ws_rng_seeded(seed ^ (0x5eedf1e1d5ULL + (uint64_t)split));
+    const long planes = (long)f->pool_n * C;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic)
+#endif
+    for (long p = 0; p < planes; p++) {
+        ws_rng r = ws_rng_split(&root, (uint64_t)p);
+        float *dst = f->pool + (size_t)p * hw;
+        for (size_t k = 0; k < hw; k++) dst[k] = (float)ws_rng_normal(&r);
+    }
+}
+
+ws_status ws_fields_open_synthetic(ws_fields **out, const ws_fields_synthetic_opts *so, ws_fields_split split,
+                                   const ws_fields_opts *opts, ws_error *err) {
+    *out = NULL;
+    ws_fields_opts def = ws_fields_opts_default();
+    const ws_fields_opts *o = opts ? opts : &def;
+    if (!so || so->c < 1 || so->c > WS_FIELDS_MAX_CHANNELS || so->h < 1 || so->w < 1 || so->count < 1 || so->pool < 0)
+        return wsi_error(err, WS_EINVAL, "synthetic fields: want 1..%d channels, a grid and samples of at least 1",
+                         WS_FIELDS_MAX_CHANNELS);
+    if (o->max_steps < 1 || o->channels || o->n_channels || o->row0 || o->rows || o->col0 || o->cols || o->stride != 1)
+        return wsi_error(err, WS_EINVAL, "synthetic fields: no crop, stride or channel subset (the shape is given: "
+                         "--data synthetic-weather:CxHxW), max_steps >= 1");
+    ws_fields *f = calloc(1, sizeof *f);
+    if (!f) return wsi_error(err, WS_ENOMEM, "synthetic fields: out of memory");
+    ws_fields_info *in = &f->info;
+    snprintf(in->source, sizeof in->source, "synthetic");
+    snprintf(f->dir, sizeof f->dir, "synthetic-weather:%dx%dx%d", so->c, so->h, so->w);
+    in->count = so->count;
+    in->c = in->file_c = so->c;
+    in->h = in->file_h = so->h;
+    in->w = in->file_w = so->w;
+    in->max_steps = o->max_steps;
+    in->dt_hours = 6.0;
+    in->files = f->nfiles = 1;
+    f->stride = 1;
+    f->pool_n = so->pool > 0 ? so->pool : o->max_steps + 3;
+    if ((size_t)f->pool_n > so->count + (size_t)o->max_steps) f->pool_n = (int)(so->count + (size_t)o->max_steps);
+    size_t plane = (size_t)so->h * so->w;
+    f->first = calloc(2, sizeof *f->first);
+    f->labels = calloc(so->count, sizeof *f->labels); /* one "year": every label 0 */
+    f->names = calloc((size_t)so->c, sizeof *f->names);
+    f->name_ptrs = calloc((size_t)so->c, sizeof *f->name_ptrs);
+    f->mean = calloc((size_t)so->c, sizeof *f->mean);
+    f->std = malloc((size_t)so->c * sizeof *f->std);
+    f->lat = malloc((size_t)so->h * sizeof *f->lat);
+    f->lon = malloc((size_t)so->w * sizeof *f->lon);
+    f->pool = malloc((size_t)f->pool_n * so->c * plane * sizeof *f->pool);
+    if (!f->first || !f->labels || !f->names || !f->name_ptrs || !f->mean || !f->std || !f->lat || !f->lon || !f->pool) {
+        ws_fields_close(f);
+        return wsi_error(err, WS_ENOMEM, "synthetic fields %dx%dx%d: out of memory for %d fields of %.1f MiB", so->c,
+                         so->h, so->w, f->pool_n, so->c * plane * 4.0 / 1048576.0);
+    }
+    f->first[1] = (int64_t)so->count;
+    for (int c = 0; c < so->c; c++) {
+        char name[16];
+        snprintf(name, sizeof name, "ch%d", c);
+        f->names[c] = strdup(name);
+        f->name_ptrs[c] = f->names[c];
+        f->std[c] = 1.0;
+        if (!f->names[c]) {
+            ws_fields_close(f);
+            return wsi_error(err, WS_ENOMEM, "synthetic fields: out of memory");
+        }
+    }
+    /* ERA5's grid, as files without "lat"/"lon" get (data/fields.h) */
+    for (int j = 0; j < so->h; j++) f->lat[j] = so->h > 1 ? 90.0 - j * 180.0 / (so->h - 1) : 0.0;
+    for (int i = 0; i < so->w; i++) f->lon[i] = i * 360.0 / so->w;
+    draw_pool(f, so->seed, split);
+    in->channel_names = f->name_ptrs;
+    in->lat_deg = f->lat;
+    in->lon_deg = f->lon;
+    in->mean = f->mean;
+    in->std = f->std;
+    *out = f;
+    return WS_OK;
 }

@@ -15,7 +15,15 @@
  *   out = fc2(g) + x1        [L, E]  (the next block's x)
  * Every activation a backward needs is kept for max_batch samples in one arena planned at
  * open; backward walks the blocks in reverse through three [N*L, E] gradient buffers and one
- * [N*L, HID], announcing each tensor's gradient (grads_ready) as soon as it is final. */
+ * [N*L, HID], announcing each tensor's gradient (grads_ready) as soon as it is final.
+ *
+ * One code for both backends, as models/resnet.c: every buffer comes from ops/mem.h on the
+ * model's exec (host memory on the CPU, the GPU's on CUDA) and every computation is an op,
+ * so the CPU runs the references and CUDA their twins, asynchronously on the context's
+ * stream (nothing here waits for the GPU). Parameters are drawn on the host, whatever the
+ * device, and uploaded, so a seed gives the same model everywhere. Activations are fp32 on
+ * every device: the AFNO's operators take float (tf32 runs the products on tensor cores),
+ * so bf16 and fp16 are refused at open. */
 #include "models/afno.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -26,6 +34,7 @@
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
+#include "ops/mem.h"
 #include "ops/patch.h"
 
 #include <limits.h>
@@ -58,6 +67,7 @@ typedef struct {
     void *filter_ws;
     size_t filter_ws_bytes;
     float *arena;
+    size_t arena_bytes;
     int opened_threads;
     int shared;                                      /* params and grads belong to opts.share_params */
 } afno;
@@ -202,14 +212,15 @@ static float trunc_normal(ws_rng *r, double std) {
     return (float)v;
 }
 
-static void init_params(afno *a) {
+/* Into a host copy (params, n_params floats); open uploads it. */
+static void init_params(afno *a, float *params) {
     ws_model *m = &a->base;
     ws_rng rng = ws_rng_seeded(a->opts.seed);
     const double conv_bound = 1.0 / sqrt((double)a->patch_dim);
     for (size_t i = 0; i < m->n_tensors; i++) {
         const ws_model_tensor *t = &m->tensors[i];
         ws_rng tr = ws_rng_split(&rng, i); /* one stream per tensor */
-        float *p = m->params + t->offset;
+        float *p = params + t->offset;
         const char *leaf = strrchr(t->name, '.');
         leaf = leaf ? leaf + 1 : t->name;
         int is_norm = strstr(t->name, "norm") != NULL, is_filter = strstr(t->name, ".filter.") != NULL;
@@ -236,12 +247,16 @@ static ws_afno_filter_desc filter_desc(const afno *a, int n) {
                                     o->hard_thresholding_fraction, (float)o->sparsity_threshold);
 }
 
-/* A batch inside what was planned, on the thread count the workspace was sized for. */
+/* A batch inside what was planned, on the exec the model was opened with (on the CPU, the
+ * thread count the workspace was sized for). */
 static ws_status call_ok(const afno *a, const ws_exec *ex, int n, ws_error *err) {
     const ws_model *m = &a->base;
     if (n < 1 || n > m->max_batch)
         return wsi_error(err, WS_EINVAL, "%s: batch %d outside 1..%d planned at open", m->name, n, m->max_batch);
-    if (ex->threads != a->opened_threads)
+    if (ex->device != m->exec.device || ex->precision != m->exec.precision || ex->cuda != m->exec.cuda)
+        return wsi_error(err, WS_EINVAL, "%s: opened on %s %s, called on %s %s", m->name, ws_device_name(m->exec.device),
+                         ws_dtype_name(m->exec.precision), ws_device_name(ex->device), ws_dtype_name(ex->precision));
+    if (ex->device == WS_DEVICE_CPU && ex->threads != a->opened_threads)
         return wsi_error(err, WS_EINVAL, "%s: opened for %d threads, called with %d", m->name, a->opened_threads,
                          ex->threads);
     return WS_OK;
@@ -250,7 +265,7 @@ static ws_status call_ok(const afno *a, const ws_exec *ex, int n, ws_error *err)
 static ws_status afno_forward(ws_model *m, const ws_exec *ex, const void *xv, int n, int train, const void **out,
                               ws_error *err) {
     afno *a = (afno *)m;
-    const float *x = xv; /* the CPU reference: fp32 NCHW */
+    const float *x = xv; /* fp32 [N, C, H, W] on every device */
     (void)train; /* no dropout, no batch statistics: training and evaluation compute the same */
     ws_status st = call_ok(a, ex, n, err);
     if (st != WS_OK) return st;
@@ -353,15 +368,16 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
 
 static void afno_close(ws_model *m) {
     afno *a = (afno *)m;
+    const ws_exec *ex = &m->exec;
     ws_afno_filter_plan_close(a->plan);
-    free(a->filter_ws);
-    free(a->arena);
+    ws_mem_free(ex, a->filter_ws, a->filter_ws_bytes);
+    ws_mem_free(ex, a->arena, a->arena_bytes);
     free(a->blocks);
     if (!a->shared) {
-        free(m->params);
-        free(m->grads);
+        ws_mem_free(ex, m->params, m->n_params * sizeof(float));
+        ws_mem_free(ex, m->grads, m->n_params * sizeof(float));
     }
-    free(m->buffers);
+    ws_mem_free(ex, m->buffers, sizeof(float));
     free(m->tensors);
     free(a);
 }
@@ -454,40 +470,82 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
     a->blocks = calloc((size_t)o->depth, sizeof *a->blocks);
     if (!a->blocks || layout(a) != 0) goto nomem;
 
-    ws_exec cpu = ws_exec_cpu(o->threads);
+    ws_exec ex = o->exec ? *o->exec : ws_exec_cpu(o->threads);
+    m->exec = ex; /* before anything is allocated: close frees on it */
+    if (wsi_exec_run(&ex) == WSI_RUN_NONE || ws_act_dtype(ex.precision) != WS_FP32) {
+        st = wsi_error(err, WS_ENOTSUP,
+                       "afno: %s %s is not supported: the AFNO runs on the CPU in fp32 and, in a CUDA build, on a GPU in "
+                       "fp32 or tf32 (its operators compute in float; bf16 and fp16 are not implemented)",
+                       ws_device_name(ex.device), ws_dtype_name(ex.precision));
+        afno_close(m);
+        return st;
+    }
+    const ws_model *owner = o->share_params;
+    if (owner && (owner->ops != &afno_ops || owner->n_params != m->n_params || owner->exec.device != ex.device ||
+                  owner->exec.cuda != ex.cuda || owner->exec.precision != ex.precision)) {
+        st = wsi_error(err, WS_EINVAL,
+                       "afno: share_params is %s with %zu parameters on %s %s, this configuration has %zu on %s %s",
+                       owner->ops == &afno_ops ? "an AFNO" : "no AFNO", owner->n_params,
+                       ws_device_name(owner->exec.device), ws_dtype_name(owner->exec.precision), m->n_params,
+                       ws_device_name(ex.device), ws_dtype_name(ex.precision));
+        afno_close(m);
+        return st;
+    }
     ws_afno_filter_desc fd = filter_desc(a, o->max_batch);
-    st = ws_afno_filter_plan_open(&a->plan, &cpu, &fd, err);
+    st = ws_afno_filter_plan_open(&a->plan, &ex, &fd, err);
+    const int R = o->max_batch * a->tokens;
+    /* the products' plans (CUDA: workspace for other storage types; nothing in fp32) */
+    if (st == WS_OK) st = ws_linear_plan(&ex, R, a->patch_dim, o->embed, err);
+    if (st == WS_OK) st = ws_linear_plan(&ex, R, o->embed, a->hidden, err);
+    if (st == WS_OK) st = ws_linear_plan(&ex, R, a->hidden, o->embed, err);
+    if (st == WS_OK) st = ws_linear_plan(&ex, R, o->embed, a->head_dim, err);
     if (st != WS_OK) {
         afno_close(m);
         return st;
     }
-    a->filter_ws_bytes = ws_afno_filter_workspace_bytes(&cpu, &fd);
+    a->filter_ws_bytes = ws_afno_filter_workspace_bytes(&ex, &fd);
     size_t arena_floats = carve(a, NULL);
-    const ws_model *owner = o->share_params;
-    if (owner && (owner->ops != &afno_ops || owner->n_params != m->n_params)) {
-        st = wsi_error(err, WS_EINVAL, "afno: share_params is %s with %zu parameters, this configuration has %zu",
-                       owner->ops == &afno_ops ? "an AFNO" : "no AFNO", owner->n_params, m->n_params);
+    a->arena_bytes = arena_floats * sizeof(float);
+    a->shared = owner != NULL;
+    if (owner) {
+        m->params = owner->params;
+        m->grads = owner->grads;
+    } else if ((st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "afno parameters", (void **)&m->params, err)) !=
+                   WS_OK ||
+               (st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "afno gradients", (void **)&m->grads, err)) !=
+                   WS_OK) {
         afno_close(m);
         return st;
     }
-    a->shared = owner != NULL;
-    m->params = owner ? owner->params : calloc(m->n_params, sizeof(float));
-    m->grads = owner ? owner->grads : calloc(m->n_params, sizeof(float));
-    m->buffers = calloc(1, sizeof(float)); /* no buffers: nothing like batch-norm statistics */
-    a->filter_ws = malloc(a->filter_ws_bytes);
-    if (posix_memalign((void **)&a->arena, ALIGN_FLOATS * sizeof(float), arena_floats * sizeof(float))) a->arena = NULL;
-    if (!m->params || !m->grads || !m->buffers || !a->filter_ws || !a->arena) goto nomem;
+    /* buffers: one float, as there is nothing like batch-norm statistics (n_buffers 0) */
+    if ((st = ws_mem_alloc(&ex, sizeof(float), "afno buffers", (void **)&m->buffers, err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, a->filter_ws_bytes, "afno filter workspace", &a->filter_ws, err)) != WS_OK ||
+        (st = ws_mem_alloc(&ex, a->arena_bytes, "afno activations", (void **)&a->arena, err)) != WS_OK) {
+        afno_close(m);
+        return st;
+    }
     carve(a, a->arena);
-    a->opened_threads = o->threads;
-    m->exec = cpu;             /* CPU only until the AFNO operators have CUDA twins */
-    m->params_work = m->params;
-    m->activation_bytes = arena_floats * sizeof(float) + a->filter_ws_bytes;
+    a->opened_threads = ex.threads; /* the workspace was sized for these */
+    m->params_work = m->params; /* fp32 activations: the ops read the fp32 weights */
+    m->activation_bytes = a->arena_bytes + a->filter_ws_bytes;
     m->forward_flop_per_sample = forward_flops(a);
-    if (!owner) init_params(a);
-    ws_log(WS_LOG_DEBUG, "%s: %zu parameters, %d tokens of %d, %.1f MiB activations+gradients at batch %d, %.1f MiB "
-                         "filter workspace",
-           m->name, m->n_params, a->tokens, o->embed, arena_floats * 4.0 / 1048576.0, o->max_batch,
-           a->filter_ws_bytes / 1048576.0);
+    if (!owner) {
+        float *host = malloc(m->n_params * sizeof *host);
+        if (!host) goto nomem;
+        init_params(a, host);
+        ws_mem_zero(&ex, m->grads, m->n_params * sizeof(float));
+        st = ws_model_set_params(m, host, err);
+        free(host);
+        if (st != WS_OK) {
+            afno_close(m);
+            return st;
+        }
+    }
+    ws_log(WS_LOG_DEBUG,
+           "%s on %s %s: %zu parameters, %d tokens of %d, %.1f MiB activations+gradients at batch %d, %.1f MiB filter "
+           "workspace",
+           m->name, ws_device_name(ex.device), ws_dtype_name(ex.precision), m->n_params, a->tokens, o->embed,
+           a->arena_bytes / 1048576.0, o->max_batch, a->filter_ws_bytes / 1048576.0);
     *out = m;
     return WS_OK;
 nomem:

@@ -64,6 +64,11 @@ typedef struct {
     double hard_thresholding_fraction; /* 1.0: fraction of the H/2+1 modes kept, in [0, 1] */
     int max_batch;              /* activations are planned for this many samples */
     int threads;                /* CPU threads the model runs with (ws_exec.threads; 0: OpenMP default) */
+    const ws_exec *exec;        /* where it runs (kept by value); NULL: the CPU reference with `threads`.
+                                 * CUDA: fp32 or tf32 (tf32: the token-wise products on tensor cores;
+                                 * activations stay fp32 either way), every buffer in the GPU's memory,
+                                 * parameters drawn on the host (the CPU's values for the seed) and
+                                 * uploaded; fields in and out stay [N, C, H, W] fp32 (not NHWC). */
     int input_grad;             /* backward also computes the gradient of the input fields
                                  * (multi-step fine-tuning backpropagates through the input) */
     uint64_t seed;              /* initialisation */
@@ -79,12 +84,14 @@ ws_afno_opts ws_afno_opts_default(void);
 /* Parameters of a configuration without building it (plans, tests); 0 for a bad one. */
 size_t ws_afno_param_count(const ws_afno_opts *o);
 /* Builds the model, plans all memory and the FFTs for max_batch. WS_EINVAL names a bad size;
- * WS_ENOTSUP when the build has no FFTW. classes is 0; out_per_sample = out_c*img_h*img_w.
- * With share_params: WS_EINVAL when that model is no AFNO or has another parameter count. */
+ * WS_ENOTSUP when the build has no FFTW, or for a device or precision the AFNO's operators
+ * lack (bf16, fp16: the message names what runs). classes is 0; out_per_sample = out_c*img_h*img_w.
+ * With share_params: WS_EINVAL when that model is no AFNO, has another parameter count or
+ * runs on another exec. */
 ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err);
 /* After a backward of a model opened with input_grad: the gradient of the loss with respect
  * to the last forward's input, [n, in_c, img_h, img_w] (=, overwritten by each backward),
- * owned by the model. NULL for a model opened without input_grad or that is no AFNO. */
+ * owned by the model, in its exec's memory. NULL for a model opened without input_grad or that is no AFNO. */
 const float *ws_afno_input_grad(const ws_model *m);
 
 #endif

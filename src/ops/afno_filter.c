@@ -3,11 +3,15 @@
  *          ws_afno_filter_plan_open, ws_afno_filter_plan_close, ws_afno_filter_workspace_bytes,
  *          ws_afno_filter_forward, ws_afno_filter_backward
  * backends: src/ops/afno_filter_cpu.c (reference, FFTW), src/ops/afno_filter_cuda.cu
- * (cuFFT, to come); contract: src/ops/afno_filter.h. A bad descriptor is WS_EINVAL whatever
- * the device, and so is a plan made for other (H, W, C); the CPU (fp32 only) runs the
- * reference; any other device or precision is WS_ENOTSUP for now. */
+ * (cuFFT, cuBLAS); contract: src/ops/afno_filter.h. A bad descriptor is WS_EINVAL whatever
+ * the device, and so is a plan made for other (H, W, C), another device or another CUDA
+ * context; the CPU (fp32) runs the reference, a CUDA exec (fp32 or tf32) the twin; anything
+ * else is WS_ENOTSUP. */
 #include "ops/afno_filter.h"
 #include "core/error.h"
+#include "ws_config.h"
+
+#include <stdlib.h>
 
 #include <limits.h>
 #include <math.h>
@@ -53,7 +57,14 @@ size_t ws_afno_filter_saved_floats(const ws_afno_filter_desc *d) {
     return (size_t)d->n * ws_afno_filter_kept(d) * (4 * (size_t)d->c + 2 * (size_t)d->c * d->hidden_factor);
 }
 
-static int cpu_runs(const ws_exec *ex) { return ex->device == WS_DEVICE_CPU && ex->precision == WS_FP32; }
+/* What a plan is for, and the backend half that runs it. */
+struct ws_afno_filter_plan {
+    ws_device device;
+    int h, w, c;
+    const ws_cuda_ctx *cuda;  /* CUDA: the context the plan was made on */
+    wsi_afno_fftw_plan *cpu;
+    wsi_afno_cufft_plan *gpu;
+};
 
 ws_status ws_afno_filter_plan_open(ws_afno_filter_plan **out, const ws_exec *ex, const ws_afno_filter_desc *d,
                                    ws_error *err) {
@@ -61,27 +72,67 @@ ws_status ws_afno_filter_plan_open(ws_afno_filter_plan **out, const ws_exec *ex,
     *out = NULL;
     if (!ex || !desc_ok(d))
         return wsi_error(err, WS_EINVAL, "afno filter: bad descriptor (sizes, blocks dividing C, kept modes, lambda)");
-    if (cpu_runs(ex)) return wsi_afno_filter_plan_open_cpu(out, d, err);
-    /* TODO(cuda issue): under WS_HAVE_CUDA, cuFFT plans for the CUDA device. */
-    return wsi_error(err, WS_ENOTSUP, "afno filter: no %s backend at %s yet", ws_device_name(ex->device),
-                     ws_dtype_name(ex->precision));
+    wsi_backend run = wsi_exec_run_f32(ex);
+    if (run == WSI_RUN_NONE)
+        return wsi_error(err, WS_ENOTSUP, "afno filter: no %s backend at %s (the filter runs in fp32, or tf32 on CUDA)",
+                         ws_device_name(ex->device), ws_dtype_name(ex->precision));
+    ws_afno_filter_plan *p = calloc(1, sizeof *p);
+    if (!p) return wsi_error(err, WS_ENOMEM, "afno filter: out of memory for a plan");
+    p->device = ex->device, p->h = d->h, p->w = d->w, p->c = d->c, p->cuda = ex->cuda;
+    ws_status st = WS_ENOTSUP;
+    if (run == WSI_RUN_CPU) st = wsi_afno_filter_plan_open_cpu(&p->cpu, d, err);
+#if WS_HAVE_CUDA
+    if (run == WSI_RUN_CUDA) st = wsi_afno_filter_plan_open_cuda(&p->gpu, ex, d, err);
+#endif
+    if (st != WS_OK) {
+        free(p);
+        return st;
+    }
+    *out = p;
+    return WS_OK;
 }
 
-void ws_afno_filter_plan_close(ws_afno_filter_plan *p) { wsi_afno_filter_plan_close_cpu(p); }
+void ws_afno_filter_plan_close(ws_afno_filter_plan *p) {
+    if (!p) return;
+    wsi_afno_filter_plan_close_cpu(p->cpu);
+#if WS_HAVE_CUDA
+    wsi_afno_filter_plan_close_cuda(p->gpu);
+#endif
+    free(p);
+}
 
 size_t ws_afno_filter_workspace_bytes(const ws_exec *ex, const ws_afno_filter_desc *d) {
     if (!ex || !desc_ok(d)) return 0;
-    if (cpu_runs(ex)) return ws_afno_filter_workspace_bytes_cpu(d, ex->threads);
-    return 0;
+    switch (wsi_exec_run_f32(ex)) {
+    case WSI_RUN_CPU: return ws_afno_filter_workspace_bytes_cpu(d, ex->threads);
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: return ws_afno_filter_workspace_bytes_cuda(d);
+#endif
+    default: return 0;
+    }
+}
+
+/* The backend for ex when p was made for it and for d's (H, W, C); else WSI_RUN_NONE. */
+static wsi_backend plan_run(const ws_exec *ex, const ws_afno_filter_plan *p, const ws_afno_filter_desc *d) {
+    wsi_backend run = wsi_exec_run_f32(ex);
+    if (!p || p->h != d->h || p->w != d->w || p->c != d->c || p->device != ex->device) return WSI_RUN_NONE;
+    if (run == WSI_RUN_CPU && p->cpu) return run;
+    if (run == WSI_RUN_CUDA && p->gpu && p->cuda == ex->cuda) return run;
+    return WSI_RUN_NONE;
 }
 
 ws_status ws_afno_filter_forward(const ws_exec *ex, const ws_afno_filter_plan *p, const ws_afno_filter_desc *d,
                                  float *y, float *saved, const float *x, const float *w1, const float *b1,
                                  const float *w2, const float *b2, void *workspace) {
     if (!ex || !desc_ok(d) || !y || !saved || !x || !w1 || !b1 || !w2 || !b2 || !workspace) return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    if (!wsi_afno_filter_plan_fits(p, d)) return WS_EINVAL;
-    ws_afno_filter_forward_cpu(p, d, ex->threads, y, saved, x, w1, b1, w2, b2, workspace);
+    if (wsi_exec_run_f32(ex) == WSI_RUN_NONE) return WS_ENOTSUP;
+    switch (plan_run(ex, p, d)) {
+    case WSI_RUN_CPU: ws_afno_filter_forward_cpu(p->cpu, d, ex->threads, y, saved, x, w1, b1, w2, b2, workspace); break;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA: ws_afno_filter_forward_cuda(ex, p->gpu, d, y, saved, x, w1, b1, w2, b2, workspace); break;
+#endif
+    default: return WS_EINVAL; /* a plan for other sizes or another device */
+    }
     return WS_OK;
 }
 
@@ -90,8 +141,17 @@ ws_status ws_afno_filter_backward(const ws_exec *ex, const ws_afno_filter_plan *
                                   const float *saved, const float *w1, const float *w2, void *workspace) {
     if (!ex || !desc_ok(d) || !dx || !dw1 || !db1 || !dw2 || !db2 || !dy || !saved || !w1 || !w2 || !workspace)
         return WS_EINVAL;
-    if (!cpu_runs(ex)) return WS_ENOTSUP;
-    if (!wsi_afno_filter_plan_fits(p, d)) return WS_EINVAL;
-    ws_afno_filter_backward_cpu(p, d, ex->threads, dx, dw1, db1, dw2, db2, dy, saved, w1, w2, workspace);
+    if (wsi_exec_run_f32(ex) == WSI_RUN_NONE) return WS_ENOTSUP;
+    switch (plan_run(ex, p, d)) {
+    case WSI_RUN_CPU:
+        ws_afno_filter_backward_cpu(p->cpu, d, ex->threads, dx, dw1, db1, dw2, db2, dy, saved, w1, w2, workspace);
+        break;
+#if WS_HAVE_CUDA
+    case WSI_RUN_CUDA:
+        ws_afno_filter_backward_cuda(ex, p->gpu, d, dx, dw1, db1, dw2, db2, dy, saved, w1, w2, workspace);
+        break;
+#endif
+    default: return WS_EINVAL;
+    }
     return WS_OK;
 }

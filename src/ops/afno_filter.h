@@ -3,8 +3,9 @@
  * defines: ws_afno_filter_desc, ws_afno_filter_desc_make, ws_afno_filter_kept,
  *          ws_afno_filter_saved_floats, ws_afno_filter_plan (opaque) with
  *          ws_afno_filter_plan_open/close, ws_afno_filter_workspace_bytes,
- *          ws_afno_filter_forward, ws_afno_filter_backward (dispatch, ops/afno_filter.c) and
- *          the CPU reference (FFTW) in ops/afno_filter_cpu.c.
+ *          ws_afno_filter_forward, ws_afno_filter_backward (dispatch, ops/afno_filter.c), the
+ *          CPU reference (FFTW) in ops/afno_filter_cpu.c and the CUDA twin (cuFFT, cuBLAS) in
+ *          ops/afno_filter_cuda.cu.
  *
  * Shapes: x, y, dx, dy [N, H, W, C] channels last (the token grid of one sample is H x W,
  *   C = embed dim); C = NB blocks of BS = C/NB; F = hidden_size_factor.
@@ -33,8 +34,16 @@
  * saved: N*K*(4C + 2CF) floats (K = kept modes per sample; ws_afno_filter_saved_floats):
  *   forward writes the kept spectrum X, O1 and O2 there; backward reads them (same N). x may not
  *   alias y; dx may not alias dy.
- * Plans: FFTW plans for (H, W, C), made once by ws_afno_filter_plan_open (not in a step),
- *   valid for any N; FFTW_ESTIMATE, so the same plan, and the same bits, on every run. */
+ * Plans: for (H, W, C), made once by ws_afno_filter_plan_open (not in a step), valid for
+ *   any N. CPU: FFTW plans, FFTW_ESTIMATE, so the same plan, and the same bits, on every
+ *   run. CUDA: cuFFT plans for one sample, run per sample (afno_filter_cuda.cu says why),
+ *   with their work area, on ex's context.
+ * Devices: every buffer (x, y, saved, weights, workspace) is fp32 in ex's device memory,
+ *   whatever the run precision; the CPU runs at fp32, CUDA at fp32 or tf32 (the spectral
+ *   part stays fp32 in both, as FourCastNet's); bf16/fp16 are WS_ENOTSUP. On CUDA, saved
+ *   must be 8-byte aligned (it is read as complex pairs; any ws_mem_alloc'd buffer, or one
+ *   carved at an even float offset from one, is), and cuFFT's work area belongs to the plan
+ *   (allocated at open), not to the workspace. */
 #ifndef WS_OPS_AFNO_FILTER_H
 #define WS_OPS_AFNO_FILTER_H
 
@@ -61,14 +70,19 @@ size_t ws_afno_filter_saved_floats(const ws_afno_filter_desc *d);
 
 typedef struct ws_afno_filter_plan ws_afno_filter_plan;
 
-/* Plans for d's H, W, C on ex's device (the CPU: FFTW, single precision). WS_ENOTSUP with
- * the fix in err when the build has no FFTW; WS_EINVAL for a bad descriptor. */
+/* Plans for d's H, W, C on ex's device (the CPU: FFTW, single precision; CUDA: cuFFT).
+ * WS_ENOTSUP with the fix in err when the build has no FFTW (CPU), for another device or a
+ * bf16/fp16 precision, and on CUDA for a grid one column wide (W = 1); WS_EINVAL for a bad
+ * descriptor; WS_ELIBRARY when cuFFT fails. */
 ws_status ws_afno_filter_plan_open(ws_afno_filter_plan **out, const ws_exec *ex, const ws_afno_filter_desc *d,
                                    ws_error *err);
 void ws_afno_filter_plan_close(ws_afno_filter_plan *p); /* NULL is a no-op */
 
 /* Scratch for forward and backward (per-thread spectra, expanded weights, gradients of the
- * MLP) for d->n samples and ex->threads threads: pass the same threads to the calls. */
+ * MLP) for d->n samples and ex->threads threads: pass the same threads to the calls. CUDA:
+ * one sample's spectrum and the same MLP sections (ex->threads does not apply), in device
+ * memory; a workspace for N samples serves every smaller N. 0 for a bad descriptor or a
+ * device that does not run the filter. */
 size_t ws_afno_filter_workspace_bytes(const ws_exec *ex, const ws_afno_filter_desc *d);
 
 ws_status ws_afno_filter_forward(const ws_exec *ex, const ws_afno_filter_plan *p, const ws_afno_filter_desc *d,
@@ -78,17 +92,34 @@ ws_status ws_afno_filter_backward(const ws_exec *ex, const ws_afno_filter_plan *
                                   float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
                                   const float *saved, const float *w1, const float *w2, void *workspace);
 
-/* CPU reference (ops/afno_filter_cpu.c); the plan must come from ws_afno_filter_plan_open
- * on the CPU. */
-ws_status wsi_afno_filter_plan_open_cpu(ws_afno_filter_plan **out, const ws_afno_filter_desc *d, ws_error *err);
-void wsi_afno_filter_plan_close_cpu(ws_afno_filter_plan *p);
-int wsi_afno_filter_plan_fits(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d);
+/* The backends' halves of a plan: ws_afno_filter_plan (ops/afno_filter.c) holds one of
+ * them with the (H, W, C) it was made for and, on CUDA, its context. */
+typedef struct wsi_afno_fftw_plan wsi_afno_fftw_plan;   /* ops/afno_filter_cpu.c */
+typedef struct wsi_afno_cufft_plan wsi_afno_cufft_plan; /* ops/afno_filter_cuda.cu */
+
+/* CPU reference (ops/afno_filter_cpu.c, FFTW). */
+ws_status wsi_afno_filter_plan_open_cpu(wsi_afno_fftw_plan **out, const ws_afno_filter_desc *d, ws_error *err);
+void wsi_afno_filter_plan_close_cpu(wsi_afno_fftw_plan *p);
 size_t ws_afno_filter_workspace_bytes_cpu(const ws_afno_filter_desc *d, int threads);
-void ws_afno_filter_forward_cpu(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int threads, float *y,
+void ws_afno_filter_forward_cpu(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int threads, float *y,
                                 float *saved, const float *x, const float *w1, const float *b1, const float *w2,
                                 const float *b2, void *workspace);
-void ws_afno_filter_backward_cpu(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int threads,
+void ws_afno_filter_backward_cpu(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int threads,
                                  float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
                                  const float *saved, const float *w1, const float *w2, void *workspace);
+
+/* CUDA twin (ops/afno_filter_cuda.cu, cuFFT + cuBLAS), built with WS_HAVE_CUDA. The plan
+ * belongs to ex's context (its stream; its FFT work area is allocated there at open) and
+ * must be closed before the context. */
+ws_status wsi_afno_filter_plan_open_cuda(wsi_afno_cufft_plan **out, const ws_exec *ex, const ws_afno_filter_desc *d,
+                                         ws_error *err);
+void wsi_afno_filter_plan_close_cuda(wsi_afno_cufft_plan *p);
+size_t ws_afno_filter_workspace_bytes_cuda(const ws_afno_filter_desc *d);
+void ws_afno_filter_forward_cuda(const ws_exec *ex, const wsi_afno_cufft_plan *p, const ws_afno_filter_desc *d,
+                                 float *y, float *saved, const float *x, const float *w1, const float *b1,
+                                 const float *w2, const float *b2, void *workspace);
+void ws_afno_filter_backward_cuda(const ws_exec *ex, const wsi_afno_cufft_plan *p, const ws_afno_filter_desc *d,
+                                  float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
+                                  const float *saved, const float *w1, const float *w2, void *workspace);
 
 #endif

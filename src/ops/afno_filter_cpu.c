@@ -1,8 +1,8 @@
 /* src/ops/afno_filter_cpu.c - reference AFNO spectral filter (FourCastNet's AFNO2D) on FFTW.
  * defines: wsi_afno_filter_plan_open_cpu, wsi_afno_filter_plan_close_cpu,
- *          wsi_afno_filter_plan_fits, ws_afno_filter_workspace_bytes_cpu,
+ *          ws_afno_filter_workspace_bytes_cpu,
  *          ws_afno_filter_forward_cpu, ws_afno_filter_backward_cpu
- * twin: src/ops/afno_filter_cuda.cu (cuFFT, to come); contract and the exact definition:
+ * twin: src/ops/afno_filter_cuda.cu (cuFFT); contract and the exact definition:
  * src/ops/afno_filter.h
  *
  * Shapes: x, y [N, H, W, C] channels last; per sample the spectrum is [H, W2, C] complex,
@@ -51,7 +51,7 @@
 
 enum { ALIGN_FLOATS = 16 }; /* 64 B between workspace sections */
 
-struct ws_afno_filter_plan {
+struct wsi_afno_fftw_plan {
     int h, w, c;
     fftwf_plan r2c;   /* one sample [H, W, C] -> spectrum [H, W2, C] */
     fftwf_plan c2c_h; /* spectrum in place: inverse complex DFT along H */
@@ -62,10 +62,10 @@ static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int w2_of(int w) { return w / 2 + 1; }
 
-ws_status wsi_afno_filter_plan_open_cpu(ws_afno_filter_plan **out, const ws_afno_filter_desc *d, ws_error *err) {
+ws_status wsi_afno_filter_plan_open_cpu(wsi_afno_fftw_plan **out, const ws_afno_filter_desc *d, ws_error *err) {
     *out = NULL;
     const int H = d->h, W = d->w, C = d->c, W2 = w2_of(W);
-    ws_afno_filter_plan *p = calloc(1, sizeof *p);
+    wsi_afno_fftw_plan *p = calloc(1, sizeof *p);
     /* planning arrays only: FFTW_ESTIMATE does not touch them */
     float *real = fftwf_alloc_real((size_t)H * W * C);
     fftwf_complex *spec = fftwf_alloc_complex((size_t)H * W2 * C);
@@ -94,7 +94,7 @@ ws_status wsi_afno_filter_plan_open_cpu(ws_afno_filter_plan **out, const ws_afno
     return WS_OK;
 }
 
-void wsi_afno_filter_plan_close_cpu(ws_afno_filter_plan *p) {
+void wsi_afno_filter_plan_close_cpu(wsi_afno_fftw_plan *p) {
     if (!p) return;
     pthread_mutex_lock(&planner_lock);
     if (p->r2c) fftwf_destroy_plan(p->r2c);
@@ -102,10 +102,6 @@ void wsi_afno_filter_plan_close_cpu(ws_afno_filter_plan *p) {
     if (p->c2r_w) fftwf_destroy_plan(p->c2r_w);
     pthread_mutex_unlock(&planner_lock);
     free(p);
-}
-
-int wsi_afno_filter_plan_fits(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d) {
-    return p && p->h == d->h && p->w == d->w && p->c == d->c;
 }
 
 /* ------------------------------------------------------------------ workspace */
@@ -221,12 +217,12 @@ static float softshrink(float v, float lambda) { return v > lambda ? v - lambda 
 /* ------------------------------------------------------------------ per-sample spectra */
 
 /* spec = rfft2(x) (unnormalised); returns nothing, FFTW cannot fail once planned. */
-static void forward_fft(const ws_afno_filter_plan *p, const float *x, float *spec) {
+static void forward_fft(const wsi_afno_fftw_plan *p, const float *x, float *spec) {
     fftwf_execute_dft_r2c(p->r2c, (float *)x, (fftwf_complex *)spec);
 }
 
 /* out = irfft2(spec) as the contract defines it (unnormalised); spec is destroyed. */
-static void inverse_fft(const ws_afno_filter_plan *p, float *spec, float *out) {
+static void inverse_fft(const wsi_afno_fftw_plan *p, float *spec, float *out) {
     const int H = p->h, W = p->w, C = p->c, W2 = w2_of(W);
     fftwf_execute_dft(p->c2c_h, (fftwf_complex *)spec, (fftwf_complex *)spec);
     for (int r = 0; r < H; r++) {
@@ -282,7 +278,7 @@ static void scatter(const ws_afno_filter_desc *d, float *spec, const float *kept
 
 /* kept_i (=) = gather(rfft2(src_i)) x scale (x c_l where weighted); where mask is given
  * (the saved O2), zero wherever softshrink did not pass its input (|O2| <= lambda). */
-static void to_spectrum(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int chunks, const sections *s,
+static void to_spectrum(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int chunks, const sections *s,
                         const float *src, float *kept, float scale, int weighted, const float *mask) {
     const size_t LC = (size_t)d->h * d->w * d->c, KC2 = ws_afno_filter_kept(d) * 2 * d->c;
 #ifdef _OPENMP
@@ -302,7 +298,7 @@ static void to_spectrum(const ws_afno_filter_plan *p, const ws_afno_filter_desc 
 }
 
 /* dst_i (=) = scale x irfft2(scatter(kept_i)) + skip_i */
-static void from_spectrum(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int chunks, const sections *s,
+static void from_spectrum(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int chunks, const sections *s,
                           const float *kept, scatter_kind kind, float scale, const float *skip, float *dst) {
     const size_t LC = (size_t)d->h * d->w * d->c, KC2 = ws_afno_filter_kept(d) * 2 * d->c;
 #ifdef _OPENMP
@@ -322,7 +318,7 @@ static void from_spectrum(const ws_afno_filter_plan *p, const ws_afno_filter_des
 
 /* ------------------------------------------------------------------ forward and backward */
 
-void ws_afno_filter_forward_cpu(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int threads, float *y,
+void ws_afno_filter_forward_cpu(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int threads, float *y,
                                 float *saved, const float *x, const float *w1, const float *b1, const float *w2,
                                 const float *b2, void *workspace) {
     const int C = d->c, NB = d->blocks, BS = C / NB, BSF = BS * d->hidden_factor, CF = C * d->hidden_factor;
@@ -352,7 +348,7 @@ void ws_afno_filter_forward_cpu(const ws_afno_filter_plan *p, const ws_afno_filt
     from_spectrum(p, d, chunks, &s, o2, SCATTER_SOFTSHRINK, scale, x, y);
 }
 
-void ws_afno_filter_backward_cpu(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int threads,
+void ws_afno_filter_backward_cpu(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int threads,
                                  float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
                                  const float *saved, const float *w1, const float *w2, void *workspace) {
     const int C = d->c, NB = d->blocks, BS = C / NB, BSF = BS * d->hidden_factor, CF = C * d->hidden_factor;
@@ -383,11 +379,11 @@ void ws_afno_filter_backward_cpu(const ws_afno_filter_plan *p, const ws_afno_fil
 
 #else /* no FFTW in this build */
 
-struct ws_afno_filter_plan {
+struct wsi_afno_fftw_plan {
     int unused;
 };
 
-ws_status wsi_afno_filter_plan_open_cpu(ws_afno_filter_plan **out, const ws_afno_filter_desc *d, ws_error *err) {
+ws_status wsi_afno_filter_plan_open_cpu(wsi_afno_fftw_plan **out, const ws_afno_filter_desc *d, ws_error *err) {
     (void)d;
     *out = NULL;
     return wsi_error(err, WS_ENOTSUP,
@@ -395,24 +391,20 @@ ws_status wsi_afno_filter_plan_open_cpu(ws_afno_filter_plan **out, const ws_afno
                      "and reconfigure with -DWS_WITH_FFTW=ON)");
 }
 
-void wsi_afno_filter_plan_close_cpu(ws_afno_filter_plan *p) { free(p); }
-int wsi_afno_filter_plan_fits(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d) {
-    (void)p, (void)d;
-    return 0;
-}
+void wsi_afno_filter_plan_close_cpu(wsi_afno_fftw_plan *p) { free(p); }
 size_t ws_afno_filter_workspace_bytes_cpu(const ws_afno_filter_desc *d, int threads) {
     (void)d, (void)threads;
     return 0;
 }
 /* unreachable: no plan can exist without FFTW, and the dispatcher requires one */
-void ws_afno_filter_forward_cpu(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int threads, float *y,
+void ws_afno_filter_forward_cpu(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int threads, float *y,
                                 float *saved, const float *x, const float *w1, const float *b1, const float *w2,
                                 const float *b2, void *workspace) {
     (void)p, (void)d, (void)threads, (void)y, (void)saved, (void)x, (void)w1, (void)b1, (void)w2, (void)b2;
     (void)workspace;
     ws_fatal("afno filter: no FFTW in this build");
 }
-void ws_afno_filter_backward_cpu(const ws_afno_filter_plan *p, const ws_afno_filter_desc *d, int threads,
+void ws_afno_filter_backward_cpu(const wsi_afno_fftw_plan *p, const ws_afno_filter_desc *d, int threads,
                                  float *dx, float *dw1, float *db1, float *dw2, float *db2, const float *dy,
                                  const float *saved, const float *w1, const float *w2, void *workspace) {
     (void)p, (void)d, (void)threads, (void)dx, (void)dw1, (void)db1, (void)dw2, (void)db2, (void)dy, (void)saved;

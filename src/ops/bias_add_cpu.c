@@ -1,6 +1,6 @@
 /* src/ops/bias_add_cpu.c - reference row-broadcast add and its column-sum backward.
  * defines: ws_bias_add_forward_cpu, ws_bias_add_backward_cpu
- * twin: src/ops/bias_add_cuda.cu (to come); contract: src/ops/bias_add.h
+ * twin: src/ops/bias_add_cuda.cu; contract: src/ops/bias_add.h
  * Shapes: x, y, dy [ROWS, COUNT]; b, db [COUNT]; fp32.
  * Forward threads over elements (each depends on its own inputs: aliasing is safe). The
  * backward threads over columns and adds each column's rows in order 0..ROWS-1 in double,

@@ -1,6 +1,6 @@
 /* src/ops/gelu_cpu.c - reference GELU (exact erf form), forward and backward.
  * defines: ws_gelu_forward_cpu, ws_gelu_backward_cpu
- * twin: src/ops/gelu_cuda.cu (to come); contract: src/ops/gelu.h
+ * twin: src/ops/gelu_cuda.cu; contract: src/ops/gelu.h
  * Shapes: n floats. Each element in double (erf, exp) and rounded once, so the result is the
  * correctly rounded fp32 of the definition up to libm's erf error; each element depends on
  * the same-index inputs only, so aliasing is safe and every thread count gives the same bits.

@@ -1,6 +1,6 @@
 /* src/ops/layernorm_cpu.c - reference layer normalization over the last dimension (nn.LayerNorm).
  * defines: ws_layernorm_forward_cpu, ws_layernorm_backward_cpu
- * twin: src/ops/layernorm_cuda.cu (to come); contract: src/ops/layernorm.h
+ * twin: src/ops/layernorm_cuda.cu; contract: src/ops/layernorm.h
  * Shapes: x, y, dx, dy [ROWS, DIM]; gamma, beta [DIM]; mean, rstd [ROWS]; fp32.
  * Row statistics in double, two passes (mean, then the squared deviations), so a row with
  * a large mean and a small spread loses nothing to cancellation. Rows run in parallel and

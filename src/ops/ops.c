@@ -48,3 +48,9 @@ wsi_backend wsi_exec_run(const ws_exec *ex) {
 #endif
     return WSI_RUN_NONE;
 }
+
+wsi_backend wsi_exec_run_f32(const ws_exec *ex) {
+    if (!ex) return WSI_RUN_NONE;
+    if (ex->device == WS_DEVICE_CPU) return ex->precision == WS_FP32 ? WSI_RUN_CPU : WSI_RUN_NONE;
+    return ws_act_dtype(ex->precision) == WS_FP32 ? wsi_exec_run(ex) : WSI_RUN_NONE;
+}

@@ -79,6 +79,11 @@ enum { WS_ACCUMULATE = 1 };
  * without CUDA). */
 typedef enum { WSI_RUN_NONE = 0, WSI_RUN_CPU = 1, WSI_RUN_CUDA = 2 } wsi_backend;
 wsi_backend wsi_exec_run(const ws_exec *ex);
+/* The same for the ops that take fp32 buffers only, whatever the run precision (the AFNO's:
+ * layernorm, gelu, bias_add, patch, afno_filter, rel_l2): the CPU at fp32 in any layout
+ * (they are layout-free or fix their own), CUDA (as wsi_exec_run) at fp32 or tf32, which
+ * compute alike for them; bf16/fp16 runs are WSI_RUN_NONE (WS_ENOTSUP). */
+wsi_backend wsi_exec_run_f32(const ws_exec *ex);
 
 /* The OpenMP team size for an op: threads when > 0, else the OpenMP default (1 without
  * OpenMP). */

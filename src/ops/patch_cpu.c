@@ -1,6 +1,6 @@
 /* src/ops/patch_cpu.c - reference patchify and unpatchify (pure index permutations).
  * defines: ws_patchify_cpu, ws_unpatchify_cpu
- * twin: src/ops/patch_cuda.cu (to come); contract and layouts: src/ops/patch.h
+ * twin: src/ops/patch_cuda.cu; contract and layouts: src/ops/patch.h
  * One function walks every (n, c, y, x) pixel and its patch position; the two directions
  * differ only in which side is written, so they stay each other's exact inverse. Threads
  * over (sample, channel) planes: each writes disjoint elements, every thread count gives

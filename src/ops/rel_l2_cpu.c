@@ -1,6 +1,6 @@
 /* src/ops/rel_l2_cpu.c - reference relative L2 loss (FourCastNet's LpLoss.rel) and its gradient.
  * defines: ws_rel_l2_forward_cpu, ws_rel_l2_backward_cpu
- * twin: src/ops/rel_l2_cuda.cu (to come); contract: src/ops/rel_l2.h
+ * twin: src/ops/rel_l2_cuda.cu; contract: src/ops/rel_l2.h
  * Shapes: pred, target, dpred [N, COUNT]; fp32 in, norms in double.
  * Per sample, both squared norms are summed in double in index order (one sample per
  * thread, so the bits do not depend on the thread count), then the mean over samples is

@@ -47,6 +47,10 @@ typedef struct {
     double correct;   /* top-1 hits of the step, or of an evaluation batch */
     double top5;
     double eval_loss;
+    /* two-step fine-tuning (forecasting): the second step's loss of each micro-batch and of
+     * an evaluation batch (0 otherwise); the step's loss is loss + loss_step2 */
+    double loss_step2[64];
+    double eval_loss_step2;
     int found_inf;
     int pad;
 } wsi_step_stats;
@@ -108,6 +112,11 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err);
 /* Before an epoch's steps (from the current position): the loader's run for them. */
 ws_status wsi_step_begin_epoch(wsi_run *r, long steps, ws_error *err);
 void wsi_step_free(wsi_run *r);
+/* The CUDA step's frame that every task's setup needs on a GPU (a no-op on the CPU): the
+ * step's results on the device (d_stats), the events that time it, fp16 loss scaling, the
+ * graph choice (--cuda-graph auto: graph_by_default); freed by wsi_step_frame_free. */
+ws_status wsi_step_frame_setup(wsi_run *r, int graph_by_default, ws_error *err);
+void wsi_step_frame_free(wsi_run *r);
 /* Around the backward that finishes a step's gradients (last: the last micro-batch's, and of
  * it the last model pass): model m announces each final range to the all-reduce, which
  * starts reducing it meanwhile. Not last, or a single rank: nothing listens. */

@@ -261,7 +261,8 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
         cJSON_AddStringToObject(dj, "uuid", st->device_uuid);
         cJSON_AddStringToObject(dj, "libraries", st->device_versions);
         cJSON_AddStringToObject(dj, "precision", ws_dtype_name(o->precision));
-        cJSON_AddStringToObject(dj, "layout", "nhwc");
+        /* the AFNO keeps fields [N, C, H, W] (tokens are rows of one matrix) */
+        cJSON_AddStringToObject(dj, "layout", strcmp(o->model, "afno") ? "nhwc" : "nchw");
         cJSON_AddNumberToObject(dj, "peak_memory_bytes", st->device_peak_bytes);
         cJSON_AddBoolToObject(dj, "cuda_graph", st->cuda_graph);
         cJSON_AddNumberToObject(dj, "gpu_compute_s", st->gpu_compute_s);

@@ -6,8 +6,9 @@
  * The CPU step's frame (phases, the all-reduce's end, the divergence check, the optimizer)
  * serves every task: its micro-batches go through the task's load_micro and compute_micro
  * (train/task.h). The rest of this file is the classification task's step: data through
- * the loader, softmax cross-entropy, and the whole CUDA path (forecasting has no CUDA path
- * yet: its ops lack CUDA twins, so train.c refuses --model afno --device cuda).
+ * the loader, softmax cross-entropy, and the CUDA path, whose frame (events, graph, one
+ * download of the step's scalars) serves the forecasting task too (train/task_forecast.c
+ * brings its own load_micro and compute_micro).
  *
  * A step: each micro-batch's samples come in (host load, then on CUDA an async upload from
  * pinned memory and a conversion to NHWC in the run's storage type; synthetic data is
@@ -118,10 +119,17 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     if ((st = alloc_dev(r, lbs * r->in_count * esz, "input batch", &r->d_x, err)) != WS_OK ||
         (st = alloc_dev(r, lbs * sizeof(int32_t), "labels", (void **)&r->d_labels, err)) != WS_OK ||
         (st = alloc_dev(r, lbs * sizeof(int64_t), "indices", (void **)&r->d_indices, err)) != WS_OK ||
-        (st = alloc_dev(r, sizeof(wsi_step_stats), "step results", (void **)&r->d_stats, err)) != WS_OK ||
         (!r->synthetic_on_device &&
          (st = alloc_dev(r, lbs * r->in_count * sizeof(float), "input staging", (void **)&r->d_stage, err)) != WS_OK))
         return st;
+    return wsi_step_frame_setup(r, 1, err);
+}
+
+ws_status wsi_step_frame_setup(wsi_run *r, int graph_by_default, ws_error *err) {
+    const ws_train_opts *o = &r->o;
+    ws_status st;
+    if (!on_cuda(r)) return WS_OK;
+    if ((st = alloc_dev(r, sizeof(wsi_step_stats), "step results", (void **)&r->d_stats, err)) != WS_OK) return st;
     if ((st = ws_cuda_event_create(&r->ev_in, err)) != WS_OK || (st = ws_cuda_event_create(&r->ev_bwd, err)) != WS_OK ||
         (st = ws_cuda_event_create(&r->ev_sync, err)) != WS_OK || (st = ws_cuda_event_create(&r->ev_end, err)) != WS_OK ||
         (st = ws_cuda_event_create(&r->ev_upload, err)) != WS_OK)
@@ -137,7 +145,7 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     }
     /* graphs replay one micro-batch shape; with several ranks the eager path keeps the
      * all-reduce wait measurable (events between the phases) unless asked otherwise */
-    r->use_graph = o->cuda_graph == 1 || (o->cuda_graph < 0 && o->accum == 1 && r->world == 1);
+    r->use_graph = o->cuda_graph == 1 || (o->cuda_graph < 0 && graph_by_default && o->accum == 1 && r->world == 1);
     const char *prof = getenv("WATTSCALE_PROFILE");
     if (prof && *prof == '1' && r->use_graph) {
         ws_log(WS_LOG_INFO, "WATTSCALE_PROFILE=1 times every node with a sync: steps run without a CUDA graph");
@@ -150,16 +158,30 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     return WS_OK;
 }
 
-void wsi_step_free(wsi_run *r) {
+void wsi_step_frame_free(wsi_run *r) {
     const ws_exec *ex = &r->ex;
-    ws_loader_close(r->loader);
-    r->loader = NULL;
     ws_cuda_graph_free(r->graph);
     ws_cuda_event_free(r->ev_in);
     ws_cuda_event_free(r->ev_bwd);
     ws_cuda_event_free(r->ev_sync);
     ws_cuda_event_free(r->ev_end);
     ws_cuda_event_free(r->ev_upload);
+    r->graph = NULL;
+    r->ev_in = r->ev_bwd = r->ev_sync = r->ev_end = r->ev_upload = NULL;
+    if (!on_cuda(r)) return;
+    ws_mem_free(ex, r->d_stats, sizeof(wsi_step_stats));
+    ws_mem_free(ex, r->scaler.d_scale, sizeof(float));
+    ws_mem_free(ex, r->scaler.d_found_inf, sizeof(int));
+    r->d_stats = NULL;
+    r->scaler.d_scale = NULL;
+    r->scaler.d_found_inf = NULL;
+}
+
+void wsi_step_free(wsi_run *r) {
+    const ws_exec *ex = &r->ex;
+    ws_loader_close(r->loader);
+    r->loader = NULL;
+    wsi_step_frame_free(r);
     const size_t lbs = (size_t)r->o.local_batch, k = r->model ? (size_t)r->model->classes : 0;
     const size_t esz = ws_dtype_size(ws_act_dtype(ex->precision));
     ws_mem_free(ex, r->d_probs, lbs * k * sizeof(float));
@@ -169,9 +191,6 @@ void wsi_step_free(wsi_run *r) {
         ws_mem_free(ex, r->d_stage, lbs * r->in_count * sizeof(float));
         ws_mem_free(ex, r->d_labels, lbs * sizeof(int32_t));
         ws_mem_free(ex, r->d_indices, lbs * sizeof(int64_t));
-        ws_mem_free(ex, r->d_stats, sizeof(wsi_step_stats));
-        ws_mem_free(ex, r->scaler.d_scale, sizeof(float));
-        ws_mem_free(ex, r->scaler.d_found_inf, sizeof(int));
     }
     ws_mem_host_free(ex, r->h_x);
     ws_mem_host_free(ex, r->h_labels);
@@ -311,7 +330,7 @@ static ws_status graph_body(wsi_run *r, size_t n, ws_error *err) {
     ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
     ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
     if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
-    ws_status st = wsi_classify_compute_micro(r, 0, n, 1, err);
+    ws_status st = r->task->compute_micro(r, 0, n, 1, err);
     if (st == WS_OK) st = finish_and_update(r, err);
     return st;
 }
@@ -374,7 +393,7 @@ static ws_status train_step_cpu(wsi_run *r, double lr, double *loss_out, double 
         ws_meter_phase_enter(r->meter, r->phase_compute);
         st = r->task->compute_micro(r, micro, n, micro == r->o.accum - 1, err);
         if (st != WS_OK) return st;
-        loss_sum += r->h_stats->loss[micro] * (double)n;
+        loss_sum += (r->h_stats->loss[micro] + r->h_stats->loss_step2[micro]) * (double)n;
         samples += (double)n;
         *data_s += t1 - t0;
         *compute_s += ws_now_s() - t1;
@@ -423,7 +442,7 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
         if (micro > 0) ws_cuda_event_sync(r->ev_upload);
         size_t n = 0;
         double waited = 0;
-        if ((st = wsi_classify_load_micro(r, micro, &n, &waited, err)) != WS_OK) return st;
+        if ((st = r->task->load_micro(r, micro, &n, &waited, err)) != WS_OK) return st;
         micro_n[micro] = n;
         ws_cuda_event_record(r->cuda, r->ev_upload);
         *data_s += ws_now_s() - t0;
@@ -437,7 +456,7 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
                 ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
                 if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
             }
-            st = wsi_classify_compute_micro(r, micro, n, micro == r->o.accum - 1, err);
+            st = r->task->compute_micro(r, micro, n, micro == r->o.accum - 1, err);
         }
         if (st != WS_OK) return st;
         samples += (double)n;
@@ -472,7 +491,8 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
     r->gpu_comm_s += comm;
     scaler_update(r);
     double loss_sum = 0;
-    for (int micro = 0; micro < r->o.accum; micro++) loss_sum += r->h_stats->loss[micro] * (double)micro_n[micro];
+    for (int micro = 0; micro < r->o.accum; micro++)
+        loss_sum += (r->h_stats->loss[micro] + r->h_stats->loss_step2[micro]) * (double)micro_n[micro];
     if (!isfinite(loss_sum) && !r->h_stats->found_inf)
         return wsi_error(err, WS_EINVAL,
                          "training diverged: loss is %g at epoch %d step %ld (lower --lr, or check the data)",

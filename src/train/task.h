@@ -11,12 +11,13 @@
  *   forecasting: weather fields in FourCastNet's layout (data/fields.h), AFNO, FourCastNet's
  *       relative L2 on one step or summed over two autoregressive steps; rows with
  *       latitude-weighted RMSE and ACC per channel beside persistence
- *       (train/forecast_metrics.h); a rollout evaluation at the end. CPU only for now.
+ *       (train/forecast_metrics.h); a rollout evaluation at the end. On the CPU and on CUDA
+ *       (fp32, tf32), through step.c's CUDA frame.
  *
  * Order of the calls (train.c): open_data (datasets and samplers: r->train_samplers, one
  * per micro-batch, and r->val_sampler), open_model (r->model), then after the optimizer
- * setup (step buffers); per micro-batch of a CPU step load_micro then compute_micro (in
- * step.c); evaluate after epochs; finish once training ends; free before the model closes.
+ * setup (step buffers); per micro-batch of a step load_micro then compute_micro (in
+ * step.c, on either device); evaluate after epochs; finish once training ends; free before the model closes.
  * evaluate and finish are collective (every rank calls them; sums are all-reduced). */
 #ifndef WS_TRAIN_TASK_H
 #define WS_TRAIN_TASK_H

@@ -17,10 +17,12 @@
  * input_grad, whose own activations keep the second forward for backward. rel_l2 is the
  * batch mean (ops/rel_l2.h), each term's gradient scaled by `scale` (1/n for the mean; the
  * trainer folds accumulation in). x, t1, t2 [n, C, H, W] fp32; dy1, dy2 [n, C, H, W] are
- * scratch (dy2 unused without second). *loss = L before scaling (the batch means summed).
+ * scratch (dy2 unused without second). *loss1 and *loss2 = the two terms of L before
+ * scaling (batch means; loss2 written only with second). Every pointer is in ex's memory
+ * (the losses too, as ops/rel_l2.h writes them), so on CUDA nothing waits for the GPU.
  * Only first's backward announces gradients (its grads_ready, set by the caller). */
 ws_status wsi_forecast_loss(ws_model *first, ws_model *second, const ws_exec *ex, int n, const float *x,
-                            const float *t1, const float *t2, float scale, float *dy1, float *dy2, double *loss,
-                            ws_error *err);
+                            const float *t1, const float *t2, float scale, float *dy1, float *dy2, double *loss1,
+                            double *loss2, ws_error *err);
 
 #endif

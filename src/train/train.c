@@ -641,11 +641,12 @@ static ws_status check_task_opts(const ws_train_opts *o, const wsi_task *task, w
                              "forecasting (--model afno), not --model %s", o->model);
         return WS_OK;
     }
-    if (o->device == WS_DEVICE_CUDA)
+    if (o->device == WS_DEVICE_CUDA && ws_act_dtype(o->precision) != WS_FP32)
         return wsi_error(err, WS_ENOTSUP,
-                         "--model afno --device cuda: the AFNO's operators (layernorm, gelu, bias_add, patch, "
-                         "afno_filter, rel_l2) have no CUDA twins yet, so AFNO trains on the CPU backend only: use "
-                         "--device cpu");
+                         "--model afno --device cuda --precision %s: the AFNO's operators compute in float, so it "
+                         "trains in fp32 or tf32 (tf32: the token-wise products on tensor cores); bf16 and fp16 are "
+                         "not implemented for it",
+                         ws_dtype_name(o->precision));
     if (o->label_smoothing != 0)
         return wsi_error(err, WS_EINVAL, "--label-smoothing is for classification; --model afno's loss is "
                          "FourCastNet's relative L2");

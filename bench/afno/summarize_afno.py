@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""bench/afno/summarize_afno.py DIR - the table of bench/afno/bench_afno_gpu.sh: one row per run,
+wattscale's run records (DIR/ws-P-L/run.json: the steady state after the warm-up steps) and
+PyTorch's (DIR/torch-P-L/bench_torch_afno.json: its timed window), with samples/s, J/sample and
+mean power from the NVML energy counter (each names its source), peak GPU memory (wattscale: its
+allocations; PyTorch: max_memory_allocated), and wattscale's ratio to PyTorch at the same precision
+and LBS. Writes DIR/summary.json; markdown on stdout. Exits 1 when no run has a throughput."""
+import glob
+import json
+import os
+import sys
+
+
+def ws_rows(d):
+    out = []
+    for f in sorted(glob.glob(os.path.join(d, "ws-*", "run.json"))):
+        r = json.load(open(f))
+        s = r.get("totals", {}).get("steady") or {}
+        dev = r.get("device", {})
+        pk = dev.get("peak_memory_bytes")
+        out.append({"impl": "wattscale", "precision": r["config"]["precision"], "lbs": r["config"]["local_batch"],
+                    "status": r.get("status"), "steps": s.get("steps"), "samples_per_s": s.get("samples_per_s"),
+                    "j_per_sample": s.get("j_per_sample"), "mean_power_w": s.get("mean_power_w"),
+                    "energy_source": s.get("energy_source"), "peak_mem_gib": pk / 2 ** 30 if pk else None,
+                    "device": dev.get("name"), "cuda_graph": dev.get("cuda_graph"), "file": f})
+    return out
+
+
+def torch_rows(d):
+    out = []
+    for f in sorted(glob.glob(os.path.join(d, "torch-*", "bench_torch_afno.json"))):
+        j = json.load(open(f))
+        for r in j.get("runs", []):
+            out.append({"impl": "pytorch " + j["env"].get("torch", "?"), "precision": r["mode"], "lbs": r["lbs"],
+                        "status": "oom" if r.get("oom") else r.get("skipped", "completed"), "steps": r.get("steps"),
+                        "samples_per_s": r.get("samples_per_s"), "j_per_sample": r.get("j_per_sample"),
+                        "mean_power_w": r.get("mean_power_w"), "energy_source": r.get("energy_source"),
+                        "peak_mem_gib": r.get("peak_mem_gib"), "device": j["env"].get("gpu"), "file": f})
+    return out
+
+
+def fmt(v, spec):
+    return format(v, spec) if isinstance(v, (int, float)) else "n/a"
+
+
+def main():
+    d = sys.argv[1]
+    rows = ws_rows(d) + torch_rows(d)
+    for r in rows:
+        if r["impl"] != "wattscale":
+            continue
+        ref = [t for t in rows if t["impl"].startswith("pytorch") and t["precision"] == r["precision"]
+               and t["lbs"] == r["lbs"] and t.get("samples_per_s")]
+        if ref and r.get("samples_per_s"):
+            r["speed_vs_pytorch"] = r["samples_per_s"] / ref[0]["samples_per_s"]
+            if r.get("j_per_sample") and ref[0].get("j_per_sample"):
+                r["energy_vs_pytorch"] = r["j_per_sample"] / ref[0]["j_per_sample"]
+    json.dump({"schema": "wattscale.bench_afno_gpu/1", "rows": rows}, open(os.path.join(d, "summary.json"), "w"),
+              indent=1)
+    dev = next((r["device"] for r in rows if r.get("device")), "?")
+    print(f"FourCastNet (AFNO, 720x1440x20, patch 8, embed 768, depth 12) training on {dev}; "
+          "J/sample from the NVML energy counter (GPU only)\n")
+    print("| impl | precision | LBS | status | steps | samples/s | J/sample | mean W | peak GiB | speed vs torch "
+          "| J/sample vs torch |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in sorted(rows, key=lambda r: (r["precision"], r["lbs"], r["impl"])):
+        print(f"| {r['impl']} | {r['precision']} | {r['lbs']} | {r['status']} | {fmt(r.get('steps'), 'd')} "
+              f"| {fmt(r.get('samples_per_s'), '.3f')} | {fmt(r.get('j_per_sample'), '.1f')} "
+              f"| {fmt(r.get('mean_power_w'), '.0f')} | {fmt(r.get('peak_mem_gib'), '.1f')} "
+              f"| {fmt(r.get('speed_vs_pytorch'), '.2f')} | {fmt(r.get('energy_vs_pytorch'), '.2f')} |")
+    if not any(r.get("samples_per_s") for r in rows):
+        print("summarize_afno: no run has a throughput", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
