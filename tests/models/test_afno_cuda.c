@@ -18,7 +18,10 @@
  * tensor's gradient by more than rounding: two correct implementations differ by that
  * much, which the envelope measures instead of guessing (tests/models/test_resnet_cuda.c
  * explains the same for ResNet). tf32: the same checks at 1e-2 (its 10-bit mantissa in the
- * token-wise products), to catch a wrong kernel, not to bound TF32's rounding. */
+ * token-wise products), gradients at 3e-2 (the first layer's passes back through every
+ * product: on an H200 on 2026-12-01 the worst were 1.6e-2 of its tensor's scale in
+ * blocks.1.filter.w1 and 1.1e-2 in patch_embed.proj.weight, failing 1e-2 there), to catch a
+ * wrong kernel, not to bound TF32's rounding. */
 #include "gpu_check.h"
 #include "core/rng.h"
 #include "models/afno.h"
@@ -181,7 +184,7 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
         for (size_t i = 0; i < c.first->n_tensors; i++) {
             const ws_model_tensor *t = &c.first->tensors[i];
             double env = moved(ge + t->offset, gc + t->offset, t->count);
-            double rt = (tf ? 1e-2 : 1e-4) + 10 * env;
+            double rt = (tf ? 3e-2 : 1e-4) + 10 * env;
             snprintf(what, sizeof what, "afno %d-step grad %s (envelope %.1e)", steps, t->name, env);
             all_ok &= ws_gpu_check(what, p, shape, gg + t->offset, gc + t->offset, t->count, (ws_gpu_tol){rt, rt});
             shown++;
