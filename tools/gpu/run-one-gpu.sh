@@ -12,7 +12,8 @@
 #   accum       why gradient accumulation is slow (docs/results.md, the one-GPU study):
 #               ResNet-50 bf16, GBS 256 as 64 x 4, and LBS 64 with and without the CUDA
 #               graph, 60 steps each                                              (~1.5 min)
-# NCCL_NVLS_ENABLE=0 as everywhere. Checkpoints (*.wstf) never come back (too large).
+# NCCL_NVLS_ENABLE=0 as everywhere. Everything also goes into $OUT/one-gpu.tar.gz; checkpoints
+# (*.wstf) never come back (too large).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export OUT=${OUT:-/tmp/one-gpu}
@@ -61,4 +62,6 @@ for p in "${phases[@]}"; do
     *) echo "unknown phase $p (tests afno-tests afno-bench fc-study accum)" >&2; rc=2 ;;
   esac
 done
+# a device call returns only a few files: everything (less checkpoints) in one archive too
+tar -C "$OUT" --exclude=one-gpu.tar.gz --exclude="*.wstf" -czf /tmp/one-gpu.tar.gz . && mv /tmp/one-gpu.tar.gz "$OUT/"
 exit $rc
