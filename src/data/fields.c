@@ -4,6 +4,7 @@
  * without HDF5. The reader is data/fields_h5.c, the writer data/fields_write.c. */
 #include "data/fields.h"
 #include "core/error.h"
+#include "core/fileutil.h"
 #include "data/npy.h"
 #include "ws_config.h"
 
@@ -100,7 +101,8 @@ ws_status ws_fields_write_stats(const char *dir, int c, int h, int w, const doub
 }
 
 ws_status ws_fields_prepare_root(const char *root, int overwrite, ws_error *err) {
-    if (mkdir(root, 0777) != 0 && errno != EEXIST) return wsi_error(err, WS_EIO, "mkdir %s: %s", root, strerror(errno));
+    ws_status made = ws_make_dirs(root, err); /* mkdir -p: parents too */
+    if (made != WS_OK) return made;
     for (int s = WS_FIELDS_TRAIN; s <= WS_FIELDS_TEST; s++) {
         char dir[4096];
         snprintf(dir, sizeof dir, "%s/%s", root, ws_fields_split_dir((ws_fields_split)s));

@@ -3,6 +3,7 @@
  * data/swe_dataset.h. The statistics accumulate in ws_fields_stats (data/fields.c). */
 #include "data/swe_dataset.h"
 #include "core/error.h"
+#include "core/fileutil.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "data/fields.h"
@@ -23,10 +24,8 @@ ws_swe_dataset_opts ws_swe_dataset_opts_default(void) {
                                  .model = ws_swe_opts_default()};
 }
 
-static ws_status make_dir(const char *path, ws_error *err) {
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) return wsi_error(err, WS_EIO, "mkdir %s: %s", path, strerror(errno));
-    return WS_OK;
-}
+/* mkdir -p: `--out out/swe` works before out/ exists */
+static ws_status make_dir(const char *path, ws_error *err) { return ws_make_dirs(path, err); }
 
 /* Samples in file f of a split of `years` years: whole years, the remainder last. */
 static long file_samples(double years, int f) {
