@@ -36,7 +36,8 @@ for p in "${phases[@]}"; do
       OUT=$OUT/afno-bench bash bench/afno/bench_afno_gpu.sh > "$OUT/afno-bench/run.log" 2>&1 || rc=1
       tail -30 "$OUT/afno-bench/run.log" ;;
     fc-study)
-      $ws data swe --out out/swe-32x64 --grid 32x64 --years 0.5+0.05+0.05 --seed 0 > "$OUT/fc-study/swe.log" 2>&1 \
+      [ -d out/swe-32x64/train ] ||
+        $ws data swe --out out/swe-32x64 --grid 32x64 --years 0.5+0.05+0.05 --seed 0 > "$OUT/fc-study/swe.log" 2>&1 \
         || { rc=1; tail -5 "$OUT/fc-study/swe.log"; continue; }
       $ws study run configs/fourcastnet-gpu-1.yaml > "$OUT/fc-study/run.log" 2>&1 || rc=1
       tail -12 "$OUT/fc-study/run.log"
