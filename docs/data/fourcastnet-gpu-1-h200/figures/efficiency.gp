@@ -1,0 +1,29 @@
+# efficiency.gp - a wattscale report figure: Parallel and energy efficiency vs GPUs
+# Data: efficiency.dat, blocks separated by two blank lines (index 0, 1, ...).
+# Restyle freely, then in this folder: gnuplot -e 'fmt="svg"' efficiency.gp   (or fmt="png")
+if (!exists("fmt")) fmt = "svg"
+if (fmt eq "png") {
+    if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
+        set terminal pngcairo size 960,600 font "sans,11" noenhanced
+    } else {
+        set terminal png size 960,600 noenhanced
+    }
+    set output "efficiency.png"
+} else {
+    set terminal svg size 720,450 font "sans,12" noenhanced background rgb "white"
+    set output "efficiency.svg"
+}
+set title 'Parallel and energy efficiency vs GPUs'
+set xlabel 'GPUs'
+set ylabel 'efficiency relative to the smallest GPU count'
+set grid
+set key at screen 0.5, screen 0.01 center bottom horizontal box
+set bmargin 5
+set border lw 1
+set offsets graph 0.04, graph 0.04, graph 0.06, graph 0.06  # keep points off the border
+set logscale x 2
+set yrange [0:*]
+plot 'efficiency.dat' index 0 using 1:2:3 with yerrorlines lw 2 pt 7 lc 1 title 'gbs parallel', \
+     'efficiency.dat' index 1 using 1:2:3 with yerrorlines lw 2 dt 2 pt 5 lc 1 title 'gbs energy', \
+     1 dt 3 lc rgb 'gray40' notitle
+set output

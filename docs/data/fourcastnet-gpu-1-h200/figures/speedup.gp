@@ -1,0 +1,28 @@
+# speedup.gp - a wattscale report figure: Speedup vs GPUs
+# Data: speedup.dat, blocks separated by two blank lines (index 0, 1, ...).
+# Restyle freely, then in this folder: gnuplot -e 'fmt="svg"' speedup.gp   (or fmt="png")
+if (!exists("fmt")) fmt = "svg"
+if (fmt eq "png") {
+    if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
+        set terminal pngcairo size 960,600 font "sans,11" noenhanced
+    } else {
+        set terminal png size 960,600 noenhanced
+    }
+    set output "speedup.png"
+} else {
+    set terminal svg size 720,450 font "sans,12" noenhanced background rgb "white"
+    set output "speedup.svg"
+}
+set title 'Speedup vs GPUs'
+set xlabel 'GPUs'
+set ylabel 'speedup'
+set grid
+set key at screen 0.5, screen 0.01 center bottom horizontal box
+set bmargin 5
+set border lw 1
+set offsets graph 0.04, graph 0.04, graph 0.06, graph 0.06  # keep points off the border
+set logscale x 2
+set logscale y 2
+plot 'speedup.dat' index 0 using 1:2:3 with yerrorlines lw 2 pt 7 title 'gbs', \
+     x dt 2 lc rgb 'gray40' title 'linear'
+set output
