@@ -32,6 +32,8 @@
 
 /* Dynamic loss scaling for fp16, PyTorch's GradScaler defaults: start 2^16, halve on an
  * overflowed step (which is skipped), double after 2000 good steps in a row. */
+#define WSI_MAX_GRAPH_MICRO 16 /* more micro-batches per step run eagerly */
+
 typedef struct {
     int enabled;
     float scale;
@@ -100,7 +102,9 @@ typedef struct wsi_run {
     wsi_scaler scaler;
     /* CUDA: the captured step, its events, and what the step measured */
     int use_graph;
-    ws_cuda_graph *graph;
+    /* one graph per micro-batch of a step (accumulation: the first zeroes the gradients, the
+     * last holds the optimizer); graphs[0] alone without accumulation */
+    ws_cuda_graph *graphs[WSI_MAX_GRAPH_MICRO];
     int graph_failed;
     ws_cuda_event *ev_in, *ev_bwd, *ev_sync, *ev_end;
     ws_cuda_event *ev_upload; /* a micro-batch's upload is done: its pinned source may be refilled */

@@ -143,16 +143,20 @@ ws_status wsi_step_frame_setup(wsi_run *r, int graph_by_default, ws_error *err) 
             return st;
         ws_optim_set_skip(r->optim, s->d_found_inf);
     }
-    /* graphs replay one micro-batch shape; with several ranks the eager path keeps the
-     * all-reduce wait measurable (events between the phases) unless asked otherwise */
-    r->use_graph = o->cuda_graph == 1 || (o->cuda_graph < 0 && graph_by_default && o->accum == 1 && r->world == 1);
+    /* a graph per micro-batch index (up to WSI_MAX_GRAPH_MICRO); with several ranks the
+     * eager path keeps the all-reduce wait measurable (events between the phases) unless
+     * asked otherwise. Without graphs, micro-batches of 64-128 ResNet-50 samples are
+     * launch-bound: accumulation ran at half the graph's rate (docs/results.md). */
+    r->use_graph = o->cuda_graph == 1 || (o->cuda_graph < 0 && graph_by_default && r->world == 1);
     const char *prof = getenv("WATTSCALE_PROFILE");
     if (prof && *prof == '1' && r->use_graph) {
         ws_log(WS_LOG_INFO, "WATTSCALE_PROFILE=1 times every node with a sync: steps run without a CUDA graph");
         r->use_graph = 0;
     }
-    if (r->use_graph && o->accum != 1) {
-        ws_log(WS_LOG_WARN, "--cuda-graph: steps of %d micro-batches run without a graph", o->accum);
+    if (r->use_graph && o->accum > WSI_MAX_GRAPH_MICRO) {
+        if (o->cuda_graph == 1)
+            ws_log(WS_LOG_WARN, "--cuda-graph: steps of %d micro-batches (more than %d) run without a graph", o->accum,
+                   WSI_MAX_GRAPH_MICRO);
         r->use_graph = 0;
     }
     return WS_OK;
@@ -160,13 +164,15 @@ ws_status wsi_step_frame_setup(wsi_run *r, int graph_by_default, ws_error *err) 
 
 void wsi_step_frame_free(wsi_run *r) {
     const ws_exec *ex = &r->ex;
-    ws_cuda_graph_free(r->graph);
+    for (int i = 0; i < WSI_MAX_GRAPH_MICRO; i++) {
+        ws_cuda_graph_free(r->graphs[i]);
+        r->graphs[i] = NULL;
+    }
     ws_cuda_event_free(r->ev_in);
     ws_cuda_event_free(r->ev_bwd);
     ws_cuda_event_free(r->ev_sync);
     ws_cuda_event_free(r->ev_end);
     ws_cuda_event_free(r->ev_upload);
-    r->graph = NULL;
     r->ev_in = r->ev_bwd = r->ev_sync = r->ev_end = r->ev_upload = NULL;
     if (!on_cuda(r)) return;
     ws_mem_free(ex, r->d_stats, sizeof(wsi_step_stats));
@@ -324,22 +330,33 @@ static ws_status finish_and_update(wsi_run *r, ws_error *err) {
     return WS_OK;
 }
 
-/* The CUDA part of a single-micro-batch step that a graph holds. */
-static ws_status graph_body(wsi_run *r, size_t n, ws_error *err) {
+/* A step's start on the GPU: gradients, results and the overflow flag zeroed. */
+static void zero_step(wsi_run *r) {
     ws_model *m = r->model;
     ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
     ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
     if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
-    ws_status st = r->task->compute_micro(r, 0, n, 1, err);
-    if (st == WS_OK) st = finish_and_update(r, err);
+}
+
+/* The CUDA part of micro-batch `micro` of a step that its graph holds: the first zeroes the
+ * gradients and results, the last runs the optimizer. */
+static ws_status graph_body(wsi_run *r, int micro, size_t n, ws_error *err) {
+    const int last = micro == r->o.accum - 1;
+    if (micro == 0) zero_step(r);
+    ws_status st = r->task->compute_micro(r, micro, n, last, err);
+    if (st == WS_OK && last) st = finish_and_update(r, err);
     return st;
 }
 
-static ws_status run_graph(wsi_run *r, size_t n, ws_error *err) {
-    if (!r->graph && !r->graph_failed) {
+/* Captured at the first step, replayed after. Every micro-batch of a run has the same n
+ * (the samplers drop the last partial batch), and the graphs read the batch buffers, which
+ * stay where they are. */
+static ws_status run_graph(wsi_run *r, int micro, size_t n, ws_error *err) {
+    ws_cuda_graph **slot = &r->graphs[micro];
+    if (!*slot && !r->graph_failed) {
         ws_status st = ws_cuda_graph_begin(r->cuda, err);
         if (st != WS_OK) return st;
-        st = graph_body(r, n, err);
+        st = graph_body(r, micro, n, err);
         ws_cuda_graph *g = NULL;
         ws_error gerr = {0};
         ws_status gst = ws_cuda_graph_end(r->cuda, &g, &gerr);
@@ -352,12 +369,14 @@ static ws_status run_graph(wsi_run *r, size_t n, ws_error *err) {
             ws_log(WS_LOG_WARN, "CUDA graph capture failed (%s); steps run eagerly", gerr.msg);
             r->graph_failed = 1;
         } else {
-            r->graph = g;
-            ws_log(WS_LOG_INFO, "CUDA graph captured: one launch per step of %zu samples", n);
+            *slot = g;
+            if (micro == r->o.accum - 1)
+                ws_log(WS_LOG_INFO, "CUDA graph%s captured: %d launch%s per step of %d x %zu samples",
+                       r->o.accum > 1 ? "s" : "", r->o.accum, r->o.accum > 1 ? "es" : "", r->o.accum, n);
         }
     }
-    if (r->graph) return ws_cuda_graph_launch(r->cuda, r->graph, err);
-    return graph_body(r, n, err);
+    if (*slot) return ws_cuda_graph_launch(r->cuda, *slot, err);
+    return graph_body(r, micro, n, err);
 }
 
 /* fp16: a step with inf/NaN gradients was skipped by the optimizer; adjust the scale. */
@@ -425,8 +444,7 @@ static ws_status train_step_cpu(wsi_run *r, double lr, double *loss_out, double 
 /* The GPU path: everything enqueued, one wait per step (per phase when eager), GPU clocks. */
 static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
                                  double *data_s, double *compute_s, ws_error *err) {
-    ws_model *m = r->model;
-    const int graph = r->use_graph && r->o.accum == 1;
+    const int graph = r->use_graph;
     size_t micro_n[64];
     double samples = 0;
     ws_status st;
@@ -449,13 +467,9 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
         ws_meter_phase_enter(r->meter, r->phase_compute);
         if (micro == 0) ws_cuda_event_record(r->cuda, r->ev_in);
         if (graph) {
-            st = run_graph(r, n, err);
+            st = run_graph(r, micro, n, err);
         } else {
-            if (micro == 0) {
-                ws_mem_zero(&r->ex, m->grads, m->n_params * sizeof(float));
-                ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
-                if (r->scaler.enabled) ws_mem_zero(&r->ex, r->scaler.d_found_inf, sizeof(int));
-            }
+            if (micro == 0) zero_step(r);
             st = r->task->compute_micro(r, micro, n, micro == r->o.accum - 1, err);
         }
         if (st != WS_OK) return st;

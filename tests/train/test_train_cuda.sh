@@ -10,7 +10,9 @@
 #     CPU; every later step within 1e-3 + 10 x the CPU-vs-CPU envelope at that step (a wrong
 #     kernel parts the losses from step 2 on by far more);
 #  2. bf16 and fp16 (dynamic loss scaling) within 5e-2 of the CPU's fp32 losses (their own
-#     rounding, not a bound on our error); the records name the precision and the GPU.
+#     rounding, not a bound on our error); the records name the precision and the GPU;
+#  3. gradient accumulation (GBS 32 as 8 x 4, batch norm over each micro-batch), eager and as
+#     one CUDA graph per micro-batch, follows the CPU's accumulated run as in 1.
 # Exit 77 (skipped) without a GPU or a CUDA build.
 set -uo pipefail
 ws=$1
@@ -25,6 +27,12 @@ common=(train --model resnet18 --width 16 --small-stem --data synthetic --synthe
 "$ws" "${common[@]}" --device cpu --threads 2 --out "$tmp/cpu2" --step-log "$tmp/cpu2.csv" || fail "cpu run, 2 threads"
 "$ws" "${common[@]}" --device cuda --precision fp32 --cuda-graph off --out "$tmp/gpu" --step-log "$tmp/gpu.csv" || fail "gpu fp32 eager"
 "$ws" "${common[@]}" --device cuda --precision fp32 --cuda-graph on --out "$tmp/graph" --step-log "$tmp/graph.csv" || fail "gpu fp32 graph"
+acc=(--local-batch 8 --accum 4)
+"$ws" "${common[@]}" "${acc[@]}" --device cpu --threads 1 --out "$tmp/cpuacc" --step-log "$tmp/cpuacc.csv" || fail "cpu accum"
+"$ws" "${common[@]}" "${acc[@]}" --device cuda --precision fp32 --cuda-graph off --out "$tmp/gpuacc" \
+  --step-log "$tmp/gpuacc.csv" || fail "gpu fp32 accum eager"
+"$ws" "${common[@]}" "${acc[@]}" --device cuda --precision fp32 --out "$tmp/graphacc" \
+  --step-log "$tmp/graphacc.csv" || fail "gpu fp32 accum graphs"
 "$ws" "${common[@]}" --device cuda --precision bf16 --out "$tmp/bf16" --step-log "$tmp/bf16.csv" || fail "gpu bf16"
 "$ws" "${common[@]}" --device cuda --precision fp16 --out "$tmp/fp16" --step-log "$tmp/fp16.csv" || fail "gpu fp16"
 python3 - "$tmp" <<'PY' || exit 1
@@ -47,6 +55,16 @@ for n in ("gpu", "graph"):
     bad = [k + 1 for k in range(20) if not rel[k] <= tol[k]]
     print(f"{n}: worst relative difference to the CPU {max(rel):.3g}; steps outside tolerance: {bad or 'none'}")
     ok &= not bad
+cpuacc = losses(f"{t}/cpuacc.csv")
+for n in ("gpuacc", "graphacc"):
+    g = losses(f"{t}/{n}.csv")
+    rel = [abs(a - b) / abs(a) for a, b in zip(cpuacc, g)]
+    tol = [1e-5] + [1e-3 + 10 * e for e in env[1:]]
+    bad = [k + 1 for k in range(20) if not rel[k] <= tol[k]]
+    print(f"{n} (8 x 4): worst relative difference to the CPU's 8 x 4 {max(rel):.3g}; outside tolerance: {bad or 'none'}")
+    ok &= len(g) == 20 and not bad
+ra = json.load(open(f"{t}/graphacc/run.json"))
+assert ra["device"]["cuda_graph"] is True, ("accumulated steps should replay graphs by default", ra["device"])
 for n in ("bf16", "fp16"):
     worst = max(abs(a - b) / abs(a) for a, b in zip(cpu, runs[n]))
     print(f"{n}: worst relative difference to the CPU's fp32 {worst:.3g} (tolerance 5e-2)")
