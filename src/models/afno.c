@@ -33,10 +33,13 @@
  * casts to float, GELU, the residual adds, the loss) computes on fp32 buffers through the
  * fp32 view of the exec (ops.h ws_exec_f32), and the optimizer keeps fp32 master weights.
  * Design: a product's fp32 input is cast to bf16 by one kernel (ops/convert ws_cast) and
- * its bf16 output cast back where an fp32 op reads it. What backward needs of the MLP is
- * kept in bf16 only (n2, h1 and g per block: half the fp32 bytes, the largest part of the
- * arena); their fp32 forms live in two scratch buffers shared by the blocks, and backward
- * re-expands h1 for GELU's gradient. The weights' bf16 copy is the model's params_work
+ * its bf16 output cast back where an fp32 op reads it. The MLP's inside stays bf16, as
+ * under autocast: fc1 writes h1 in bf16, GELU reads it and writes g in bf16 (ops/gelu
+ * _act: fp32 arithmetic, one rounding), fc2 reads g; backward likewise keeps dh in bf16
+ * from fc2's dX through GELU's gradient into fc1. So n2, h1 and g are kept in bf16 only
+ * (half the fp32 bytes of the largest part of the arena, and half the traffic of the
+ * element-wise passes on [R, HID]); n2's fp32 form (LayerNorm's output) lives in one
+ * scratch buffer shared by the blocks. The weights' bf16 copy is the model's params_work
  * (all parameters, 2 bytes each), which the optimizer's fused step rewrites after every
  * update (train/optim.c ws_optim_set_work), so no per-call weight cast is needed. */
 #include "models/afno.h"
@@ -68,7 +71,7 @@ typedef struct {
     int tensor[BLOCK_TENSORS];      /* indices into base.tensors */
     float *n1, *mean1, *rstd1, *x1; /* activations for max_batch samples */
     float *saved;                   /* the filter's kept spectra */
-    float *n2, *mean2, *rstd2, *h1, *g, *out; /* bf16: n2, h1, g are the shared fp32 scratch */
+    float *n2, *mean2, *rstd2, *h1, *g, *out; /* bf16: n2 is the shared fp32 scratch, h1, g NULL */
     void *n2_16, *h1_16, *g16;                /* bf16 runs: the products' inputs backward reads */
 } block;
 
@@ -81,7 +84,7 @@ typedef struct {
     float *patches, *x0, *head_out, *y;              /* activations */
     float *d, *da, *db, *dh, *dhead, *dpatches, *dinput; /* gradients */
     int half;                                        /* bf16 run: the products in bf16 (see top) */
-    float *s_n2, *s_h;                               /* bf16: fp32 scratch [R,E], [R,HID] */
+    float *s_n2;                                     /* bf16: fp32 scratch [R,E] */
     void *patches16, *head_in16;                     /* bf16: kept product inputs [R,P], [R,E] */
     void *e16, *w16;                                 /* bf16: scratch [R,E], [R,max(HID,P,head)] */
     size_t work_bytes;                               /* params_work when it is a bf16 copy */
@@ -301,18 +304,18 @@ static ws_status product_forward(afno *a, const ws_exec *ex, int rows, int in, i
     return st;
 }
 
-/* Its backward: dW (+=), db (+=, when not NULL), dx32 (=, when not NULL). fp32/tf32: from
- * dy32 and x32. bf16: dy32 is cast into dy16, the product reads x16 (kept by forward) and
- * writes dx16, which is cast into dx32. */
+/* Its backward: dW (+=), db (+=, when not NULL), dX (=). fp32/tf32: from dy32 and x32 into
+ * dx32 (skipped when NULL). bf16: dy32 (when not NULL) is cast into dy16, the product reads
+ * dy16 and x16 (kept by forward) and writes dx16 (skipped when NULL), which is cast into
+ * dx32 (when not NULL). */
 static ws_status product_backward(afno *a, const ws_exec *ex, int rows, int in, int out, float *dx32, void *dx16,
                                   int t_weight, float *db, const float *dy32, void *dy16, const float *x32,
                                   const void *x16) {
     if (!a->half)
         return ws_linear_backward(ex, rows, in, out, dx32, grad(a, t_weight), db, dy32, x32, work(a, t_weight));
-    ws_status st = ws_cast(ex, dy16, WS_BF16, dy32, WS_FP32, (size_t)rows * out);
+    ws_status st = dy32 ? ws_cast(ex, dy16, WS_BF16, dy32, WS_FP32, (size_t)rows * out) : WS_OK;
     if (st == WS_OK)
-        st = ws_linear_backward(ex, rows, in, out, dx32 ? dx16 : NULL, grad(a, t_weight), db, dy16, x16,
-                                work(a, t_weight));
+        st = ws_linear_backward(ex, rows, in, out, dx16, grad(a, t_weight), db, dy16, x16, work(a, t_weight));
     if (st == WS_OK && dx32) st = ws_cast(ex, dx32, WS_FP32, dx16, WS_BF16, (size_t)rows * in);
     return st;
 }
@@ -348,11 +351,12 @@ static ws_status afno_forward(ws_model *m, const ws_exec *ex, const void *xv, in
         if (st == WS_OK)
             st = ws_layernorm_forward(&fx, R, E, LN_EPS, b->n2, b->mean2, b->rstd2, b->x1, param(a, t[N2W]),
                                       param(a, t[N2B]));
-        /* bf16: h1 is kept as the product wrote it (bf16), its fp32 form only feeds GELU,
-         * in place in the scratch, as autocast's GELU reads the bf16 h1 */
+        /* bf16: h1 and g stay bf16 (see top) */
         if (st == WS_OK)
             st = product_forward(a, ex, R, E, HID, b->h1, b->h1_16, b->n2, b->n2_16, t[FC1W], param(a, t[FC1B]));
-        if (st == WS_OK) st = ws_gelu_forward(&fx, (size_t)R * HID, b->g, b->h1);
+        if (st == WS_OK)
+            st = a->half ? ws_gelu_forward_act(ex, (size_t)R * HID, b->g16, b->h1_16)
+                         : ws_gelu_forward(&fx, (size_t)R * HID, b->g, b->h1);
         if (st == WS_OK)
             st = product_forward(a, ex, R, HID, E, b->out, a->e16, b->g, b->g16, t[FC2W], param(a, t[FC2B]));
         if (st == WS_OK) st = ws_add_forward(&fx, RE, b->out, b->out, b->x1);
@@ -393,10 +397,11 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
         const int *t = b->tensor;
         const float *in = k == 0 ? a->x0 : a->blocks[k - 1].out;
         /* out = fc2(gelu(fc1(norm2(x1)))) + x1: d holds dout; afterwards dx1 */
+        /* bf16: dh stays bf16 in w16 from fc2's dX through GELU's gradient into fc1 */
         st = product_backward(a, ex, R, HID, E, a->dh, a->w16, t[FC2W], grad(a, t[FC2B]), a->d, a->e16, b->g, b->g16);
-        /* bf16: the scratch holds another block's GELU output; h1 comes back from its bf16 copy */
-        if (st == WS_OK && a->half) st = ws_cast(ex, b->h1, WS_FP32, b->h1_16, WS_BF16, (size_t)R * HID);
-        if (st == WS_OK) st = ws_gelu_backward(&fx, (size_t)R * HID, a->dh, a->dh, b->h1);
+        if (st == WS_OK)
+            st = a->half ? ws_gelu_backward_act(ex, (size_t)R * HID, a->w16, a->w16, b->h1_16)
+                         : ws_gelu_backward(&fx, (size_t)R * HID, a->dh, a->dh, b->h1);
         if (st == WS_OK)
             st = product_backward(a, ex, R, E, HID, a->da, a->e16, t[FC1W], grad(a, t[FC1B]), a->dh, a->w16, b->n2,
                                   b->n2_16);
@@ -421,8 +426,9 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
     if (st == WS_OK) st = ws_bias_add_backward(&fx, n, (size_t)a->tokens * E, grad(a, a->t_pos), a->d);
     if (st == WS_OK) announce(a, a->t_pos);
     if (st == WS_OK)
-        st = product_backward(a, ex, R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL, a->w16, a->t_pe_w,
-                              grad(a, a->t_pe_b), a->d, a->e16, a->patches, a->patches16);
+        st = product_backward(a, ex, R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL,
+                              o->input_grad ? a->w16 : NULL, a->t_pe_w, grad(a, a->t_pe_b), a->d, a->e16, a->patches,
+                              a->patches16);
     if (st == WS_OK) {
         announce(a, a->t_pe_b);
         announce(a, a->t_pe_w);
@@ -482,7 +488,6 @@ static size_t carve(afno *a, float *base) {
         size_t wide = HID > (size_t)a->patch_dim ? HID : (size_t)a->patch_dim;
         if (wide < (size_t)a->head_dim) wide = (size_t)a->head_dim;
         a->s_n2 = take(base, &c, N * L * E);
-        a->s_h = take(base, &c, N * L * HID);
         a->patches16 = take16(base, &c, N * L * a->patch_dim);
         a->head_in16 = take16(base, &c, N * L * E);
         a->e16 = take16(base, &c, N * L * E);
@@ -499,7 +504,7 @@ static size_t carve(afno *a, float *base) {
         b->rstd2 = take(base, &c, N * L);
         if (a->half) {
             b->n2 = a->s_n2;
-            b->h1 = b->g = a->s_h; /* GELU in place: g is read (cast to g16) before the next fc1 */
+            b->h1 = b->g = NULL;
             b->n2_16 = take16(base, &c, N * L * E);
             b->h1_16 = take16(base, &c, N * L * HID);
             b->g16 = take16(base, &c, N * L * HID);
@@ -515,7 +520,7 @@ static size_t carve(afno *a, float *base) {
     a->d = take(base, &c, N * L * E);
     a->da = take(base, &c, N * L * E);
     a->db = take(base, &c, N * L * E);
-    a->dh = take(base, &c, N * L * HID);
+    a->dh = a->half ? NULL : take(base, &c, N * L * HID); /* bf16: dh lives in w16 */
     a->dhead = take(base, &c, N * L * a->head_dim);
     if (o->input_grad) {
         a->dpatches = take(base, &c, N * L * a->patch_dim);
