@@ -200,6 +200,12 @@ def main():
         f"config {cfg}; TF32 off; energy: {env['energy'] or energy.reason}"
         + (f"; idle {env['idle_power_w']:.1f} W" if "idle_power_w" in env else ""))
     rows = []
+
+    def save():  # after every run, so a run killed by an outer timeout keeps what finished
+        env["wall_s"] = time.perf_counter() - start
+        with open(out / "bench_torch_afno.json", "w") as f:
+            json.dump({"schema": "wattscale.bench_torch_afno/1", "env": env, "runs": rows}, f, indent=1)
+
     lbs_list = [int(v) for v in args.lbs.split(",") if v]
     compile_broken = None
     for mode in [m for m in args.modes.split(",") if m]:
@@ -229,9 +235,8 @@ def main():
             net.zero_grad(set_to_none=True)
             if args.device == "cuda":
                 torch.cuda.empty_cache()
-    env["wall_s"] = time.perf_counter() - start
-    with open(out / "bench_torch_afno.json", "w") as f:
-        json.dump({"schema": "wattscale.bench_torch_afno/1", "env": env, "runs": rows}, f, indent=1)
+            save()
+    save()
     log(f"bench_torch_afno: {len([r for r in rows if 'samples_per_s' in r])} runs in {env['wall_s']:.0f} s; "
         f"{out / 'bench_torch_afno.json'}")
     if not any("samples_per_s" in r for r in rows):

@@ -22,14 +22,33 @@
  * so the CPU runs the references and CUDA their twins, asynchronously on the context's
  * stream (nothing here waits for the GPU). Parameters are drawn on the host, whatever the
  * device, and uploaded, so a seed gives the same model everywhere. Activations are fp32 on
- * every device: the AFNO's operators take float (tf32 runs the products on tensor cores),
- * so bf16 and fp16 are refused at open. */
+ * every device in fp32 and tf32 (tf32 runs the products on tensor cores); the model's input
+ * and output are fp32 in every precision.
+ *
+ * bf16 (CUDA), as PyTorch's autocast runs FourCastNet: the four token-wise products (patch
+ * embedding, fc1, fc2, head) take bf16 inputs and weights on tensor cores with fp32
+ * accumulation (ops/linear on the bf16 exec: bf16 in, bf16 out, the bias added in fp32 and
+ * rounded once, dW rounded to bf16 and added to the fp32 gradient, as autocast's weight
+ * cast gives); everything else (LayerNorm, the spectral filter, which FourCastNet's AFNO2D
+ * casts to float, GELU, the residual adds, the loss) computes on fp32 buffers through the
+ * fp32 view of the exec (ops.h ws_exec_f32), and the optimizer keeps fp32 master weights.
+ * Design: a product's fp32 input is cast to bf16 by one kernel (ops/convert ws_cast) and
+ * its bf16 output cast back where an fp32 op reads it. The MLP's inside stays bf16, as
+ * under autocast: fc1 writes h1 in bf16, GELU reads it and writes g in bf16 (ops/gelu
+ * _act: fp32 arithmetic, one rounding), fc2 reads g; backward likewise keeps dh in bf16
+ * from fc2's dX through GELU's gradient into fc1. So n2, h1 and g are kept in bf16 only
+ * (half the fp32 bytes of the largest part of the arena, and half the traffic of the
+ * element-wise passes on [R, HID]); n2's fp32 form (LayerNorm's output) lives in one
+ * scratch buffer shared by the blocks. The weights' bf16 copy is the model's params_work
+ * (all parameters, 2 bytes each), which the optimizer's fused step rewrites after every
+ * update (train/optim.c ws_optim_set_work), so no per-call weight cast is needed. */
 #include "models/afno.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "ops/afno_filter.h"
 #include "ops/bias_add.h"
+#include "ops/convert.h"
 #include "ops/eltwise.h"
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
@@ -52,7 +71,8 @@ typedef struct {
     int tensor[BLOCK_TENSORS];      /* indices into base.tensors */
     float *n1, *mean1, *rstd1, *x1; /* activations for max_batch samples */
     float *saved;                   /* the filter's kept spectra */
-    float *n2, *mean2, *rstd2, *h1, *g, *out;
+    float *n2, *mean2, *rstd2, *h1, *g, *out; /* bf16: n2 is the shared fp32 scratch, h1, g NULL */
+    void *n2_16, *h1_16, *g16;                /* bf16 runs: the products' inputs backward reads */
 } block;
 
 typedef struct {
@@ -63,6 +83,11 @@ typedef struct {
     block *blocks;
     float *patches, *x0, *head_out, *y;              /* activations */
     float *d, *da, *db, *dh, *dhead, *dpatches, *dinput; /* gradients */
+    int half;                                        /* bf16 run: the products in bf16 (see top) */
+    float *s_n2;                                     /* bf16: fp32 scratch [R,E] */
+    void *patches16, *head_in16;                     /* bf16: kept product inputs [R,P], [R,E] */
+    void *e16, *w16;                                 /* bf16: scratch [R,E], [R,max(HID,P,head)] */
+    size_t work_bytes;                               /* params_work when it is a bf16 copy */
     ws_afno_filter_plan *plan;
     void *filter_ws;
     size_t filter_ws_bytes;
@@ -195,6 +220,11 @@ size_t ws_afno_param_count(const ws_afno_opts *o) {
 
 static float *param(afno *a, int t) { return a->base.params + a->base.tensors[t].offset; }
 static float *grad(afno *a, int t) { return a->base.grads + a->base.tensors[t].offset; }
+/* A product's weight as the products read it: params_work (bf16 in bf16 runs). */
+static const void *work(afno *a, int t) {
+    const ws_model *m = &a->base;
+    return (const char *)m->params_work + m->tensors[t].offset * ws_dtype_size(ws_act_dtype(m->exec.precision));
+}
 
 static void announce(afno *a, int t) {
     ws_model *m = &a->base;
@@ -262,6 +292,34 @@ static ws_status call_ok(const afno *a, const ws_exec *ex, int n, ws_error *err)
     return WS_OK;
 }
 
+/* y = x w^T + b for token rows. fp32/tf32: the fp32 buffers directly. bf16: x32 (when not
+ * NULL) is first cast into x16, the product runs x16 -> y16, and y16 is cast into y32 (when
+ * not NULL). */
+static ws_status product_forward(afno *a, const ws_exec *ex, int rows, int in, int out, float *y32, void *y16,
+                                 const float *x32, void *x16, int t_weight, const float *bias) {
+    if (!a->half) return ws_linear_forward(ex, rows, in, out, y32, x32, work(a, t_weight), bias);
+    ws_status st = x32 ? ws_cast(ex, x16, WS_BF16, x32, WS_FP32, (size_t)rows * in) : WS_OK;
+    if (st == WS_OK) st = ws_linear_forward(ex, rows, in, out, y16, x16, work(a, t_weight), bias);
+    if (st == WS_OK && y32) st = ws_cast(ex, y32, WS_FP32, y16, WS_BF16, (size_t)rows * out);
+    return st;
+}
+
+/* Its backward: dW (+=), db (+=, when not NULL), dX (=). fp32/tf32: from dy32 and x32 into
+ * dx32 (skipped when NULL). bf16: dy32 (when not NULL) is cast into dy16, the product reads
+ * dy16 and x16 (kept by forward) and writes dx16 (skipped when NULL), which is cast into
+ * dx32 (when not NULL). */
+static ws_status product_backward(afno *a, const ws_exec *ex, int rows, int in, int out, float *dx32, void *dx16,
+                                  int t_weight, float *db, const float *dy32, void *dy16, const float *x32,
+                                  const void *x16) {
+    if (!a->half)
+        return ws_linear_backward(ex, rows, in, out, dx32, grad(a, t_weight), db, dy32, x32, work(a, t_weight));
+    ws_status st = dy32 ? ws_cast(ex, dy16, WS_BF16, dy32, WS_FP32, (size_t)rows * out) : WS_OK;
+    if (st == WS_OK)
+        st = ws_linear_backward(ex, rows, in, out, dx16, grad(a, t_weight), db, dy16, x16, work(a, t_weight));
+    if (st == WS_OK && dx32) st = ws_cast(ex, dx32, WS_FP32, dx16, WS_BF16, (size_t)rows * in);
+    return st;
+}
+
 static ws_status afno_forward(ws_model *m, const ws_exec *ex, const void *xv, int n, int train, const void **out,
                               ws_error *err) {
     afno *a = (afno *)m;
@@ -274,30 +332,39 @@ static ws_status afno_forward(ws_model *m, const ws_exec *ex, const void *xv, in
     const size_t RE = (size_t)R * E;
     ws_patch_desc pin = {n, o->in_c, o->img_h, o->img_w, o->patch}, pout = {n, o->out_c, o->img_h, o->img_w, o->patch};
     ws_afno_filter_desc fd = filter_desc(a, n);
-    st = ws_patchify(ex, &pin, WS_PATCH_CRS, a->patches, x);
+    const ws_exec fx = ws_exec_f32(ex); /* the fp32 ops' exec (ex itself in fp32 and tf32) */
+    st = ws_patchify(&fx, &pin, WS_PATCH_CRS, a->patches, x);
     if (st == WS_OK)
-        st = ws_linear_forward(ex, R, a->patch_dim, E, a->x0, a->patches, param(a, a->t_pe_w), param(a, a->t_pe_b));
-    if (st == WS_OK) st = ws_bias_add_forward(ex, n, (size_t)a->tokens * E, a->x0, a->x0, param(a, a->t_pos));
+        st = product_forward(a, ex, R, a->patch_dim, E, a->x0, a->e16, a->patches, a->patches16, a->t_pe_w,
+                             param(a, a->t_pe_b));
+    if (st == WS_OK) st = ws_bias_add_forward(&fx, n, (size_t)a->tokens * E, a->x0, a->x0, param(a, a->t_pos));
     const float *cur = a->x0;
     for (int k = 0; k < o->depth && st == WS_OK; k++) {
         block *b = &a->blocks[k];
         const int *t = b->tensor;
-        st = ws_layernorm_forward(ex, R, E, LN_EPS, b->n1, b->mean1, b->rstd1, cur, param(a, t[N1W]), param(a, t[N1B]));
+        st = ws_layernorm_forward(&fx, R, E, LN_EPS, b->n1, b->mean1, b->rstd1, cur, param(a, t[N1W]),
+                                  param(a, t[N1B]));
         if (st == WS_OK)
-            st = ws_afno_filter_forward(ex, a->plan, &fd, b->x1, b->saved, b->n1, param(a, t[FW1]), param(a, t[FB1]),
+            st = ws_afno_filter_forward(&fx, a->plan, &fd, b->x1, b->saved, b->n1, param(a, t[FW1]), param(a, t[FB1]),
                                         param(a, t[FW2]), param(a, t[FB2]), a->filter_ws);
-        if (st == WS_OK) st = ws_add_forward(ex, RE, b->x1, b->x1, cur);
+        if (st == WS_OK) st = ws_add_forward(&fx, RE, b->x1, b->x1, cur);
         if (st == WS_OK)
-            st = ws_layernorm_forward(ex, R, E, LN_EPS, b->n2, b->mean2, b->rstd2, b->x1, param(a, t[N2W]),
+            st = ws_layernorm_forward(&fx, R, E, LN_EPS, b->n2, b->mean2, b->rstd2, b->x1, param(a, t[N2W]),
                                       param(a, t[N2B]));
-        if (st == WS_OK) st = ws_linear_forward(ex, R, E, HID, b->h1, b->n2, param(a, t[FC1W]), param(a, t[FC1B]));
-        if (st == WS_OK) st = ws_gelu_forward(ex, (size_t)R * HID, b->g, b->h1);
-        if (st == WS_OK) st = ws_linear_forward(ex, R, HID, E, b->out, b->g, param(a, t[FC2W]), param(a, t[FC2B]));
-        if (st == WS_OK) st = ws_add_forward(ex, RE, b->out, b->out, b->x1);
+        /* bf16: h1 and g stay bf16 (see top) */
+        if (st == WS_OK)
+            st = product_forward(a, ex, R, E, HID, b->h1, b->h1_16, b->n2, b->n2_16, t[FC1W], param(a, t[FC1B]));
+        if (st == WS_OK)
+            st = a->half ? ws_gelu_forward_act(ex, (size_t)R * HID, b->g16, b->h1_16)
+                         : ws_gelu_forward(&fx, (size_t)R * HID, b->g, b->h1);
+        if (st == WS_OK)
+            st = product_forward(a, ex, R, HID, E, b->out, a->e16, b->g, b->g16, t[FC2W], param(a, t[FC2B]));
+        if (st == WS_OK) st = ws_add_forward(&fx, RE, b->out, b->out, b->x1);
         cur = b->out;
     }
-    if (st == WS_OK) st = ws_linear_forward(ex, R, E, a->head_dim, a->head_out, cur, param(a, a->t_head), NULL);
-    if (st == WS_OK) st = ws_unpatchify(ex, &pout, WS_PATCH_RSC, a->y, a->head_out);
+    if (st == WS_OK)
+        st = product_forward(a, ex, R, E, a->head_dim, a->head_out, a->w16, cur, a->head_in16, a->t_head, NULL);
+    if (st == WS_OK) st = ws_unpatchify(&fx, &pout, WS_PATCH_RSC, a->y, a->head_out);
     if (st != WS_OK) return wsi_error(err, st, "%s forward: an operator failed (%s)", m->name, ws_status_message(st));
     *out = a->y;
     return WS_OK;
@@ -313,12 +380,13 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
     const size_t RE = (size_t)R * E;
     ws_patch_desc pin = {n, o->in_c, o->img_h, o->img_w, o->patch}, pout = {n, o->out_c, o->img_h, o->img_w, o->patch};
     ws_afno_filter_desc fd = filter_desc(a, n);
+    const ws_exec fx = ws_exec_f32(ex);
     const float *last = a->blocks[o->depth - 1].out;
     /* head: d = dL/d(last block's output) */
-    st = ws_patchify(ex, &pout, WS_PATCH_RSC, a->dhead, dout);
+    st = ws_patchify(&fx, &pout, WS_PATCH_RSC, a->dhead, dout);
     if (st == WS_OK)
-        st = ws_linear_backward(ex, R, E, a->head_dim, a->d, grad(a, a->t_head), NULL, a->dhead, last,
-                                param(a, a->t_head));
+        st = product_backward(a, ex, R, E, a->head_dim, a->d, a->e16, a->t_head, NULL, a->dhead, a->w16, last,
+                              a->head_in16);
     if (st == WS_OK) {
         announce(a, a->t_head);
         announce(a, a->t_norm_w); /* never used in forward: its gradient is final (0 added) now */
@@ -329,39 +397,43 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
         const int *t = b->tensor;
         const float *in = k == 0 ? a->x0 : a->blocks[k - 1].out;
         /* out = fc2(gelu(fc1(norm2(x1)))) + x1: d holds dout; afterwards dx1 */
-        st = ws_linear_backward(ex, R, HID, E, a->dh, grad(a, t[FC2W]), grad(a, t[FC2B]), a->d, b->g, param(a, t[FC2W]));
-        if (st == WS_OK) st = ws_gelu_backward(ex, (size_t)R * HID, a->dh, a->dh, b->h1);
+        /* bf16: dh stays bf16 in w16 from fc2's dX through GELU's gradient into fc1 */
+        st = product_backward(a, ex, R, HID, E, a->dh, a->w16, t[FC2W], grad(a, t[FC2B]), a->d, a->e16, b->g, b->g16);
         if (st == WS_OK)
-            st = ws_linear_backward(ex, R, E, HID, a->da, grad(a, t[FC1W]), grad(a, t[FC1B]), a->dh, b->n2,
-                                    param(a, t[FC1W]));
+            st = a->half ? ws_gelu_backward_act(ex, (size_t)R * HID, a->w16, a->w16, b->h1_16)
+                         : ws_gelu_backward(&fx, (size_t)R * HID, a->dh, a->dh, b->h1);
         if (st == WS_OK)
-            st = ws_layernorm_backward(ex, R, E, a->db, grad(a, t[N2W]), grad(a, t[N2B]), a->da, b->x1,
+            st = product_backward(a, ex, R, E, HID, a->da, a->e16, t[FC1W], grad(a, t[FC1B]), a->dh, a->w16, b->n2,
+                                  b->n2_16);
+        if (st == WS_OK)
+            st = ws_layernorm_backward(&fx, R, E, a->db, grad(a, t[N2W]), grad(a, t[N2B]), a->da, b->x1,
                                        param(a, t[N2W]), b->mean2, b->rstd2);
-        if (st == WS_OK) st = ws_add_forward(ex, RE, a->d, a->d, a->db);
+        if (st == WS_OK) st = ws_add_forward(&fx, RE, a->d, a->d, a->db);
         /* x1 = filter(norm1(in)) + in: afterwards d holds d(in) */
         if (st == WS_OK)
-            st = ws_afno_filter_backward(ex, a->plan, &fd, a->da, grad(a, t[FW1]), grad(a, t[FB1]), grad(a, t[FW2]),
+            st = ws_afno_filter_backward(&fx, a->plan, &fd, a->da, grad(a, t[FW1]), grad(a, t[FB1]), grad(a, t[FW2]),
                                          grad(a, t[FB2]), a->d, b->saved, param(a, t[FW1]), param(a, t[FW2]),
                                          a->filter_ws);
         if (st == WS_OK)
-            st = ws_layernorm_backward(ex, R, E, a->db, grad(a, t[N1W]), grad(a, t[N1B]), a->da, in, param(a, t[N1W]),
-                                       b->mean1, b->rstd1);
-        if (st == WS_OK) st = ws_add_forward(ex, RE, a->d, a->d, a->db);
+            st = ws_layernorm_backward(&fx, R, E, a->db, grad(a, t[N1W]), grad(a, t[N1B]), a->da, in,
+                                       param(a, t[N1W]), b->mean1, b->rstd1);
+        if (st == WS_OK) st = ws_add_forward(&fx, RE, a->d, a->d, a->db);
         if (st == WS_OK) {
             static const int order[BLOCK_TENSORS] = {FC2W, FC2B, FC1W, FC1B, N2W, N2B, FW1, FB1, FW2, FB2, N1W, N1B};
             for (int j = 0; j < BLOCK_TENSORS; j++) announce(a, t[order[j]]);
         }
     }
-    if (st == WS_OK) st = ws_bias_add_backward(ex, n, (size_t)a->tokens * E, grad(a, a->t_pos), a->d);
+    if (st == WS_OK) st = ws_bias_add_backward(&fx, n, (size_t)a->tokens * E, grad(a, a->t_pos), a->d);
     if (st == WS_OK) announce(a, a->t_pos);
     if (st == WS_OK)
-        st = ws_linear_backward(ex, R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL, grad(a, a->t_pe_w),
-                                grad(a, a->t_pe_b), a->d, a->patches, param(a, a->t_pe_w));
+        st = product_backward(a, ex, R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL,
+                              o->input_grad ? a->w16 : NULL, a->t_pe_w, grad(a, a->t_pe_b), a->d, a->e16, a->patches,
+                              a->patches16);
     if (st == WS_OK) {
         announce(a, a->t_pe_b);
         announce(a, a->t_pe_w);
     }
-    if (st == WS_OK && o->input_grad) st = ws_unpatchify(ex, &pin, WS_PATCH_CRS, a->dinput, a->dpatches);
+    if (st == WS_OK && o->input_grad) st = ws_unpatchify(&fx, &pin, WS_PATCH_CRS, a->dinput, a->dpatches);
     if (st != WS_OK) return wsi_error(err, st, "%s backward: an operator failed (%s)", m->name, ws_status_message(st));
     return WS_OK;
 }
@@ -374,6 +446,7 @@ static void afno_close(ws_model *m) {
     ws_mem_free(ex, a->arena, a->arena_bytes);
     free(a->blocks);
     if (!a->shared) {
+        if (m->params_work != (void *)m->params) ws_mem_free(ex, m->params_work, a->work_bytes);
         ws_mem_free(ex, m->params, m->n_params * sizeof(float));
         ws_mem_free(ex, m->grads, m->n_params * sizeof(float));
     }
@@ -400,6 +473,9 @@ static float *take(float *base, size_t *cursor, size_t floats) {
     return p;
 }
 
+/* The same for `count` bf16 elements (in whole floats, so alignment is kept). */
+static void *take16(float *base, size_t *cursor, size_t count) { return take(base, cursor, (count + 1) / 2); }
+
 /* Two passes: base NULL sizes the arena, then the same calls carve it. */
 static size_t carve(afno *a, float *base) {
     const ws_afno_opts *o = &a->opts;
@@ -408,6 +484,15 @@ static size_t carve(afno *a, float *base) {
     size_t c = 0;
     a->patches = take(base, &c, N * L * a->patch_dim);
     a->x0 = take(base, &c, N * L * E);
+    if (a->half) {
+        size_t wide = HID > (size_t)a->patch_dim ? HID : (size_t)a->patch_dim;
+        if (wide < (size_t)a->head_dim) wide = (size_t)a->head_dim;
+        a->s_n2 = take(base, &c, N * L * E);
+        a->patches16 = take16(base, &c, N * L * a->patch_dim);
+        a->head_in16 = take16(base, &c, N * L * E);
+        a->e16 = take16(base, &c, N * L * E);
+        a->w16 = take16(base, &c, N * L * wide);
+    }
     for (int k = 0; k < o->depth; k++) {
         block *b = &a->blocks[k];
         b->n1 = take(base, &c, N * L * E);
@@ -415,11 +500,19 @@ static size_t carve(afno *a, float *base) {
         b->rstd1 = take(base, &c, N * L);
         b->x1 = take(base, &c, N * L * E);
         b->saved = take(base, &c, ws_afno_filter_saved_floats(&fd));
-        b->n2 = take(base, &c, N * L * E);
         b->mean2 = take(base, &c, N * L);
         b->rstd2 = take(base, &c, N * L);
-        b->h1 = take(base, &c, N * L * HID);
-        b->g = take(base, &c, N * L * HID);
+        if (a->half) {
+            b->n2 = a->s_n2;
+            b->h1 = b->g = NULL;
+            b->n2_16 = take16(base, &c, N * L * E);
+            b->h1_16 = take16(base, &c, N * L * HID);
+            b->g16 = take16(base, &c, N * L * HID);
+        } else {
+            b->n2 = take(base, &c, N * L * E);
+            b->h1 = take(base, &c, N * L * HID);
+            b->g = take(base, &c, N * L * HID);
+        }
         b->out = take(base, &c, N * L * E);
     }
     a->head_out = take(base, &c, N * L * a->head_dim);
@@ -427,7 +520,7 @@ static size_t carve(afno *a, float *base) {
     a->d = take(base, &c, N * L * E);
     a->da = take(base, &c, N * L * E);
     a->db = take(base, &c, N * L * E);
-    a->dh = take(base, &c, N * L * HID);
+    a->dh = a->half ? NULL : take(base, &c, N * L * HID); /* bf16: dh lives in w16 */
     a->dhead = take(base, &c, N * L * a->head_dim);
     if (o->input_grad) {
         a->dpatches = take(base, &c, N * L * a->patch_dim);
@@ -472,10 +565,10 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
 
     ws_exec ex = o->exec ? *o->exec : ws_exec_cpu(o->threads);
     m->exec = ex; /* before anything is allocated: close frees on it */
-    if (wsi_exec_run(&ex) == WSI_RUN_NONE || ws_act_dtype(ex.precision) != WS_FP32) {
+    if (wsi_exec_run(&ex) == WSI_RUN_NONE || ex.precision == WS_FP16) {
         st = wsi_error(err, WS_ENOTSUP,
                        "afno: %s %s is not supported: the AFNO runs on the CPU in fp32 and, in a CUDA build, on a GPU in "
-                       "fp32 or tf32 (its operators compute in float; bf16 and fp16 are not implemented)",
+                       "fp32, tf32 or bf16 (fp16 is not implemented for it: use bf16, which needs no loss scaling)",
                        ws_device_name(ex.device), ws_dtype_name(ex.precision));
         afno_close(m);
         return st;
@@ -491,10 +584,12 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
         afno_close(m);
         return st;
     }
+    a->half = ex.precision == WS_BF16;
+    const ws_exec fx = ws_exec_f32(&ex); /* the filter and the other fp32 ops */
     ws_afno_filter_desc fd = filter_desc(a, o->max_batch);
-    st = ws_afno_filter_plan_open(&a->plan, &ex, &fd, err);
+    st = ws_afno_filter_plan_open(&a->plan, &fx, &fd, err);
     const int R = o->max_batch * a->tokens;
-    /* the products' plans (CUDA: workspace for other storage types; nothing in fp32) */
+    /* the products' plans (CUDA bf16: workspace for dW in bf16; nothing in fp32) */
     if (st == WS_OK) st = ws_linear_plan(&ex, R, a->patch_dim, o->embed, err);
     if (st == WS_OK) st = ws_linear_plan(&ex, R, o->embed, a->hidden, err);
     if (st == WS_OK) st = ws_linear_plan(&ex, R, a->hidden, o->embed, err);
@@ -503,19 +598,28 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
         afno_close(m);
         return st;
     }
-    a->filter_ws_bytes = ws_afno_filter_workspace_bytes(&ex, &fd);
+    a->filter_ws_bytes = ws_afno_filter_workspace_bytes(&fx, &fd);
     size_t arena_floats = carve(a, NULL);
     a->arena_bytes = arena_floats * sizeof(float);
     a->shared = owner != NULL;
     if (owner) {
         m->params = owner->params;
         m->grads = owner->grads;
+        m->params_work = owner->params_work;
     } else if ((st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "afno parameters", (void **)&m->params, err)) !=
                    WS_OK ||
                (st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "afno gradients", (void **)&m->grads, err)) !=
                    WS_OK) {
         afno_close(m);
         return st;
+    }
+    if (!owner) m->params_work = m->params; /* fp32 and tf32: the ops read the fp32 weights */
+    if (!owner && a->half) { /* the products' bf16 weights (refreshed by set_params and the optimizer) */
+        a->work_bytes = m->n_params * ws_dtype_size(WS_BF16);
+        if ((st = ws_mem_alloc(&ex, a->work_bytes, "afno bf16 weights", &m->params_work, err)) != WS_OK) {
+            afno_close(m);
+            return st;
+        }
     }
     /* buffers: one float, as there is nothing like batch-norm statistics (n_buffers 0) */
     if ((st = ws_mem_alloc(&ex, sizeof(float), "afno buffers", (void **)&m->buffers, err)) != WS_OK ||
@@ -526,7 +630,6 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
     }
     carve(a, a->arena);
     a->opened_threads = ex.threads; /* the workspace was sized for these */
-    m->params_work = m->params; /* fp32 activations: the ops read the fp32 weights */
     m->activation_bytes = a->arena_bytes + a->filter_ws_bytes;
     m->forward_flop_per_sample = forward_flops(a);
     if (!owner) {

@@ -1,5 +1,7 @@
 /* src/ops/gelu_cuda.cu - GELU (exact erf form) forward and backward on the GPU.
- * defines: ws_gelu_forward_cuda, ws_gelu_backward_cuda
+ * defines: ws_gelu_forward_cuda, ws_gelu_backward_cuda, ws_gelu_forward_act_cuda,
+ *          ws_gelu_backward_act_cuda (bf16/fp16 storage: 16-byte vectors of 8 where aligned,
+ *          fp32 arithmetic, one rounding per result)
  * reference: src/ops/gelu_cpu.c; contract: src/ops/gelu.h
  * Shapes: n floats. fp32 arithmetic (the reference's double would cost more than the
  * memory traffic on most GPUs), with Phi(x) = erfc(-x/sqrt 2)/2 rather than (1 + erf)/2:
@@ -59,4 +61,47 @@ extern "C" void ws_gelu_backward_cuda(const ws_exec *ex, size_t n, float *dx, co
     size_t n4 = wsi_aligned16(dx) && wsi_aligned16(dy) && wsi_aligned16(x) ? n / 4 : 0;
     gelu_bwd<<<wsi_blocks(c, n4 ? n4 : n, 256), 256, 0, c->stream>>>(dx, dy, x, n, n4);
     WS_CHECK_LAUNCH(c, "gelu backward");
+}
+
+/* storage type T (bf16, fp16): the first n8 * 8 elements as 16-byte vectors, the rest one by one */
+template <typename T> __global__ void gelu_fwd_act(T *y, const T *x, size_t n, size_t n8) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x, t = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    constexpr int V = wsi_vec<T>::N;
+    for (size_t i = t; i < n8; i += stride) {
+        wsi_vec<T> v = wsi_load16(x + i * V);
+        for (int k = 0; k < V; k++) v.v[k] = wsi_from_f<T>(gelu_f(wsi_to_f(v.v[k])));
+        wsi_store16(y + i * V, v);
+    }
+    for (size_t i = V * n8 + t; i < n; i += stride) y[i] = wsi_from_f<T>(gelu_f(wsi_to_f(x[i])));
+}
+
+template <typename T> __global__ void gelu_bwd_act(T *dx, const T *dy, const T *x, size_t n, size_t n8) {
+    const size_t stride = (size_t)gridDim.x * blockDim.x, t = blockIdx.x * (size_t)blockDim.x + threadIdx.x;
+    constexpr int V = wsi_vec<T>::N;
+    for (size_t i = t; i < n8; i += stride) {
+        wsi_vec<T> v = wsi_load16(x + i * V), g = wsi_load16(dy + i * V);
+        for (int k = 0; k < V; k++) g.v[k] = wsi_from_f<T>(gelu_grad_f(wsi_to_f(g.v[k]), wsi_to_f(v.v[k])));
+        wsi_store16(dx + i * V, g);
+    }
+    for (size_t i = V * n8 + t; i < n; i += stride) dx[i] = wsi_from_f<T>(gelu_grad_f(wsi_to_f(dy[i]), wsi_to_f(x[i])));
+}
+
+/* Only bf16/fp16 reach these (gelu.c sends fp32 storage to the kernels above). */
+extern "C" void ws_gelu_forward_act_cuda(const ws_exec *ex, size_t n, void *y, const void *x) {
+    ws_cuda_ctx *c = ex->cuda;
+    if (!n) return;
+    size_t n8 = wsi_aligned16(y) && wsi_aligned16(x) ? n / 8 : 0;
+    WS_DISPATCH_ACT(ex->precision, T,
+                    gelu_fwd_act<T><<<wsi_blocks(c, n8 ? n8 : n, 256), 256, 0, c->stream>>>((T *)y, (const T *)x, n, n8));
+    WS_CHECK_LAUNCH(c, "gelu forward (storage type)");
+}
+
+extern "C" void ws_gelu_backward_act_cuda(const ws_exec *ex, size_t n, void *dx, const void *dy, const void *x) {
+    ws_cuda_ctx *c = ex->cuda;
+    if (!n) return;
+    size_t n8 = wsi_aligned16(dx) && wsi_aligned16(dy) && wsi_aligned16(x) ? n / 8 : 0;
+    WS_DISPATCH_ACT(ex->precision, T,
+                    gelu_bwd_act<T><<<wsi_blocks(c, n8 ? n8 : n, 256), 256, 0, c->stream>>>((T *)dx, (const T *)dy,
+                                                                                       (const T *)x, n, n8));
+    WS_CHECK_LAUNCH(c, "gelu backward (storage type)");
 }

@@ -9,8 +9,11 @@
  * fp32 off TF32 (pedantic) and lets tf32/bf16/fp16 use tensor cores. In bf16/fp16, dW is
  * computed in the storage type into the context's workspace (reserved by ws_linear_plan)
  * and added to the fp32 gradient (see linear.h for why). The bias is added by a kernel
- * after the product (fp32, rounded once into y); db sums columns in double. */
-#include "ops/cuda_common.cuh"
+ * after the product (fp32, rounded once into y); db sums columns in double through
+ * ops/colsum.cuh (row chunks across the whole GPU, no atomics, reproducible): one thread
+ * per column over all rows left most SMs idle and each thread a chain of N dependent
+ * loads, where N is the AFNO's 16200 tokens per sample and out only 768 or 3072. */
+#include "ops/colsum.cuh"
 
 extern "C" {
 #include "ops/linear.h"
@@ -32,13 +35,20 @@ template <typename T> __global__ void add_bias(T *__restrict__ y, const float *_
         y[i] = wsi_from_f<T>(wsi_to_f(y[i]) + b[i % out]);
 }
 
-template <typename T> __global__ void bias_grad(float *__restrict__ db, const T *__restrict__ dy, int n, int out) {
-    int o = blockIdx.x * blockDim.x + threadIdx.x;
-    if (o >= out) return;
-    double s = 0.0;
-    for (int i = 0; i < n; i++) s += wsi_to_f(dy[(size_t)i * out + o]);
-    db[o] += (float)s;
-}
+/* db's column sums (ops/colsum.cuh functors): row r's dy in column j, then db[j] += the sum */
+template <typename T> struct bias_rows {
+    const T *dy;
+    int out;
+    __device__ void operator()(int r, int j, double acc[1]) const { acc[0] += wsi_to_f(dy[(size_t)r * out + j]); }
+};
+
+struct bias_grad_add {
+    float *db;
+    __device__ void operator()(int j, int v, double s) const {
+        (void)v;
+        db[j] += (float)s;
+    }
+};
 
 extern "C" ws_status ws_linear_plan_cuda(const ws_exec *ex, int n, int in, int out, ws_error *err) {
     (void)n;
@@ -82,7 +92,8 @@ extern "C" void ws_linear_backward_cuda(const ws_exec *ex, int n, int in, int ou
         wsi_accumulate_f32(c, dw, c->workspace, act, (size_t)in * out);
     }
     if (db) {
-        WS_DISPATCH_ACT(act, T, bias_grad<T><<<(out + 127) / 128, 128, 0, c->stream>>>(db, (const T *)dy, n, out));
-        WS_CHECK_LAUNCH(c, "linear bias gradient");
+        WS_DISPATCH_ACT(act, T,
+                        wsi_colsum<1>(c, n, out, bias_rows<T>{(const T *)dy, out}, bias_grad_add{db},
+                                      "linear bias gradient"));
     }
 }

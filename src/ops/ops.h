@@ -68,6 +68,16 @@ static inline ws_exec ws_exec_cpu(int threads) {
 /* Storage type of activations for a run precision: tf32 computes on fp32 storage. */
 static inline ws_dtype ws_act_dtype(ws_dtype precision) { return precision == WS_TF32 ? WS_FP32 : precision; }
 
+/* The same device, context and layout with fp32 storage: for the fp32-buffer ops (and
+ * ws_add_forward on fp32 data) inside a bf16/fp16 run, whose activations are not all in
+ * the run's storage type (the AFNO keeps the spectral filter, the norms and the loss in
+ * fp32, as PyTorch's autocast does). fp32 and tf32 execs are returned unchanged. */
+static inline ws_exec ws_exec_f32(const ws_exec *ex) {
+    ws_exec e = *ex;
+    if (ws_act_dtype(e.precision) != WS_FP32) e.precision = WS_FP32;
+    return e;
+}
+
 /* Op flags. WS_ACCUMULATE: an input gradient is added (+=) to what its buffer holds
  * instead of overwriting it, so an activation read by two nodes (a residual block's input)
  * gets both gradients without a scratch buffer and an extra pass. */

@@ -81,13 +81,14 @@ ws_status wsi_forecast_loss(ws_model *first, ws_model *second, const ws_exec *ex
                             double *loss2, ws_error *err) {
     const size_t count = first->out_per_sample;
     const void *y1 = NULL, *y2 = NULL;
+    const ws_exec fx = ws_exec_f32(ex); /* the AFNO's fields and the loss are fp32 in every precision */
     ws_status st = ws_model_forward(first, ex, x, n, 1, &y1, err);
     if (st != WS_OK) return st;
-    if ((st = ws_rel_l2_forward(ex, n, count, loss1, y1, t1)) != WS_OK) goto loss_failed;
+    if ((st = ws_rel_l2_forward(&fx, n, count, loss1, y1, t1)) != WS_OK) goto loss_failed;
     if (second) {
         if ((st = ws_model_forward(second, ex, y1, n, 1, &y2, err)) != WS_OK) return st;
-        if ((st = ws_rel_l2_forward(ex, n, count, loss2, y2, t2)) != WS_OK ||
-            (st = ws_rel_l2_backward(ex, n, count, dy2, y2, t2, scale)) != WS_OK)
+        if ((st = ws_rel_l2_forward(&fx, n, count, loss2, y2, t2)) != WS_OK ||
+            (st = ws_rel_l2_backward(&fx, n, count, dy2, y2, t2, scale)) != WS_OK)
             goto loss_failed;
         /* the second step's gradients go into the shared grads; nobody listens (the first
          * step's backward adds the rest, and only then is a range final) */
@@ -97,9 +98,9 @@ ws_status wsi_forecast_loss(ws_model *first, ws_model *second, const ws_exec *ex
         second->grads_ready = hook;
         if (st != WS_OK) return st;
     }
-    if ((st = ws_rel_l2_backward(ex, n, count, dy1, y1, t1, scale)) != WS_OK) goto loss_failed;
+    if ((st = ws_rel_l2_backward(&fx, n, count, dy1, y1, t1, scale)) != WS_OK) goto loss_failed;
     /* y1 feeds both its own loss and the second step: dL/dy1 is the sum of the two */
-    if (second && (st = ws_add_forward(ex, (size_t)n * count, dy1, dy1, ws_afno_input_grad(second))) != WS_OK)
+    if (second && (st = ws_add_forward(&fx, (size_t)n * count, dy1, dy1, ws_afno_input_grad(second))) != WS_OK)
         return wsi_error(err, st, "two-step loss: adding the second step's input gradient failed");
     return ws_model_backward(first, ex, dy1, n, err);
 loss_failed:
@@ -401,7 +402,8 @@ static ws_status forecast_of(wsi_run *r, const float *x, const void *out, size_t
     *forecast = out;
     if (!fc->residual) return WS_OK;
     *forecast = fc->pred;
-    return ws_add_forward(&r->ex, n * fc->count, fc->pred, x, out);
+    const ws_exec fx = ws_exec_f32(&r->ex); /* fp32 fields in every precision */
+    return ws_add_forward(&fx, n * fc->count, fc->pred, x, out);
 }
 
 /* A forecast where the metrics read it: itself on the CPU, a host copy on CUDA. */
@@ -483,11 +485,12 @@ static ws_status forecast_evaluate(wsi_run *r, ws_epoch_row *row, ws_error *err)
         if (n == 0) break;
         ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
         ws_status st = load(r, fc->val, r->h_indices, n, fc->steps, err);
+        const ws_exec fx = ws_exec_f32(&r->ex); /* the loss on fp32 fields in every precision */
         const void *y1 = NULL, *y2 = NULL;
         const float *p1 = NULL, *h1 = NULL;
         if (st == WS_OK) st = ws_model_forward(m, &r->ex, r->d_x, (int)n, 0, &y1, err);
         if (st != WS_OK) return st;
-        if ((st = ws_rel_l2_forward(&r->ex, (int)n, fc->count, &r->d_stats->eval_loss, y1, fc->t1)) != WS_OK)
+        if ((st = ws_rel_l2_forward(&fx, (int)n, fc->count, &r->d_stats->eval_loss, y1, fc->t1)) != WS_OK)
             return wsi_error(err, st, "validation loss failed (a target field of zero norm?)");
         if ((st = forecast_of(r, r->d_x, y1, n, &p1)) != WS_OK)
             return wsi_error(err, st, "validation forecast (input + change) failed");
@@ -498,7 +501,7 @@ static ws_status forecast_evaluate(wsi_run *r, ws_epoch_row *row, ws_error *err)
             /* the fine-tuning loss's second step, from the first's prediction */
             ws_mem_copy(&r->ex, fc->pred, y1, n * fc->count * sizeof(float));
             if ((st = ws_model_forward(m, &r->ex, fc->pred, (int)n, 0, &y2, err)) != WS_OK) return st;
-            if ((st = ws_rel_l2_forward(&r->ex, (int)n, fc->count, &r->d_stats->eval_loss_step2, y2, fc->t2)) != WS_OK)
+            if ((st = ws_rel_l2_forward(&fx, (int)n, fc->count, &r->d_stats->eval_loss_step2, y2, fc->t2)) != WS_OK)
                 return wsi_error(err, st, "validation loss failed (a target field of zero norm?)");
         }
         if (fc->on_device) {

@@ -641,12 +641,11 @@ static ws_status check_task_opts(const ws_train_opts *o, const wsi_task *task, w
                              "forecasting (--model afno), not --model %s", o->model);
         return WS_OK;
     }
-    if (o->device == WS_DEVICE_CUDA && ws_act_dtype(o->precision) != WS_FP32)
+    if (o->device == WS_DEVICE_CUDA && o->precision == WS_FP16)
         return wsi_error(err, WS_ENOTSUP,
-                         "--model afno --device cuda --precision %s: the AFNO's operators compute in float, so it "
-                         "trains in fp32 or tf32 (tf32: the token-wise products on tensor cores); bf16 and fp16 are "
-                         "not implemented for it",
-                         ws_dtype_name(o->precision));
+                         "--model afno --device cuda --precision fp16: not implemented for the AFNO; it trains in "
+                         "fp32, tf32 or bf16 (bf16: the token-wise products on tensor cores, the spectral filter, "
+                         "norms and loss in fp32, as PyTorch's autocast; no loss scaling needed)");
     if (o->label_smoothing != 0)
         return wsi_error(err, WS_EINVAL, "--label-smoothing is for classification; --model afno's loss is "
                          "FourCastNet's relative L2");

@@ -21,11 +21,14 @@
  * no tolerance should absorb (the forward's saved O1, O2 are checked separately, and
  * those functions are continuous). Determinism: the filter and layer norm's parameter
  * gradients are run twice and must agree bit for bit. Run precisions: fp32 and tf32 (the
- * same arithmetic for these fp32 ops), and bf16 must be refused (WS_ENOTSUP). */
+ * same arithmetic for these fp32 ops), and bf16 must be refused (WS_ENOTSUP); GELU's
+ * storage-typed form (ws_gelu_forward_act, the AFNO's bf16 MLP) at bf16 against the
+ * reference on the bf16-rounded inputs, at bf16's tolerance (one rounding of the result). */
 #include "gpu_check.h"
 #include "core/rng.h"
 #include "ops/afno_filter.h"
 #include "ops/bias_add.h"
+#include "ops/convert.h"
 #include "ops/cuda_ctx.h"
 #include "ops/gelu.h"
 #include "ops/layernorm.h"
@@ -151,15 +154,21 @@ static void test_layernorm(const ws_exec *ex, int rows, int dim, double offset) 
 
 /* ---------------------------------------------------------------- gelu */
 
+/* GELU's inputs (x normal with sd 3 and x[0] deep in the tail, where Phi underflows towards
+ * 0; dy standard normal) and the shape label */
+static void gelu_inputs(size_t n, int offset, char shape[64], float *x, float *dy) {
+    snprintf(shape, 64, "%zu%s", n, offset ? " unaligned" : "");
+    fill(x, n, 0.0, 3.0), fill(dy, n, 0.0, 1.0);
+    x[0] = -9.0f;
+}
+
 /* offset: floats by which the device buffers start past an allocation (1: not 16-byte
  * aligned, the kernels' scalar path) */
 static void test_gelu(const ws_exec *ex, size_t n, int offset) {
     ws_exec cpu = ws_exec_cpu(0);
     char shape[64];
-    snprintf(shape, sizeof shape, "%zu%s", n, offset ? " unaligned" : "");
     float *x = host(n), *dy = host(n), *y_ref = host(n), *dx_ref = host(n), *got = host(n);
-    fill(x, n, 0.0, 3.0), fill(dy, n, 0.0, 1.0);
-    x[0] = -9.0f; /* deep in the tail: Phi underflows towards 0 */
+    gelu_inputs(n, offset, shape, x, dy);
     must(ws_gelu_forward(&cpu, n, y_ref, x), "cpu gelu fwd", NULL);
     must(ws_gelu_backward(&cpu, n, dx_ref, dy, x), "cpu gelu bwd", NULL);
     float *bx = dev(ex, (n + offset) * sizeof(float)), *bdy = dev(ex, (n + offset) * sizeof(float));
@@ -364,6 +373,38 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
     free(dx_ref), free(got), free(again), free(dw1_ref), free(db1_ref), free(dw2_ref), free(db2_ref);
 }
 
+/* GELU on bf16 buffers (ws_gelu_*_act on a bf16 exec): the device rounds x and dy to bf16
+ * (ws_cast), the reference computes on those rounded values (read back), so only the
+ * result's one rounding to bf16 and fp32 arithmetic remain; offset in elements (1: not
+ * 16-byte aligned, the scalar path). */
+static void test_gelu_bf16(const ws_exec *ex, size_t n, int offset) {
+    ws_exec cpu = ws_exec_cpu(0);
+    char shape[64];
+    float *x = host(n), *dy = host(n), *y_ref = host(n), *dx_ref = host(n), *got = host(n);
+    gelu_inputs(n, offset, shape, x, dy);
+    float *f32 = up(ex, x, n), *g32 = up(ex, dy, n), *out32 = poisoned(ex, n);
+    const size_t b16 = (n + offset) * 2;
+    char *bx = dev(ex, b16), *bdy = dev(ex, b16), *by = dev(ex, b16);
+    void *hx = bx + 2 * offset, *hdy = bdy + 2 * offset, *hy = by + 2 * offset;
+    must(ws_cast(ex, hx, WS_BF16, f32, WS_FP32, n), "cast x", NULL);
+    must(ws_cast(ex, hdy, WS_BF16, g32, WS_FP32, n), "cast dy", NULL);
+    must(ws_cast(ex, f32, WS_FP32, hx, WS_BF16, n), "x back", NULL);
+    must(ws_cast(ex, g32, WS_FP32, hdy, WS_BF16, n), "dy back", NULL);
+    down(ex, x, f32, n), down(ex, dy, g32, n); /* the rounded inputs */
+    must(ws_gelu_forward(&cpu, n, y_ref, x), "cpu gelu fwd", NULL);
+    must(ws_gelu_backward(&cpu, n, dx_ref, dy, x), "cpu gelu bwd", NULL);
+    const tol t = ws_gpu_tol_of(WS_BF16);
+    must(ws_gelu_forward_act(ex, n, hy, hx), "gelu fwd bf16", NULL);
+    must(ws_cast(ex, out32, WS_FP32, hy, WS_BF16, n), "y back", NULL);
+    check_dev(ex, "gelu forward (bf16 storage)", shape, got, out32, y_ref, n, t);
+    must(ws_gelu_backward_act(ex, n, hdy, hdy, hx), "gelu bwd bf16 in place", NULL);
+    must(ws_cast(ex, out32, WS_FP32, hdy, WS_BF16, n), "dx back", NULL);
+    check_dev(ex, "gelu backward in place (bf16 storage)", shape, got, out32, dx_ref, n, t);
+    ws_mem_free(ex, bx, b16), ws_mem_free(ex, bdy, b16), ws_mem_free(ex, by, b16);
+    dfree(ex, f32, n), dfree(ex, g32, n), dfree(ex, out32, n);
+    free(x), free(dy), free(y_ref), free(dx_ref), free(got);
+}
+
 /* bf16 and fp16 runs are refused by every one of these fp32 ops */
 static void test_refusals(ws_cuda_ctx *bf16) {
     ws_exec ex = ws_cuda_exec(bf16);
@@ -436,6 +477,10 @@ int main(void) {
     ws_exec ex = ws_cuda_exec(ctx[0]);
     test_filter(&ex, FULL);
     test_refusals(bf16);
+    ws_exec hx = ws_cuda_exec(bf16);
+    test_gelu_bf16(&hx, 1001, 0);
+    test_gelu_bf16(&hx, 65536 + 3, 0);
+    test_gelu_bf16(&hx, 4099, 1);
     ws_cuda_ctx_close(ctx[0]), ws_cuda_ctx_close(ctx[1]), ws_cuda_ctx_close(bf16);
     printf("test_afno_ops_cuda: %d of %d checks failed\n", ws_gpu_failures(), ws_gpu_checks());
     return ws_gpu_failures() > 100 ? 100 : ws_gpu_failures();

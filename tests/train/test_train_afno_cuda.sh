@@ -6,7 +6,11 @@
 #  1. pre-training in fp32 (no TF32), eager (the default for AFNO) and as a CUDA graph
 #     (--cuda-graph on): step 1 within 1e-4 of the CPU's loss, every later step within
 #     1e-3 + 10 x the CPU-vs-CPU envelope at that step (CPU with 1 and 2 threads; a wrong
-#     kernel parts the losses by far more); tf32 within 2e-2 (its own rounding);
+#     kernel parts the losses by far more); tf32 within 2e-2 (its own rounding); bf16
+#     (autocast-style: the token-wise products in bf16) within 5e-2, one step and two
+#     (bf16's 2^-9 rounding of the products' inputs and outputs moves the loss by a few
+#     1e-3; a product computed wrongly, or stale bf16 weights after the optimizer, part the
+#     curves by more within 20 steps at lr 1e-3);
 #  2. two-step fine-tuning (--forecast-steps 2, the second AFNO sharing the first's
 #     parameters on the GPU) likewise against the CPU's two-step run;
 #  3. --data synthetic-weather:3x32x64 (batches built on the GPU from the pool) against the
@@ -34,9 +38,11 @@ run cpu2 "${common[@]}" --device cpu --threads 2
 run gpu "${common[@]}" --device cuda --precision fp32
 run graph "${common[@]}" --device cuda --precision fp32 --cuda-graph on
 run tf32 "${common[@]}" --device cuda --precision tf32
+run bf16 "${common[@]}" --device cuda --precision bf16
 run cpu_2step "${common[@]}" --forecast-steps 2 --device cpu --threads 1
 run cpu2_2step "${common[@]}" --forecast-steps 2 --device cpu --threads 2
 run gpu_2step "${common[@]}" --forecast-steps 2 --device cuda --precision fp32
+run bf16_2step "${common[@]}" --forecast-steps 2 --device cuda --precision bf16
 syn=(train "${model[@]}" --data synthetic-weather:3x32x64 --synthetic-count 64 --global-batch 4 --steps 20 --lr 1e-3
      --warmup-epochs 0 --schedule constant --seed 5 --quiet --val-limit 8)
 run cpu_syn "${syn[@]}" --device cpu --threads 1
@@ -63,9 +69,12 @@ def follow(ref, ref2, names, step1_tol, later_tol):
         ok &= not bad
 follow("cpu", "cpu2", ["gpu", "graph"], 1e-4, 1e-3)
 follow("cpu", "cpu2", ["tf32"], 2e-2, 2e-2)
+follow("cpu", "cpu2", ["bf16"], 5e-2, 5e-2)
 follow("cpu_2step", "cpu2_2step", ["gpu_2step"], 1e-4, 1e-3)
+follow("cpu_2step", "cpu2_2step", ["bf16_2step"], 5e-2, 5e-2)
 follow("cpu_syn", "cpu2_syn", ["gpu_syn"], 1e-4, 1e-3)
-for n, prec in (("gpu", "fp32"), ("graph", "fp32"), ("tf32", "tf32"), ("gpu_2step", "fp32"), ("gpu_syn", "fp32")):
+for n, prec in (("gpu", "fp32"), ("graph", "fp32"), ("tf32", "tf32"), ("bf16", "bf16"), ("gpu_2step", "fp32"),
+                ("bf16_2step", "bf16"), ("gpu_syn", "fp32")):
     r = json.load(open(f"{t}/{n}/run.json"))
     assert r["config"]["device"] == "cuda", (n, r["config"]["device"])
     d = r["device"]
