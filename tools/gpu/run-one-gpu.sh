@@ -2,13 +2,13 @@
 # tools/gpu/run-one-gpu.sh [PHASE...] - the one-GPU work of issues #4, #6 and #7 in one device
 # call (carry: [".debs"]). Builds with tools/gpu/setup.sh, then runs the phases asked for
 # (default: tests afno-bench), each under $OUT/<phase>/:
-#   tests       every GPU test (ctest -L gpu), one at a time                      (~4 min)
+#   tests       every GPU test (ctest -L gpu), one at a time            (~75 s on an H200)
 #   afno-tests  only the AFNO GPU tests (ctest -L gpu -R afno)                   (~1 min)
 #   afno-bench  full-size FourCastNet training, wattscale against PyTorch
-#               (bench/afno/bench_afno_gpu.sh)                                    (~6 min)
+#               (bench/afno/bench_afno_gpu.sh: fp32 and bf16, about 7 min; run it alone)
 #   fc-study    shallow-water data at 32x64 (half a year), then
 #               `wattscale study run configs/fourcastnet-gpu-1.yaml`; the database comes back
-#               for `wattscale report` on the CPU machine (no GSL or gnuplot there) (~4 min)
+#               for `wattscale report` on the CPU machine (no GSL or gnuplot there) (~75 s)
 #   accum       why gradient accumulation is slow (docs/results.md, the one-GPU study):
 #               ResNet-50 bf16, GBS 256 as 64 x 4, and LBS 64 with and without the CUDA
 #               graph, 60 steps each                                              (~1.5 min)
