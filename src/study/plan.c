@@ -1,18 +1,34 @@
 /* study/plan.c - series x points x repetitions into runs; contract in study/plan.h. */
 #include "study/plan.h"
 #include "core/error.h"
+#include "data/fields.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Training samples of the datasets whose size is fixed (the stratified fraction of it is
- * taken later); NAN where the size depends on files we do not open here. */
+/* Samples in the training split of weather fields at dir (swe:DIR, era5:DIR), as a
+ * one-step pre-training run counts them; NAN when the files cannot be opened (the run
+ * itself then says why). */
+static double fields_train_count(const char *dir) {
+    ws_fields *f = NULL;
+    ws_error err = {0};
+    ws_fields_opts o = ws_fields_opts_default();
+    if (ws_fields_open(&f, dir, WS_FIELDS_TRAIN, &o, &err) != WS_OK) return NAN;
+    double n = (double)ws_fields_info_get(f)->count;
+    ws_fields_close(f);
+    return n;
+}
+
+/* Training samples of the dataset (the stratified fraction of it is taken later): fixed
+ * sizes, or counted from the weather files; NAN where it is not known here. */
 static double dataset_train_count(const ws_study *s) {
     if (!strncmp(s->data, "synthetic", 9)) return (double)s->synthetic_count;
     if (!strncmp(s->data, "fashion-mnist", 13) || !strncmp(s->data, "mnist", 5)) return 60000;
     if (!strncmp(s->data, "imagenet", 8)) return 1281167; /* ILSVRC-2012 train */
+    if (!strncmp(s->data, "swe:", 4) || !strncmp(s->data, "era5:", 5))
+        return fields_train_count(strchr(s->data, ':') + 1);
     return NAN;
 }
 

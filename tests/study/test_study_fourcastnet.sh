@@ -3,9 +3,9 @@
 # through `wattscale study plan`, `study run` and `report` as a ResNet study does: CONFIG
 # (configs/fourcastnet-gpu-1.yaml) must plan as written; a CPU-sized copy of it (device cpu,
 # a smaller AFNO, 3 GBS points, 1 repetition, 2 epochs, on the CI shallow-water set SWE_DIR)
-# runs, every run stores its skill (val_rmse_norm, val_acc), and the report uses the forecast
-# metric (lower is better) in its findings, tables and CSV, and states its one-rank series as
-# a throughput ratio.
+# plans the samples its runs then train, runs, every run stores its skill (val_rmse_norm,
+# val_acc), and the report uses the forecast metric (lower is better) in its findings, tables
+# and CSV, and states its one-rank series as a throughput ratio.
 set -u
 ws=$1 config=$2 swe=$3
 tmp=$(mktemp -d)
@@ -22,6 +22,9 @@ sed -e "s|swe:out/swe-32x64|swe:$swe|; s|device: cuda|device: cpu|" \
     -e 's|^  type: local$|  type: local\n  cpu_threads: 1|' \
     "$config" > "$tmp/fc.yaml"
 grep -q "device: cpu" "$tmp/fc.yaml" || fail "the CPU copy of $config was not made (the file changed?)"
+"$ws" study plan "$tmp/fc.yaml" > "$tmp/plan-cpu.log" 2>&1 || fail "study plan of the CPU copy"
+planned=$(sed -n 's/^total: 3 runs, \([0-9]*\) samples.*/\1/p' "$tmp/plan-cpu.log")
+[ -n "$planned" ] && [ "$planned" -gt 0 ] || fail "study plan does not count the shallow-water samples"
 WATTSCALE_LOG=info "$ws" study run "$tmp/fc.yaml" > "$tmp/run.log" 2>&1 || fail "study run"
 grep -q "3 planned, 0 done before, 3 run now, 0 failed" "$tmp/run.log" || fail "study run: not 3 runs"
 grep -q "val_rmse_norm" "$tmp/run.log" || fail "study run does not report the skill"
@@ -38,4 +41,7 @@ col=$(head -1 "$csv" | tr ',' '\n' | grep -n '^val_rmse_norm$' | cut -d: -f1)
 [ -n "$col" ] || fail "runs.csv: no val_rmse_norm column"
 n=$(tail -n +2 "$csv" | cut -d, -f"$col" | grep -Ec '^0\.[0-9]+')
 [ "$n" -eq 3 ] || fail "runs.csv: $n of 3 runs have a val_rmse_norm in (0, 1)"
+scol=$(head -1 "$csv" | tr ',' '\n' | grep -n '^samples$' | cut -d: -f1)
+ran=$(tail -n +2 "$csv" | cut -d, -f"$scol" | awk '{s += $1} END {printf "%d", s}')
+[ "$ran" -eq "$planned" ] || fail "study plan counted $planned samples, the runs trained $ran"
 echo "ok: FourCastNet study planned, run (3 runs) and reported with val_rmse_norm"
