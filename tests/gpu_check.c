@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 static int checks, failures;
 
@@ -43,3 +44,10 @@ int ws_gpu_check(const char *what, ws_dtype p, const char *shape, const float *g
 
 int ws_gpu_checks(void) { return checks; }
 int ws_gpu_failures(void) { return failures; }
+
+void ws_gpu_must(ws_status st, const char *what, const ws_error *err) {
+    if (st != WS_OK) {
+        fprintf(stderr, "FATAL %s: %s (%s)\n", what, ws_status_name(st), err ? err->msg : "");
+        exit(1);
+    }
+}

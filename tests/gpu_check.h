@@ -1,7 +1,7 @@
 /* tests/gpu_check.h - what the GPU tests share: a comparison that reports instead of
  * stopping (one run shows every check: GPU time is scarce), and its counters.
  * defines: ws_gpu_tol, ws_gpu_tol_of (the tolerance table by precision), ws_gpu_check,
- *          ws_gpu_checks, ws_gpu_failures. Implementation: tests/gpu_check.c.
+ *          ws_gpu_checks, ws_gpu_failures, ws_gpu_must (set-up that must succeed). Implementation: tests/gpu_check.c.
  * A check passes where |got - ref| <= atol * scale + rtol * |ref|, scale = max |ref| of the
  * tensor (rounding of a cancelling sum's large terms is not held against a small result),
  * written so that NaN fails; it prints one line: ok/FAIL, what, precision, shape, max
@@ -10,6 +10,7 @@
 #define WS_TESTS_GPU_CHECK_H
 
 #include <stddef.h>
+#include "core/error.h"
 #include "ops/ops.h"
 
 typedef struct {
@@ -24,5 +25,8 @@ int ws_gpu_check(const char *what, ws_dtype p, const char *shape, const float *g
                  ws_gpu_tol t);
 int ws_gpu_checks(void);
 int ws_gpu_failures(void);
+/* Set-up that must succeed: otherwise prints FATAL, what, the status and err's message,
+ * and exits 1. */
+void ws_gpu_must(ws_status st, const char *what, const ws_error *err);
 
 #endif

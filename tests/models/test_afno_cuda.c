@@ -47,12 +47,6 @@
 
 enum { N = 2, C = 3, H = 32, W = 64 };
 
-static void must(ws_status st, const char *what, const ws_error *err) {
-    if (st != WS_OK) {
-        fprintf(stderr, "FATAL %s: %s (%s)\n", what, ws_status_name(st), err ? err->msg : "");
-        exit(1);
-    }
-}
 
 static ws_afno_opts small(const ws_exec *ex) {
     ws_afno_opts o = ws_afno_opts_default();
@@ -67,13 +61,13 @@ static ws_afno_opts small(const ws_exec *ex) {
 static void *alloc(const ws_exec *ex, size_t bytes) {
     void *p = NULL;
     ws_error err = {0};
-    must(ws_mem_alloc(ex, bytes, "test", &p, &err), "alloc", &err);
+    ws_gpu_must(ws_mem_alloc(ex, bytes, "test", &p, &err), "alloc", &err);
     return p;
 }
 
 static float *host(size_t n) {
     float *p = calloc(n, sizeof *p);
-    if (!p) must(WS_ENOMEM, "host buffer", NULL);
+    if (!p) ws_gpu_must(WS_ENOMEM, "host buffer", NULL);
     return p;
 }
 
@@ -91,11 +85,11 @@ static side open_side(const ws_exec *ex, const float *params) {
     s.ex = *ex;
     ws_error err = {0};
     ws_afno_opts o = small(ex);
-    must(ws_afno_open(&s.first, &o, &err), "afno open", &err);
-    if (params) must(ws_model_set_params(s.first, params, &err), "params", &err);
+    ws_gpu_must(ws_afno_open(&s.first, &o, &err), "afno open", &err);
+    if (params) ws_gpu_must(ws_model_set_params(s.first, params, &err), "params", &err);
     o.share_params = s.first;
     o.input_grad = 1;
-    must(ws_afno_open(&s.second, &o, &err), "afno open (second step)", &err);
+    ws_gpu_must(ws_afno_open(&s.second, &o, &err), "afno open (second step)", &err);
     size_t bytes = (size_t)N * C * H * W * sizeof(float);
     s.x = alloc(ex, bytes), s.t1 = alloc(ex, bytes), s.t2 = alloc(ex, bytes);
     s.dy1 = alloc(ex, bytes), s.dy2 = alloc(ex, bytes);
@@ -116,17 +110,17 @@ static void close_side(side *s) {
 static double loss_and_grads(side *s, int steps, const float *x, const float *t1, const float *t2, float *grads) {
     ws_error err = {0};
     size_t bytes = (size_t)N * C * H * W * sizeof(float);
-    must(ws_mem_upload(&s->ex, s->x, x, bytes, &err), "x", &err);
-    must(ws_mem_upload(&s->ex, s->t1, t1, bytes, &err), "t1", &err);
-    must(ws_mem_upload(&s->ex, s->t2, t2, bytes, &err), "t2", &err);
+    ws_gpu_must(ws_mem_upload(&s->ex, s->x, x, bytes, &err), "x", &err);
+    ws_gpu_must(ws_mem_upload(&s->ex, s->t1, t1, bytes, &err), "t1", &err);
+    ws_gpu_must(ws_mem_upload(&s->ex, s->t2, t2, bytes, &err), "t2", &err);
     ws_mem_zero(&s->ex, s->first->grads, s->first->n_params * sizeof(float));
     ws_mem_zero(&s->ex, s->loss, 2 * sizeof(double));
-    must(wsi_forecast_loss(s->first, steps == 2 ? s->second : NULL, &s->ex, N, s->x, s->t1, s->t2, 1.0f / N, s->dy1,
-                           s->dy2, &s->loss[0], &s->loss[1], &err),
-         "forecast loss", &err);
+    ws_gpu_must(wsi_forecast_loss(s->first, steps == 2 ? s->second : NULL, &s->ex, N, s->x, s->t1, s->t2, 1.0f / N,
+                                  s->dy1, s->dy2, &s->loss[0], &s->loss[1], &err),
+                "forecast loss", &err);
     double l[2];
-    must(ws_mem_download(&s->ex, l, s->loss, sizeof l, &err), "loss", &err);
-    must(ws_model_get_grads(s->first, grads, &err), "grads", &err);
+    ws_gpu_must(ws_mem_download(&s->ex, l, s->loss, sizeof l, &err), "loss", &err);
+    ws_gpu_must(ws_model_get_grads(s->first, grads, &err), "grads", &err);
     return l[0] + (steps == 2 ? l[1] : 0.0);
 }
 
@@ -148,8 +142,8 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
     float *pc = host(np), *pg = host(np);
     {   /* 1. the same initial parameters, bit for bit */
         side g0 = open_side(&gpu, NULL);
-        must(ws_model_get_params(c.first, pc, &err), "params", &err);
-        must(ws_model_get_params(g0.first, pg, &err), "params", &err);
+        ws_gpu_must(ws_model_get_params(c.first, pc, &err), "params", &err);
+        ws_gpu_must(ws_model_get_params(g0.first, pg, &err), "params", &err);
         size_t diff = 0;
         for (size_t i = 0; i < np; i++) diff += memcmp(&pc[i], &pg[i], sizeof(float)) != 0;
         float zero = 0, d = (float)diff;
@@ -158,7 +152,7 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
         close_side(&g0);
     }
     ws_test_afno_perturb(c.first, 21);
-    must(ws_model_get_params(c.first, pc, &err), "params", &err);
+    ws_gpu_must(ws_model_get_params(c.first, pc, &err), "params", &err);
     side g = open_side(&gpu, pc);
     float *x = host(nx), *x2 = host(nx), *t1 = host(nx), *t2 = host(nx), *yc = host(nx), *yg = host(nx);
     ws_rng rng = ws_rng_seeded(31);
@@ -176,11 +170,11 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
 
     /* forward alone */
     const void *oc, *og;
-    must(ws_mem_upload(&g.ex, g.x, x, nx * sizeof(float), &err), "x", &err);
-    must(ws_model_forward(c.first, &cpu, x, N, 1, &oc, &err), "cpu forward", &err);
-    must(ws_model_forward(g.first, &gpu, g.x, N, 1, &og, &err), "gpu forward", &err);
+    ws_gpu_must(ws_mem_upload(&g.ex, g.x, x, nx * sizeof(float), &err), "x", &err);
+    ws_gpu_must(ws_model_forward(c.first, &cpu, x, N, 1, &oc, &err), "cpu forward", &err);
+    ws_gpu_must(ws_model_forward(g.first, &gpu, g.x, N, 1, &og, &err), "gpu forward", &err);
     memcpy(yc, oc, nx * sizeof(float));
-    must(ws_mem_download(&gpu, yg, og, nx * sizeof(float), &err), "output", &err);
+    ws_gpu_must(ws_mem_download(&gpu, yg, og, nx * sizeof(float), &err), "output", &err);
     ws_gpu_check("afno forward: output fields", p, shape, yg, yc, nx, t_fwd);
 
     float *gc = host(np), *gg = host(np), *ge = host(np);
@@ -222,7 +216,7 @@ int main(void) {
     for (int i = 0; i < 3; i++) {
         ws_cuda_ctx *ctx = NULL;
         ws_error err = {0};
-        must(ws_cuda_ctx_open(&ctx, 0, ps[i], 1, &err), "ctx", &err);
+        ws_gpu_must(ws_cuda_ctx_open(&ctx, 0, ps[i], 1, &err), "ctx", &err);
         compare(ps[i], ctx);
         ws_cuda_ctx_close(ctx);
     }

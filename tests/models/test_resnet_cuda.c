@@ -40,12 +40,6 @@
 #define HW 224
 #define CLASSES 1000
 
-static void must(ws_status st, const char *what, const ws_error *err) {
-    if (st != WS_OK) {
-        fprintf(stderr, "FATAL %s: %s (%s)\n", what, ws_status_name(st), err ? err->msg : "");
-        exit(1);
-    }
-}
 
 static ws_model *open_on(const ws_exec *ex) {
     ws_resnet_opts o = ws_resnet_opts_default();
@@ -57,14 +51,14 @@ static ws_model *open_on(const ws_exec *ex) {
     o.exec = ex;
     ws_model *m = NULL;
     ws_error err = {0};
-    must(ws_resnet_open(&m, &o, &err), "resnet open", &err);
+    ws_gpu_must(ws_resnet_open(&m, &o, &err), "resnet open", &err);
     return m;
 }
 
 static void *alloc(const ws_exec *ex, size_t bytes) {
     void *p = NULL;
     ws_error err = {0};
-    must(ws_mem_alloc(ex, bytes, "test", &p, &err), "alloc", &err);
+    ws_gpu_must(ws_mem_alloc(ex, bytes, "test", &p, &err), "alloc", &err);
     return p;
 }
 
@@ -79,18 +73,19 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
         float *v = (t->is_buffer ? mc->buffers : mc->params) + t->offset;
         if (t->ndims == 1 && strncmp(t->name, "fc.", 3))
             for (size_t j = 0; j < t->count; j++)
-                v[j] += (float)(strstr(t->name, "running_var") ? 0.5 * ws_rng_uniform(&rng) : 0.2 * ws_rng_normal(&rng));
+                v[j] +=
+                    (float)(strstr(t->name, "running_var") ? 0.5 * ws_rng_uniform(&rng) : 0.2 * ws_rng_normal(&rng));
     }
-    must(ws_model_set_params(mg, mc->params, &err), "params", &err);
-    must(ws_model_set_buffers(mg, mc->buffers, &err), "buffers", &err);
+    ws_gpu_must(ws_model_set_params(mg, mc->params, &err), "params", &err);
+    ws_gpu_must(ws_model_set_buffers(mg, mc->buffers, &err), "buffers", &err);
     const size_t nx = (size_t)N * 3 * HW * HW, nl = (size_t)N * CLASSES, esz = ws_dtype_size(ws_act_dtype(p));
     float *x = malloc(nx * sizeof *x), *lc = malloc(nl * sizeof(float)), *lg = malloc(nl * sizeof(float));
     float *probs = malloc(nl * sizeof(float)), *dl = malloc(nl * sizeof(float));
     for (size_t i = 0; i < nx; i++) x[i] = (float)ws_rng_normal(&rng);
     int32_t labels[N] = {3, 917};
     void *d_x = alloc(&gpu, nx * esz), *d_dl = alloc(&gpu, nl * esz);
-    must(ws_tensor_upload(&gpu, d_x, x, N, 3, HW, HW, &err), "x", &err);
-    must(ws_tensor_download(&gpu, x, d_x, N, 3, HW, HW, &err), "x", &err); /* the rounded input, for both */
+    ws_gpu_must(ws_tensor_upload(&gpu, d_x, x, N, 3, HW, HW, &err), "x", &err);
+    ws_gpu_must(ws_tensor_download(&gpu, x, d_x, N, 3, HW, HW, &err), "x", &err); /* the rounded input, for both */
     char shape[32];
     snprintf(shape, sizeof shape, "resnet50 %dx3x%dx%d", N, HW, HW);
     const int bf = p != WS_FP32;
@@ -99,10 +94,10 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
 
     /* forward, compared directly */
     const void *logits_c, *logits_g;
-    must(ws_model_forward(mc, &cpu, x, N, 1, &logits_c, &err), "cpu forward", &err);
-    must(ws_model_forward(mg, &gpu, d_x, N, 1, &logits_g, &err), "gpu forward", &err);
+    ws_gpu_must(ws_model_forward(mc, &cpu, x, N, 1, &logits_c, &err), "cpu forward", &err);
+    ws_gpu_must(ws_model_forward(mg, &gpu, d_x, N, 1, &logits_g, &err), "gpu forward", &err);
     memcpy(lc, logits_c, nl * sizeof(float));
-    must(ws_tensor_download(&gpu, lg, logits_g, N, CLASSES, 1, 1, &err), "logits", &err);
+    ws_gpu_must(ws_tensor_download(&gpu, lg, logits_g, N, CLASSES, 1, 1, &err), "logits", &err);
     ws_gpu_check("resnet50 logits", p, shape, lg, lc, nl, t_logits);
     double loss_c = 0, loss_g = 0;
     ws_softmax_xent_forward(&cpu, N, CLASSES, &loss_c, probs, lc, labels, 0.1f);
@@ -110,8 +105,8 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
     float fl = (float)loss_g, fc = (float)loss_c;
     ws_gpu_check("resnet50 loss", p, shape, &fl, &fc, 1, t_logits);
     float *bc = malloc(mc->n_buffers * sizeof(float)), *bg = malloc(mc->n_buffers * sizeof(float));
-    must(ws_model_get_buffers(mc, bc, &err), "buffers", &err);
-    must(ws_model_get_buffers(mg, bg, &err), "buffers", &err);
+    ws_gpu_must(ws_model_get_buffers(mc, bc, &err), "buffers", &err);
+    ws_gpu_must(ws_model_get_buffers(mg, bg, &err), "buffers", &err);
     ws_gpu_check("resnet50 running statistics", p, shape, bg, bc, mc->n_buffers, t_logits);
 
     /* backward from the GPU's activations on both (see the top of the file) */
@@ -119,23 +114,23 @@ static void compare(ws_dtype p, ws_cuda_ctx *ctx) {
     for (size_t i = 1; i < n_acts; i++) {
         int c, h, w, c2, h2, w2;
         void *ag = wsi_resnet_activation(mg, i, &c, &h, &w), *ac = wsi_resnet_activation(mc, i, &c2, &h2, &w2);
-        must(ws_tensor_download(&gpu, ac, ag, N, c, h, w, &err), "activation", &err);
+        ws_gpu_must(ws_tensor_download(&gpu, ac, ag, N, c, h, w, &err), "activation", &err);
     }
     size_t bn_bytes_c = 0, bn_bytes_g = 0; /* and the batch norms' saved statistics */
     float *stats_c = wsi_resnet_bn_stats(mc, &bn_bytes_c), *stats_g = wsi_resnet_bn_stats(mg, &bn_bytes_g);
-    if (bn_bytes_c != bn_bytes_g) must(WS_EINVAL, "BN statistics of the two models differ in size", NULL);
-    must(ws_mem_download(&gpu, stats_c, stats_g, bn_bytes_c, &err), "BN statistics", &err);
+    if (bn_bytes_c != bn_bytes_g) ws_gpu_must(WS_EINVAL, "BN statistics of the two models differ in size", NULL);
+    ws_gpu_must(ws_mem_download(&gpu, stats_c, stats_g, bn_bytes_c, &err), "BN statistics", &err);
     ws_softmax_xent_forward(&cpu, N, CLASSES, &loss_g, probs, lg, labels, 0.1f);
     ws_softmax_xent_backward(&cpu, N, CLASSES, dl, probs, labels, 0.1f, 1.0f / N);
-    must(ws_tensor_upload(&gpu, d_dl, dl, N, CLASSES, 1, 1, &err), "dlogits", &err);
-    must(ws_tensor_download(&gpu, dl, d_dl, N, CLASSES, 1, 1, &err), "dlogits", &err); /* rounded alike */
+    ws_gpu_must(ws_tensor_upload(&gpu, d_dl, dl, N, CLASSES, 1, 1, &err), "dlogits", &err);
+    ws_gpu_must(ws_tensor_download(&gpu, dl, d_dl, N, CLASSES, 1, 1, &err), "dlogits", &err); /* rounded alike */
     ws_mem_zero(&cpu, mc->grads, mc->n_params * sizeof(float));
     ws_mem_zero(&gpu, mg->grads, mg->n_params * sizeof(float));
-    must(ws_model_backward(mc, &cpu, dl, N, &err), "cpu backward", &err);
-    must(ws_model_backward(mg, &gpu, d_dl, N, &err), "gpu backward", &err);
+    ws_gpu_must(ws_model_backward(mc, &cpu, dl, N, &err), "cpu backward", &err);
+    ws_gpu_must(ws_model_backward(mg, &gpu, d_dl, N, &err), "gpu backward", &err);
     float *gc = malloc(mc->n_params * sizeof(float)), *gg = malloc(mc->n_params * sizeof(float));
-    must(ws_model_get_grads(mc, gc, &err), "grads", &err);
-    must(ws_model_get_grads(mg, gg, &err), "grads", &err);
+    ws_gpu_must(ws_model_get_grads(mc, gc, &err), "grads", &err);
+    ws_gpu_must(ws_model_get_grads(mg, gg, &err), "grads", &err);
     int all_ok = 1, shown = 0;
     for (size_t i = 0; i < mc->n_tensors; i++) {
         const ws_model_tensor *t = &mc->tensors[i];
@@ -166,7 +161,7 @@ int main(void) {
     for (int i = 0; i < 2; i++) {
         ws_cuda_ctx *ctx = NULL;
         ws_error err = {0};
-        must(ws_cuda_ctx_open(&ctx, 0, ps[i], 0, &err), "ctx", &err);
+        ws_gpu_must(ws_cuda_ctx_open(&ctx, 0, ps[i], 0, &err), "ctx", &err);
         compare(ps[i], ctx);
         ws_cuda_ctx_close(ctx);
     }

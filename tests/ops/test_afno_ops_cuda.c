@@ -59,23 +59,17 @@ static float *host(size_t n) {
 static void fill(float *x, size_t n, double mean, double sd) {
     for (size_t i = 0; i < n; i++) x[i] = (float)(mean + sd * ws_rng_normal(&rng));
 }
-static void must(ws_status st, const char *what, const ws_error *err) {
-    if (st != WS_OK) {
-        fprintf(stderr, "FATAL %s: %s (%s)\n", what, ws_status_name(st), err ? err->msg : "");
-        exit(1);
-    }
-}
 static void *dev(const ws_exec *ex, size_t bytes) {
     void *p = NULL;
     ws_error err = {0};
-    must(ws_mem_alloc(ex, bytes, "test", &p, &err), "device alloc", &err);
+    ws_gpu_must(ws_mem_alloc(ex, bytes, "test", &p, &err), "device alloc", &err);
     return p;
 }
 /* a device copy of n host floats */
 static float *up(const ws_exec *ex, const float *h, size_t n) {
     float *d = dev(ex, n * sizeof(float));
     ws_error err = {0};
-    must(ws_mem_upload(ex, d, h, n * sizeof(float), &err), "upload", &err);
+    ws_gpu_must(ws_mem_upload(ex, d, h, n * sizeof(float), &err), "upload", &err);
     return d;
 }
 /* n device floats, all NaN */
@@ -84,13 +78,13 @@ static float *poisoned(const ws_exec *ex, size_t n) {
     unsigned char *ff = malloc(n * sizeof(float) + 1);
     memset(ff, 0xFF, n * sizeof(float));
     ws_error err = {0};
-    must(ws_mem_upload(ex, d, ff, n * sizeof(float), &err), "poison", &err);
+    ws_gpu_must(ws_mem_upload(ex, d, ff, n * sizeof(float), &err), "poison", &err);
     free(ff);
     return d;
 }
 static void down(const ws_exec *ex, float *h, const void *d, size_t n) {
     ws_error err = {0};
-    must(ws_mem_download(ex, h, d, n * sizeof(float), &err), "download", &err);
+    ws_gpu_must(ws_mem_download(ex, h, d, n * sizeof(float), &err), "download", &err);
 }
 static void dfree(const ws_exec *ex, void *d, size_t n) { ws_mem_free(ex, d, n * sizeof(float)); }
 /* downloads n device floats into buf and checks them against ref */
@@ -120,29 +114,31 @@ static void test_layernorm(const ws_exec *ex, int rows, int dim, double offset) 
     float *y_ref = host(n), *mean_ref = host(rows), *rstd_ref = host(rows), *dx_ref = host(n);
     float *dg_ref = host(dim), *db_ref = host(dim), *got = host(n), *got2 = host(dim);
     memcpy(dg_ref, dg0, dim * sizeof(float)), memcpy(db_ref, db0, dim * sizeof(float));
-    must(ws_layernorm_forward(&cpu, rows, dim, eps, y_ref, mean_ref, rstd_ref, x, gamma, beta), "cpu ln fwd", NULL);
-    must(ws_layernorm_backward(&cpu, rows, dim, dx_ref, dg_ref, db_ref, dy, x, gamma, mean_ref, rstd_ref),
+    ws_gpu_must(ws_layernorm_forward(&cpu, rows, dim, eps, y_ref, mean_ref, rstd_ref, x, gamma, beta), "cpu ln fwd",
+                NULL);
+    ws_gpu_must(ws_layernorm_backward(&cpu, rows, dim, dx_ref, dg_ref, db_ref, dy, x, gamma, mean_ref, rstd_ref),
          "cpu ln bwd", NULL);
 
     float *d_x = up(ex, x, n), *d_g = up(ex, gamma, dim), *d_b = up(ex, beta, dim), *d_dy = up(ex, dy, n);
     float *d_y = poisoned(ex, n), *d_mean = poisoned(ex, rows), *d_rstd = poisoned(ex, rows), *d_dx = poisoned(ex, n);
     float *d_dg = up(ex, dg0, dim), *d_db = up(ex, db0, dim);
-    must(ws_layernorm_forward(ex, rows, dim, eps, d_y, d_mean, d_rstd, d_x, d_g, d_b), "ln fwd", NULL);
+    ws_gpu_must(ws_layernorm_forward(ex, rows, dim, eps, d_y, d_mean, d_rstd, d_x, d_g, d_b), "ln fwd", NULL);
     check_dev(ex, "layernorm forward y", shape, got, d_y, y_ref, n, FP32);
     check_dev(ex, "layernorm forward mean", shape, got, d_mean, mean_ref, rows, FP32);
     check_dev(ex, "layernorm forward rstd", shape, got, d_rstd, rstd_ref, rows, FP32);
     /* backward from the reference's statistics, so that only the backward is compared */
     float *d_mref = up(ex, mean_ref, rows), *d_rref = up(ex, rstd_ref, rows);
-    must(ws_layernorm_backward(ex, rows, dim, d_dx, d_dg, d_db, d_dy, d_x, d_g, d_mref, d_rref), "ln bwd", NULL);
+    ws_gpu_must(ws_layernorm_backward(ex, rows, dim, d_dx, d_dg, d_db, d_dy, d_x, d_g, d_mref, d_rref), "ln bwd", NULL);
     check_dev(ex, "layernorm backward dx", shape, got, d_dx, dx_ref, n, FP32);
     check_dev(ex, "layernorm backward dgamma (+=)", shape, got, d_dg, dg_ref, dim, FP32);
     check_dev(ex, "layernorm backward dbeta (+=)", shape, got, d_db, db_ref, dim, FP32);
     /* the column sums again from the same start: the same bits */
     down(ex, got, d_dg, dim);
     ws_error err = {0};
-    must(ws_mem_upload(ex, d_dg, dg0, dim * sizeof(float), &err), "dg0", &err);
-    must(ws_mem_upload(ex, d_db, db0, dim * sizeof(float), &err), "db0", &err);
-    must(ws_layernorm_backward(ex, rows, dim, d_dx, d_dg, d_db, d_dy, d_x, d_g, d_mref, d_rref), "ln bwd 2", NULL);
+    ws_gpu_must(ws_mem_upload(ex, d_dg, dg0, dim * sizeof(float), &err), "dg0", &err);
+    ws_gpu_must(ws_mem_upload(ex, d_db, db0, dim * sizeof(float), &err), "db0", &err);
+    ws_gpu_must(ws_layernorm_backward(ex, rows, dim, d_dx, d_dg, d_db, d_dy, d_x, d_g, d_mref, d_rref), "ln bwd 2",
+                NULL);
     check_dev(ex, "layernorm dgamma deterministic", shape, got2, d_dg, got, dim, EXACT);
 
     dfree(ex, d_x, n), dfree(ex, d_g, dim), dfree(ex, d_b, dim), dfree(ex, d_dy, n), dfree(ex, d_y, n);
@@ -169,19 +165,19 @@ static void test_gelu(const ws_exec *ex, size_t n, int offset) {
     char shape[64];
     float *x = host(n), *dy = host(n), *y_ref = host(n), *dx_ref = host(n), *got = host(n);
     gelu_inputs(n, offset, shape, x, dy);
-    must(ws_gelu_forward(&cpu, n, y_ref, x), "cpu gelu fwd", NULL);
-    must(ws_gelu_backward(&cpu, n, dx_ref, dy, x), "cpu gelu bwd", NULL);
+    ws_gpu_must(ws_gelu_forward(&cpu, n, y_ref, x), "cpu gelu fwd", NULL);
+    ws_gpu_must(ws_gelu_backward(&cpu, n, dx_ref, dy, x), "cpu gelu bwd", NULL);
     float *bx = dev(ex, (n + offset) * sizeof(float)), *bdy = dev(ex, (n + offset) * sizeof(float));
     float *by = poisoned(ex, n + offset), *bdx = poisoned(ex, n + offset);
     ws_error err = {0};
-    must(ws_mem_upload(ex, bx + offset, x, n * sizeof(float), &err), "x", &err);
-    must(ws_mem_upload(ex, bdy + offset, dy, n * sizeof(float), &err), "dy", &err);
-    must(ws_gelu_forward(ex, n, by + offset, bx + offset), "gelu fwd", NULL);
+    ws_gpu_must(ws_mem_upload(ex, bx + offset, x, n * sizeof(float), &err), "x", &err);
+    ws_gpu_must(ws_mem_upload(ex, bdy + offset, dy, n * sizeof(float), &err), "dy", &err);
+    ws_gpu_must(ws_gelu_forward(ex, n, by + offset, bx + offset), "gelu fwd", NULL);
     check_dev(ex, "gelu forward", shape, got, by + offset, y_ref, n, FP32);
-    must(ws_gelu_backward(ex, n, bdx + offset, bdy + offset, bx + offset), "gelu bwd", NULL);
+    ws_gpu_must(ws_gelu_backward(ex, n, bdx + offset, bdy + offset, bx + offset), "gelu bwd", NULL);
     check_dev(ex, "gelu backward", shape, got, bdx + offset, dx_ref, n, FP32);
     /* dx on dy (in place, as afno.c calls it) */
-    must(ws_gelu_backward(ex, n, bdy + offset, bdy + offset, bx + offset), "gelu bwd in place", NULL);
+    ws_gpu_must(ws_gelu_backward(ex, n, bdy + offset, bdy + offset, bx + offset), "gelu bwd in place", NULL);
     check_dev(ex, "gelu backward in place", shape, got, bdy + offset, dx_ref, n, FP32);
     dfree(ex, bx, n + offset), dfree(ex, bdy, n + offset), dfree(ex, by, n + offset), dfree(ex, bdx, n + offset);
     free(x), free(dy), free(y_ref), free(dx_ref), free(got);
@@ -197,16 +193,16 @@ static void test_bias_add(const ws_exec *ex, int rows, size_t count) {
     float *x = host(n), *b = host(count), *db0 = host(count), *y_ref = host(n), *db_ref = host(count), *got = host(n);
     fill(x, n, 0.0, 1.0), fill(b, count, 0.0, 1.0), fill(db0, count, 0.0, 0.5);
     memcpy(db_ref, db0, count * sizeof(float));
-    must(ws_bias_add_forward(&cpu, rows, count, y_ref, x, b), "cpu bias fwd", NULL);
-    must(ws_bias_add_backward(&cpu, rows, count, db_ref, x), "cpu bias bwd", NULL); /* x as dy */
+    ws_gpu_must(ws_bias_add_forward(&cpu, rows, count, y_ref, x, b), "cpu bias fwd", NULL);
+    ws_gpu_must(ws_bias_add_backward(&cpu, rows, count, db_ref, x), "cpu bias bwd", NULL); /* x as dy */
     float *d_x = up(ex, x, n), *d_b = up(ex, b, count), *d_y = poisoned(ex, n), *d_db = up(ex, db0, count);
-    must(ws_bias_add_forward(ex, rows, count, d_y, d_x, d_b), "bias fwd", NULL);
+    ws_gpu_must(ws_bias_add_forward(ex, rows, count, d_y, d_x, d_b), "bias fwd", NULL);
     check_dev(ex, "bias_add forward", shape, got, d_y, y_ref, n, FP32);
-    must(ws_bias_add_forward(ex, rows, count, d_x, d_x, d_b), "bias fwd in place", NULL);
+    ws_gpu_must(ws_bias_add_forward(ex, rows, count, d_x, d_x, d_b), "bias fwd in place", NULL);
     check_dev(ex, "bias_add forward in place", shape, got, d_x, y_ref, n, FP32);
     ws_error err = {0};
-    must(ws_mem_upload(ex, d_x, x, n * sizeof(float), &err), "x", &err);
-    must(ws_bias_add_backward(ex, rows, count, d_db, d_x), "bias bwd", NULL);
+    ws_gpu_must(ws_mem_upload(ex, d_x, x, n * sizeof(float), &err), "x", &err);
+    ws_gpu_must(ws_bias_add_backward(ex, rows, count, d_db, d_x), "bias bwd", NULL);
     check_dev(ex, "bias_add backward db (+=)", shape, got, d_db, db_ref, count, FP32);
     dfree(ex, d_x, n), dfree(ex, d_b, count), dfree(ex, d_y, n), dfree(ex, d_db, count);
     free(x), free(b), free(db0), free(y_ref), free(db_ref), free(got);
@@ -222,12 +218,12 @@ static void test_patch(const ws_exec *ex, ws_patch_desc d, ws_patch_order order)
     float *img = host(n), *pat = host(n), *ref = host(n), *got = host(n);
     fill(img, n, 0.0, 1.0), fill(pat, n, 0.0, 1.0);
     float *d_img = up(ex, img, n), *d_pat = up(ex, pat, n), *d_out = poisoned(ex, n);
-    must(ws_patchify(&cpu, &d, order, ref, img), "cpu patchify", NULL);
-    must(ws_patchify(ex, &d, order, d_out, d_img), "patchify", NULL);
+    ws_gpu_must(ws_patchify(&cpu, &d, order, ref, img), "cpu patchify", NULL);
+    ws_gpu_must(ws_patchify(ex, &d, order, d_out, d_img), "patchify", NULL);
     check_dev(ex, "patchify", shape, got, d_out, ref, n, EXACT);
     float *d_out2 = poisoned(ex, n);
-    must(ws_unpatchify(&cpu, &d, order, ref, pat), "cpu unpatchify", NULL);
-    must(ws_unpatchify(ex, &d, order, d_out2, d_pat), "unpatchify", NULL);
+    ws_gpu_must(ws_unpatchify(&cpu, &d, order, ref, pat), "cpu unpatchify", NULL);
+    ws_gpu_must(ws_unpatchify(ex, &d, order, d_out2, d_pat), "unpatchify", NULL);
     check_dev(ex, "unpatchify", shape, got, d_out2, ref, n, EXACT);
     dfree(ex, d_img, n), dfree(ex, d_pat, n), dfree(ex, d_out, n), dfree(ex, d_out2, n);
     free(img), free(pat), free(ref), free(got);
@@ -245,22 +241,22 @@ static void test_rel_l2(const ws_exec *ex, int n, size_t count) {
     if (n > 1) memcpy(pred, target, count * sizeof(float)); /* sample 0 exact: loss 0, gradient 0 */
     const float scale = 1.0f / (float)n;
     double loss_ref = 0, loss_got = 0;
-    must(ws_rel_l2_forward(&cpu, n, count, &loss_ref, pred, target), "cpu rel_l2 fwd", NULL);
-    must(ws_rel_l2_backward(&cpu, n, count, ref, pred, target, scale), "cpu rel_l2 bwd", NULL);
+    ws_gpu_must(ws_rel_l2_forward(&cpu, n, count, &loss_ref, pred, target), "cpu rel_l2 fwd", NULL);
+    ws_gpu_must(ws_rel_l2_backward(&cpu, n, count, ref, pred, target, scale), "cpu rel_l2 bwd", NULL);
     float *d_p = up(ex, pred, total), *d_t = up(ex, target, total), *d_dp = poisoned(ex, total);
     double *d_loss = dev(ex, sizeof(double));
-    must(ws_rel_l2_forward(ex, n, count, d_loss, d_p, d_t), "rel_l2 fwd", NULL);
+    ws_gpu_must(ws_rel_l2_forward(ex, n, count, d_loss, d_p, d_t), "rel_l2 fwd", NULL);
     ws_error err = {0};
-    must(ws_mem_download(ex, &loss_got, d_loss, sizeof(double), &err), "loss", &err);
+    ws_gpu_must(ws_mem_download(ex, &loss_got, d_loss, sizeof(double), &err), "loss", &err);
     float lg = (float)loss_got, lr = (float)loss_ref;
     check("rel_l2 forward loss", ex->precision, shape, &lg, &lr, 1, FP32);
-    must(ws_rel_l2_backward(ex, n, count, d_dp, d_p, d_t, scale), "rel_l2 bwd", NULL);
+    ws_gpu_must(ws_rel_l2_backward(ex, n, count, d_dp, d_p, d_t, scale), "rel_l2 bwd", NULL);
     check_dev(ex, "rel_l2 backward", shape, got, d_dp, ref, total, FP32);
     /* a zero target: the CPU refuses (WS_EINVAL), CUDA gives a NaN loss */
     memset(target, 0, count * sizeof(float));
-    must(ws_mem_upload(ex, d_t, target, count * sizeof(float), &err), "zero target", &err);
-    must(ws_rel_l2_forward(ex, n, count, d_loss, d_p, d_t), "rel_l2 fwd zero", NULL);
-    must(ws_mem_download(ex, &loss_got, d_loss, sizeof(double), &err), "loss", &err);
+    ws_gpu_must(ws_mem_upload(ex, d_t, target, count * sizeof(float), &err), "zero target", &err);
+    ws_gpu_must(ws_rel_l2_forward(ex, n, count, d_loss, d_p, d_t), "rel_l2 fwd zero", NULL);
+    ws_gpu_must(ws_mem_download(ex, &loss_got, d_loss, sizeof(double), &err), "loss", &err);
     float is_nan = isnan(loss_got) ? 1.0f : 0.0f, one = 1.0f;
     check("rel_l2 zero target gives NaN", ex->precision, shape, &is_nan, &one, 1, EXACT);
     dfree(ex, d_p, total), dfree(ex, d_t, total), dfree(ex, d_dp, total);
@@ -296,8 +292,8 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
         have_fftw = 0;
         return;
     }
-    must(st, "cpu filter plan", &err);
-    must(ws_afno_filter_plan_open(&pg, ex, &dmax, &err), "cuda filter plan", &err);
+    ws_gpu_must(st, "cpu filter plan", &err);
+    ws_gpu_must(ws_afno_filter_plan_open(&pg, ex, &dmax, &err), "cuda filter plan", &err);
     const int bs = s.c / s.blocks, bsf = bs * s.factor;
     const size_t nx = (size_t)s.n * s.h * s.w * s.c, nw = (size_t)2 * s.blocks * bs * bsf;
     const size_t nb1 = (size_t)2 * s.blocks * bsf, nb2 = (size_t)2 * s.blocks * bs;
@@ -312,17 +308,19 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
     memcpy(dw1_ref, g0, nw * 4), memcpy(db1_ref, g0, nb1 * 4);
     memcpy(dw2_ref, g0, nw * 4), memcpy(db2_ref, g0, nb2 * 4);
     void *ws_cpu = malloc(ws_afno_filter_workspace_bytes(&cpu, &d));
-    must(ws_afno_filter_forward(&cpu, pc, &d, y_ref, saved_ref, x, w1, b1, w2, b2, ws_cpu), "cpu filter fwd", NULL);
+    ws_gpu_must(ws_afno_filter_forward(&cpu, pc, &d, y_ref, saved_ref, x, w1, b1, w2, b2, ws_cpu), "cpu filter fwd",
+                NULL);
     if (s.backward)
-        must(ws_afno_filter_backward(&cpu, pc, &d, dx_ref, dw1_ref, db1_ref, dw2_ref, db2_ref, dy, saved_ref, w1, w2,
-                                     ws_cpu),
-             "cpu filter bwd", NULL);
+        ws_gpu_must(ws_afno_filter_backward(&cpu, pc, &d, dx_ref, dw1_ref, db1_ref, dw2_ref, db2_ref, dy, saved_ref, w1,
+                                            w2, ws_cpu),
+                    "cpu filter bwd", NULL);
 
     const size_t ws_bytes = ws_afno_filter_workspace_bytes(ex, &dmax);
     void *d_ws = dev(ex, ws_bytes);
     float *d_x = up(ex, x, nx), *d_w1 = up(ex, w1, nw), *d_b1 = up(ex, b1, nb1), *d_w2 = up(ex, w2, nw);
     float *d_b2 = up(ex, b2, nb2), *d_y = poisoned(ex, nx), *d_saved = poisoned(ex, nsmax ? nsmax : 1);
-    must(ws_afno_filter_forward(ex, pg, &d, d_y, d_saved, d_x, d_w1, d_b1, d_w2, d_b2, d_ws), "filter fwd", NULL);
+    ws_gpu_must(ws_afno_filter_forward(ex, pg, &d, d_y, d_saved, d_x, d_w1, d_b1, d_w2, d_b2, d_ws), "filter fwd",
+                NULL);
     check_dev(ex, "afno_filter forward y", shape, got, d_y, y_ref, nx, FFT);
     if (ns) {
         const size_t M = (size_t)s.n * ws_afno_filter_kept(&d), nX = M * 2 * s.c, nO1 = M * 2 * s.c * s.factor;
@@ -333,15 +331,17 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
     }
     /* again: the same bits */
     float *again = host(nx), *d_y2 = poisoned(ex, nx);
-    must(ws_afno_filter_forward(ex, pg, &d, d_y2, d_saved, d_x, d_w1, d_b1, d_w2, d_b2, d_ws), "filter fwd 2", NULL);
+    ws_gpu_must(ws_afno_filter_forward(ex, pg, &d, d_y2, d_saved, d_x, d_w1, d_b1, d_w2, d_b2, d_ws), "filter fwd 2",
+                NULL);
     down(ex, got, d_y, nx);
     check_dev(ex, "afno_filter forward deterministic", shape, again, d_y2, got, nx, EXACT);
 
     if (s.backward) {
         float *d_sref = up(ex, saved_ref, ns ? ns : 1), *d_dy = up(ex, dy, nx), *d_dx = poisoned(ex, nx);
         float *d_dw1 = up(ex, g0, nw), *d_db1 = up(ex, g0, nb1), *d_dw2 = up(ex, g0, nw), *d_db2 = up(ex, g0, nb2);
-        must(ws_afno_filter_backward(ex, pg, &d, d_dx, d_dw1, d_db1, d_dw2, d_db2, d_dy, d_sref, d_w1, d_w2, d_ws),
-             "filter bwd", NULL);
+        ws_gpu_must(
+            ws_afno_filter_backward(ex, pg, &d, d_dx, d_dw1, d_db1, d_dw2, d_db2, d_dy, d_sref, d_w1, d_w2, d_ws),
+            "filter bwd", NULL);
         check_dev(ex, "afno_filter backward dx", shape, got, d_dx, dx_ref, nx, FFT);
         check_dev(ex, "afno_filter backward dw1 (+=)", shape, got, d_dw1, dw1_ref, nw, FFT);
         check_dev(ex, "afno_filter backward db1 (+=)", shape, got, d_db1, db1_ref, nb1, FFT);
@@ -349,9 +349,10 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
         check_dev(ex, "afno_filter backward db2 (+=)", shape, got, d_db2, db2_ref, nb2, FFT);
         /* again from the same start: the same bits */
         down(ex, again, d_dw1, nw);
-        must(ws_mem_upload(ex, d_dw1, g0, nw * 4, &err), "dw1", &err);
-        must(ws_afno_filter_backward(ex, pg, &d, d_dx, d_dw1, d_db1, d_dw2, d_db2, d_dy, d_sref, d_w1, d_w2, d_ws),
-             "filter bwd 2", NULL);
+        ws_gpu_must(ws_mem_upload(ex, d_dw1, g0, nw * 4, &err), "dw1", &err);
+        ws_gpu_must(
+            ws_afno_filter_backward(ex, pg, &d, d_dx, d_dw1, d_db1, d_dw2, d_db2, d_dy, d_sref, d_w1, d_w2, d_ws),
+            "filter bwd 2", NULL);
         check_dev(ex, "afno_filter dw1 deterministic", shape, got, d_dw1, again, nw, EXACT);
         dfree(ex, d_sref, ns ? ns : 1), dfree(ex, d_dy, nx), dfree(ex, d_dx, nx), dfree(ex, d_dw1, nw);
         dfree(ex, d_db1, nb1), dfree(ex, d_dw2, nw), dfree(ex, d_db2, nb2);
@@ -386,19 +387,19 @@ static void test_gelu_bf16(const ws_exec *ex, size_t n, int offset) {
     const size_t b16 = (n + offset) * 2;
     char *bx = dev(ex, b16), *bdy = dev(ex, b16), *by = dev(ex, b16);
     void *hx = bx + 2 * offset, *hdy = bdy + 2 * offset, *hy = by + 2 * offset;
-    must(ws_cast(ex, hx, WS_BF16, f32, WS_FP32, n), "cast x", NULL);
-    must(ws_cast(ex, hdy, WS_BF16, g32, WS_FP32, n), "cast dy", NULL);
-    must(ws_cast(ex, f32, WS_FP32, hx, WS_BF16, n), "x back", NULL);
-    must(ws_cast(ex, g32, WS_FP32, hdy, WS_BF16, n), "dy back", NULL);
+    ws_gpu_must(ws_cast(ex, hx, WS_BF16, f32, WS_FP32, n), "cast x", NULL);
+    ws_gpu_must(ws_cast(ex, hdy, WS_BF16, g32, WS_FP32, n), "cast dy", NULL);
+    ws_gpu_must(ws_cast(ex, f32, WS_FP32, hx, WS_BF16, n), "x back", NULL);
+    ws_gpu_must(ws_cast(ex, g32, WS_FP32, hdy, WS_BF16, n), "dy back", NULL);
     down(ex, x, f32, n), down(ex, dy, g32, n); /* the rounded inputs */
-    must(ws_gelu_forward(&cpu, n, y_ref, x), "cpu gelu fwd", NULL);
-    must(ws_gelu_backward(&cpu, n, dx_ref, dy, x), "cpu gelu bwd", NULL);
+    ws_gpu_must(ws_gelu_forward(&cpu, n, y_ref, x), "cpu gelu fwd", NULL);
+    ws_gpu_must(ws_gelu_backward(&cpu, n, dx_ref, dy, x), "cpu gelu bwd", NULL);
     const tol t = ws_gpu_tol_of(WS_BF16);
-    must(ws_gelu_forward_act(ex, n, hy, hx), "gelu fwd bf16", NULL);
-    must(ws_cast(ex, out32, WS_FP32, hy, WS_BF16, n), "y back", NULL);
+    ws_gpu_must(ws_gelu_forward_act(ex, n, hy, hx), "gelu fwd bf16", NULL);
+    ws_gpu_must(ws_cast(ex, out32, WS_FP32, hy, WS_BF16, n), "y back", NULL);
     check_dev(ex, "gelu forward (bf16 storage)", shape, got, out32, y_ref, n, t);
-    must(ws_gelu_backward_act(ex, n, hdy, hdy, hx), "gelu bwd bf16 in place", NULL);
-    must(ws_cast(ex, out32, WS_FP32, hdy, WS_BF16, n), "dx back", NULL);
+    ws_gpu_must(ws_gelu_backward_act(ex, n, hdy, hdy, hx), "gelu bwd bf16 in place", NULL);
+    ws_gpu_must(ws_cast(ex, out32, WS_FP32, hdy, WS_BF16, n), "dx back", NULL);
     check_dev(ex, "gelu backward in place (bf16 storage)", shape, got, out32, dx_ref, n, t);
     ws_mem_free(ex, bx, b16), ws_mem_free(ex, bdy, b16), ws_mem_free(ex, by, b16);
     dfree(ex, f32, n), dfree(ex, g32, n), dfree(ex, out32, n);
@@ -436,9 +437,9 @@ int main(void) {
     rng = ws_rng_seeded(20261207);
     ws_error err = {0};
     ws_cuda_ctx *ctx[2] = {NULL, NULL}, *bf16 = NULL;
-    must(ws_cuda_ctx_open(&ctx[0], 0, WS_FP32, 0, &err), "ctx fp32", &err);
-    must(ws_cuda_ctx_open(&ctx[1], 0, WS_TF32, 0, &err), "ctx tf32", &err);
-    must(ws_cuda_ctx_open(&bf16, 0, WS_BF16, 0, &err), "ctx bf16", &err);
+    ws_gpu_must(ws_cuda_ctx_open(&ctx[0], 0, WS_FP32, 0, &err), "ctx fp32", &err);
+    ws_gpu_must(ws_cuda_ctx_open(&ctx[1], 0, WS_TF32, 0, &err), "ctx tf32", &err);
+    ws_gpu_must(ws_cuda_ctx_open(&bf16, 0, WS_BF16, 0, &err), "ctx bf16", &err);
     printf("test_afno_ops_cuda on %s (%s)\n", ws_cuda_device_name(ctx[0]), ws_cuda_versions(ctx[0]));
     static const filter_shape SMALL[] = {
         {2, 7, 9, 12, 3, 1, 1.0, 0.01f, 2, 1},  /* H, W odd: no Nyquist column */

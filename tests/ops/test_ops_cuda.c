@@ -59,12 +59,6 @@ static void *dev(const ws_exec *ex, size_t bytes) {
     }
     return p;
 }
-static void must(ws_status st, const char *what, const ws_error *err) {
-    if (st != WS_OK) {
-        fprintf(stderr, "FATAL %s: %s (%s)\n", what, ws_status_name(st), err ? err->msg : "");
-        exit(1);
-    }
-}
 static size_t esz(const ws_exec *ex) { return ws_dtype_size(ws_act_dtype(ex->precision)); }
 
 /* x (NCHW fp32, host) -> device activation; x is overwritten with what the device holds
@@ -72,19 +66,19 @@ static size_t esz(const ws_exec *ex) { return ws_dtype_size(ws_act_dtype(ex->pre
 static void *up(const ws_exec *ex, float *x, int n, int c, int h, int w) {
     ws_error err = {0};
     void *d = dev(ex, (size_t)n * c * h * w * esz(ex));
-    must(ws_tensor_upload(ex, d, x, n, c, h, w, &err), "upload", &err);
-    must(ws_tensor_download(ex, x, d, n, c, h, w, &err), "download", &err);
+    ws_gpu_must(ws_tensor_upload(ex, d, x, n, c, h, w, &err), "upload", &err);
+    ws_gpu_must(ws_tensor_download(ex, x, d, n, c, h, w, &err), "download", &err);
     return d;
 }
 static void down(const ws_exec *ex, float *x, const void *d, int n, int c, int h, int w) {
     ws_error err = {0};
-    must(ws_tensor_download(ex, x, d, n, c, h, w, &err), "download", &err);
+    ws_gpu_must(ws_tensor_download(ex, x, d, n, c, h, w, &err), "download", &err);
 }
 static void poison(const ws_exec *ex, void *d, size_t bytes) {
     unsigned char *ff = malloc(bytes ? bytes : 1);
     memset(ff, 0xFF, bytes);
     ws_error err = {0};
-    must(ws_mem_upload(ex, d, ff, bytes, &err), "poison", &err);
+    ws_gpu_must(ws_mem_upload(ex, d, ff, bytes, &err), "poison", &err);
     free(ff);
 }
 
@@ -121,34 +115,34 @@ static void test_conv(ws_dtype p, conv_shape cs) {
     fill(dw0, nw, 0.1);
     fill(dx0, nx, 0.5);
     ws_error err = {0};
-    must(ws_conv2d_plan(&ex, &d, &err), "conv plan", &err);
+    ws_gpu_must(ws_conv2d_plan(&ex, &d, &err), "conv plan", &err);
     void *d_x = up(&ex, x, d.n, d.c, d.h, d.w), *d_w = up(&ex, w, d.k, d.c, d.r, d.s); /* KRSC */
     void *d_dy = up(&ex, dy, d.n, d.k, d.p, d.q);
     void *d_y = dev(&ex, ny * esz(&ex)), *d_dx = dev(&ex, nx * esz(&ex));
     float *d_dw = dev(&ex, nw * sizeof(float));
     /* reference on the rounded inputs */
     void *ws = malloc(ws_conv2d_workspace_bytes(&cpu, &d) + 64);
-    must(ws_conv2d_forward(&cpu, &d, y_ref, x, w, ws), "cpu conv fwd", NULL);
+    ws_gpu_must(ws_conv2d_forward(&cpu, &d, y_ref, x, w, ws), "cpu conv fwd", NULL);
     memcpy(dw_ref, dw0, nw * sizeof *dw_ref);
-    must(ws_conv2d_backward(&cpu, &d, dx_ref, dw_ref, dy, x, w, ws, 0), "cpu conv bwd", NULL);
+    ws_gpu_must(ws_conv2d_backward(&cpu, &d, dx_ref, dw_ref, dy, x, w, ws, 0), "cpu conv bwd", NULL);
     /* forward */
     poison(&ex, d_y, ny * esz(&ex));
-    must(ws_conv2d_forward(&ex, &d, d_y, d_x, d_w, NULL), "conv fwd", NULL);
+    ws_gpu_must(ws_conv2d_forward(&ex, &d, d_y, d_x, d_w, NULL), "conv fwd", NULL);
     down(&ex, y, d_y, d.n, d.k, d.p, d.q);
     check("conv2d forward", p, shape, y, y_ref, ny, tol_of(p));
     /* backward: dx overwritten, dw accumulated onto dw0 */
     kcrs_to_krsc(t, dw0, d.k, d.c, d.r, d.s, 0);
-    must(ws_mem_upload(&ex, d_dw, t, nw * sizeof(float), &err), "dw0", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_dw, t, nw * sizeof(float), &err), "dw0", &err);
     poison(&ex, d_dx, nx * esz(&ex));
-    must(ws_conv2d_backward(&ex, &d, d_dx, d_dw, d_dy, d_x, d_w, NULL, 0), "conv bwd", NULL);
+    ws_gpu_must(ws_conv2d_backward(&ex, &d, d_dx, d_dw, d_dy, d_x, d_w, NULL, 0), "conv bwd", NULL);
     down(&ex, dx, d_dx, d.n, d.c, d.h, d.w);
     check("conv2d backward dx", p, shape, dx, dx_ref, nx, tol_of(p));
-    must(ws_mem_download(&ex, t, d_dw, nw * sizeof(float), &err), "dw", &err);
+    ws_gpu_must(ws_mem_download(&ex, t, d_dw, nw * sizeof(float), &err), "dw", &err);
     kcrs_to_krsc(dw, t, d.k, d.c, d.r, d.s, 1);
     check("conv2d backward dw (+=)", p, shape, dw, dw_ref, nw, tol_of(p));
     /* dx accumulate: dx0 + dx_ref */
     void *d_dx0 = up(&ex, dx0, d.n, d.c, d.h, d.w);
-    must(ws_conv2d_backward(&ex, &d, d_dx0, d_dw, d_dy, d_x, d_w, NULL, WS_ACCUMULATE), "conv bwd acc", NULL);
+    ws_gpu_must(ws_conv2d_backward(&ex, &d, d_dx0, d_dw, d_dy, d_x, d_w, NULL, WS_ACCUMULATE), "conv bwd acc", NULL);
     down(&ex, dx, d_dx0, d.n, d.c, d.h, d.w);
     for (size_t i = 0; i < nx; i++) dx_ref[i] += dx0[i];
     check("conv2d backward dx (+=)", p, shape, dx, dx_ref, nx, tol_of(p));
@@ -186,36 +180,39 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
     enum { G, B, RM, RV, SM, SI, DG, DB };
     const float *init[8] = {gamma, beta, rm, rv, NULL, NULL, dg, db};
     for (int i = 0; i < 8; i++)
-        if (init[i]) must(ws_mem_upload(&ex, d_vec[i], init[i], (size_t)c * sizeof(float), &err), "bn vec", &err);
+        if (init[i])
+            ws_gpu_must(ws_mem_upload(&ex, d_vec[i], init[i], (size_t)c * sizeof(float), &err), "bn vec", &err);
     /* reference */
     memcpy(rm_ref, rm, c * sizeof(float)), memcpy(rv_ref, rv, c * sizeof(float));
-    must(ws_batchnorm_forward_train(&cpu, &d, y_ref, x, gamma, beta, rm_ref, rv_ref, sm_ref, si_ref,
+    ws_gpu_must(ws_batchnorm_forward_train(&cpu, &d, y_ref, x, gamma, beta, rm_ref, rv_ref, sm_ref, si_ref,
                                     residual ? res : NULL, relu), "cpu bn fwd", NULL);
     /* the GPU's fused output is rounded to storage once; the reference composes fp32 ops */
     poison(&ex, d_y, nx * esz(&ex));
-    must(ws_batchnorm_forward_train(&ex, &d, d_y, d_x, d_vec[G], d_vec[B], d_vec[RM], d_vec[RV], d_vec[SM], d_vec[SI],
-                                    residual ? d_res : NULL, relu), "bn fwd", NULL);
+    ws_gpu_must(ws_batchnorm_forward_train(&ex, &d, d_y, d_x, d_vec[G], d_vec[B], d_vec[RM], d_vec[RV], d_vec[SM],
+                                           d_vec[SI], residual ? d_res : NULL, relu),
+                "bn fwd", NULL);
     down(&ex, y, d_y, n, c, h, w);
     check("batchnorm train forward", p, shape, y, y_ref, nx, tol_of(p));
     tol f32 = {1e-5, 1e-6};
-    must(ws_mem_download(&ex, v, d_vec[SM], c * sizeof(float), &err), "sm", &err);
+    ws_gpu_must(ws_mem_download(&ex, v, d_vec[SM], c * sizeof(float), &err), "sm", &err);
     check("batchnorm save_mean", p, shape, v, sm_ref, c, f32);
-    must(ws_mem_download(&ex, v, d_vec[SI], c * sizeof(float), &err), "si", &err);
+    ws_gpu_must(ws_mem_download(&ex, v, d_vec[SI], c * sizeof(float), &err), "si", &err);
     check("batchnorm save_invstd", p, shape, v, si_ref, c, f32);
-    must(ws_mem_download(&ex, v, d_vec[RV], c * sizeof(float), &err), "rv", &err);
+    ws_gpu_must(ws_mem_download(&ex, v, d_vec[RV], c * sizeof(float), &err), "rv", &err);
     check("batchnorm running_var", p, shape, v, rv_ref, c, f32);
-    must(ws_mem_download(&ex, v, d_vec[RM], c * sizeof(float), &err), "rm", &err);
+    ws_gpu_must(ws_mem_download(&ex, v, d_vec[RM], c * sizeof(float), &err), "rm", &err);
     check("batchnorm running_mean", p, shape, v, rm_ref, c, f32);
     /* backward from the GPU's own forward output (y decides the ReLU mask): the reference
      * gets the same y, rounded as the GPU stored it */
     memcpy(dy_ref, dy, nx * sizeof(float));
     memcpy(dg_ref, dg, c * sizeof(float)), memcpy(db_ref, db, c * sizeof(float));
-    must(ws_batchnorm_backward(&cpu, &d, dx_ref, dg_ref, db_ref, dy_ref, y, x, gamma, sm_ref, si_ref,
+    ws_gpu_must(ws_batchnorm_backward(&cpu, &d, dx_ref, dg_ref, db_ref, dy_ref, y, x, gamma, sm_ref, si_ref,
                                residual ? dres_ref : NULL, relu), "cpu bn bwd", NULL);
     poison(&ex, d_dx, nx * esz(&ex));
     poison(&ex, d_dres, nx * esz(&ex));
-    must(ws_batchnorm_backward(&ex, &d, d_dx, d_vec[DG], d_vec[DB], d_dy, d_y, d_x, d_vec[G], d_vec[SM], d_vec[SI],
-                               residual ? d_dres : NULL, relu), "bn bwd", NULL);
+    ws_gpu_must(ws_batchnorm_backward(&ex, &d, d_dx, d_vec[DG], d_vec[DB], d_dy, d_y, d_x, d_vec[G], d_vec[SM],
+                                      d_vec[SI], residual ? d_dres : NULL, relu),
+                "bn bwd", NULL);
     down(&ex, dx, d_dx, n, c, h, w);
     check("batchnorm backward dx", p, shape, dx, dx_ref, nx, tol_of(p));
     if (residual) {
@@ -223,18 +220,19 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
         check("batchnorm backward dresidual", p, shape, dres, dres_ref, nx, tol_of(p));
     }
     tol acc = {tol_of(p).rtol, tol_of(p).atol};
-    must(ws_mem_download(&ex, v, d_vec[DG], c * sizeof(float), &err), "dg", &err);
+    ws_gpu_must(ws_mem_download(&ex, v, d_vec[DG], c * sizeof(float), &err), "dg", &err);
     check("batchnorm backward dgamma (+=)", p, shape, v, dg_ref, c, acc);
-    must(ws_mem_download(&ex, v, d_vec[DB], c * sizeof(float), &err), "db", &err);
+    ws_gpu_must(ws_mem_download(&ex, v, d_vec[DB], c * sizeof(float), &err), "db", &err);
     check("batchnorm backward dbeta (+=)", p, shape, v, db_ref, c, acc);
     /* eval */
-    must(ws_batchnorm_forward_eval(&cpu, &d, y_ref, x, gamma, beta, rm_ref, rv_ref, residual ? res : NULL, relu),
+    ws_gpu_must(ws_batchnorm_forward_eval(&cpu, &d, y_ref, x, gamma, beta, rm_ref, rv_ref, residual ? res : NULL, relu),
          "cpu bn eval", NULL);
-    must(ws_mem_upload(&ex, d_vec[RM], rm_ref, c * sizeof(float), &err), "rm", &err);
-    must(ws_mem_upload(&ex, d_vec[RV], rv_ref, c * sizeof(float), &err), "rv", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_vec[RM], rm_ref, c * sizeof(float), &err), "rm", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_vec[RV], rv_ref, c * sizeof(float), &err), "rv", &err);
     poison(&ex, d_y, nx * esz(&ex));
-    must(ws_batchnorm_forward_eval(&ex, &d, d_y, d_x, d_vec[G], d_vec[B], d_vec[RM], d_vec[RV], residual ? d_res : NULL,
-                                   relu), "bn eval", NULL);
+    ws_gpu_must(ws_batchnorm_forward_eval(&ex, &d, d_y, d_x, d_vec[G], d_vec[B], d_vec[RM], d_vec[RV],
+                                          residual ? d_res : NULL, relu),
+                "bn eval", NULL);
     down(&ex, y, d_y, n, c, h, w);
     check("batchnorm eval forward", p, shape, y, y_ref, nx, tol_of(p));
     ws_mem_free(&ex, d_x, 0), ws_mem_free(&ex, d_res, 0), ws_mem_free(&ex, d_dy, 0), ws_mem_free(&ex, d_y, 0);
@@ -285,12 +283,12 @@ static void test_pool(ws_dtype p, int n, int c, int h, int w) {
     int32_t *d_am = dev(&ex, ny * sizeof(int32_t));
     ws_maxpool_forward(&cpu, &d, y_ref, am_ref, x);
     poison(&ex, d_y, ny * esz(&ex));
-    must(ws_maxpool_forward(&ex, &d, d_y, d_am, d_x), "maxpool fwd", NULL);
+    ws_gpu_must(ws_maxpool_forward(&ex, &d, d_y, d_am, d_x), "maxpool fwd", NULL);
     down(&ex, y, d_y, n, c, d.p, d.q);
     check("maxpool forward", p, shape, y, y_ref, ny, tol_of(p));
     ws_maxpool_backward(&cpu, &d, dx_ref, dy, am_ref);
     poison(&ex, d_dx, nx * esz(&ex));
-    must(ws_maxpool_backward(&ex, &d, d_dx, d_dy, d_am), "maxpool bwd", NULL);
+    ws_gpu_must(ws_maxpool_backward(&ex, &d, d_dx, d_dy, d_am), "maxpool bwd", NULL);
     down(&ex, dx, d_dx, n, c, h, w);
     check("maxpool backward", p, shape, dx, dx_ref, nx, tol_of(p));
     /* global average pooling */
@@ -299,14 +297,14 @@ static void test_pool(ws_dtype p, int n, int c, int h, int w) {
     void *d_g = dev(&ex, ng * esz(&ex));
     ws_avgpool_global_forward(&cpu, n, c, h, w, g_ref, x);
     poison(&ex, d_g, ng * esz(&ex));
-    must(ws_avgpool_global_forward(&ex, n, c, h, w, d_g, d_x), "gap fwd", NULL);
+    ws_gpu_must(ws_avgpool_global_forward(&ex, n, c, h, w, d_g, d_x), "gap fwd", NULL);
     down(&ex, g, d_g, n, c, 1, 1);
     check("avgpool global forward", p, shape, g, g_ref, ng, tol_of(p));
     fill(g, ng, 1);
     void *d_gy = up(&ex, g, n, c, 1, 1);
     ws_avgpool_global_backward(&cpu, n, c, h, w, dx_ref, g);
     poison(&ex, d_dx, nx * esz(&ex));
-    must(ws_avgpool_global_backward(&ex, n, c, h, w, d_dx, d_gy), "gap bwd", NULL);
+    ws_gpu_must(ws_avgpool_global_backward(&ex, n, c, h, w, d_dx, d_gy), "gap bwd", NULL);
     down(&ex, dx, d_dx, n, c, h, w);
     check("avgpool global backward", p, shape, dx, dx_ref, nx, tol_of(p));
     ws_mem_free(&ex, d_x, 0), ws_mem_free(&ex, d_dy, 0), ws_mem_free(&ex, d_y, 0), ws_mem_free(&ex, d_dx, 0);
@@ -326,26 +324,27 @@ static void test_linear(ws_dtype p, int n, int in, int out) {
     fill(x, nx, 1), fill(w, nw, 1.0 / sqrt(in)), fill(b, out, 1), fill(dy, ny, 1), fill(dw_ref, nw, 0.1);
     fill(db_ref, out, 0.1);
     ws_error err = {0};
-    must(ws_linear_plan(&ex, n, in, out, &err), "linear plan", &err);
+    ws_gpu_must(ws_linear_plan(&ex, n, in, out, &err), "linear plan", &err);
     void *d_x = up(&ex, x, n, in, 1, 1), *d_w = up(&ex, w, out, in, 1, 1), *d_dy = up(&ex, dy, n, out, 1, 1);
     void *d_y = dev(&ex, ny * esz(&ex)), *d_dx = dev(&ex, nx * esz(&ex));
-    float *d_b = dev(&ex, out * sizeof(float)), *d_dw = dev(&ex, nw * sizeof(float)), *d_db = dev(&ex, out * sizeof(float));
-    must(ws_mem_upload(&ex, d_b, b, out * sizeof(float), &err), "b", &err);
-    must(ws_mem_upload(&ex, d_dw, dw_ref, nw * sizeof(float), &err), "dw0", &err);
-    must(ws_mem_upload(&ex, d_db, db_ref, out * sizeof(float), &err), "db0", &err);
+    float *d_b = dev(&ex, out * sizeof(float)), *d_dw = dev(&ex, nw * sizeof(float)),
+          *d_db = dev(&ex, out * sizeof(float));
+    ws_gpu_must(ws_mem_upload(&ex, d_b, b, out * sizeof(float), &err), "b", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_dw, dw_ref, nw * sizeof(float), &err), "dw0", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_db, db_ref, out * sizeof(float), &err), "db0", &err);
     ws_linear_forward(&cpu, n, in, out, y_ref, x, w, b);
     ws_linear_backward(&cpu, n, in, out, dx_ref, dw_ref, db_ref, dy, x, w);
     poison(&ex, d_y, ny * esz(&ex));
-    must(ws_linear_forward(&ex, n, in, out, d_y, d_x, d_w, d_b), "linear fwd", NULL);
+    ws_gpu_must(ws_linear_forward(&ex, n, in, out, d_y, d_x, d_w, d_b), "linear fwd", NULL);
     down(&ex, y, d_y, n, out, 1, 1);
     check("linear forward", p, shape, y, y_ref, ny, tol_of(p));
     poison(&ex, d_dx, nx * esz(&ex));
-    must(ws_linear_backward(&ex, n, in, out, d_dx, d_dw, d_db, d_dy, d_x, d_w), "linear bwd", NULL);
+    ws_gpu_must(ws_linear_backward(&ex, n, in, out, d_dx, d_dw, d_db, d_dy, d_x, d_w), "linear bwd", NULL);
     down(&ex, dx, d_dx, n, in, 1, 1);
     check("linear backward dx", p, shape, dx, dx_ref, nx, tol_of(p));
-    must(ws_mem_download(&ex, dw, d_dw, nw * sizeof(float), &err), "dw", &err);
+    ws_gpu_must(ws_mem_download(&ex, dw, d_dw, nw * sizeof(float), &err), "dw", &err);
     check("linear backward dw (+=)", p, shape, dw, dw_ref, nw, tol_of(p));
-    must(ws_mem_download(&ex, db, d_db, out * sizeof(float), &err), "db", &err);
+    ws_gpu_must(ws_mem_download(&ex, db, d_db, out * sizeof(float), &err), "db", &err);
     check("linear backward db (+=)", p, shape, db, db_ref, out, tol_of(p));
     ws_mem_free(&ex, d_x, 0), ws_mem_free(&ex, d_w, 0), ws_mem_free(&ex, d_dy, 0), ws_mem_free(&ex, d_y, 0);
     ws_mem_free(&ex, d_dx, 0), ws_mem_free(&ex, d_b, 0), ws_mem_free(&ex, d_dw, 0), ws_mem_free(&ex, d_db, 0);
@@ -367,18 +366,18 @@ static void test_loss(ws_dtype p, int n, int k, float smoothing) {
     float *d_pr = dev(&ex, nz * sizeof(float));
     int32_t *d_lab = dev(&ex, n * sizeof(int32_t));
     double *d_loss = dev(&ex, 3 * sizeof(double));
-    must(ws_mem_upload(&ex, d_lab, lab, n * sizeof(int32_t), &err), "labels", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_lab, lab, n * sizeof(int32_t), &err), "labels", &err);
     double loss_ref = 0, got[3] = {0, 0, 0};
     ws_softmax_xent_forward(&cpu, n, k, &loss_ref, pr_ref, z, lab, smoothing);
     ws_softmax_xent_backward(&cpu, n, k, dz_ref, pr_ref, lab, smoothing, 1.0f / n);
     double top1_ref = ws_topk_correct(n, k, z, lab, 1), top5_ref = ws_topk_correct(n, k, z, lab, 5);
     ws_mem_zero(&ex, d_loss, 3 * sizeof(double));
-    must(ws_softmax_xent_forward(&ex, n, k, d_loss, d_pr, d_z, d_lab, smoothing), "xent fwd", NULL);
-    must(ws_softmax_xent_backward(&ex, n, k, d_dz, d_pr, d_lab, smoothing, 1.0f / n), "xent bwd", NULL);
-    must(ws_topk_count(&ex, n, k, d_z, d_lab, 1, d_loss + 1), "top1", NULL);
-    must(ws_topk_count(&ex, n, k, d_z, d_lab, 5, d_loss + 2), "top5", NULL);
-    must(ws_mem_download(&ex, got, d_loss, sizeof got, &err), "loss", &err);
-    must(ws_mem_download(&ex, pr, d_pr, nz * sizeof(float), &err), "probs", &err);
+    ws_gpu_must(ws_softmax_xent_forward(&ex, n, k, d_loss, d_pr, d_z, d_lab, smoothing), "xent fwd", NULL);
+    ws_gpu_must(ws_softmax_xent_backward(&ex, n, k, d_dz, d_pr, d_lab, smoothing, 1.0f / n), "xent bwd", NULL);
+    ws_gpu_must(ws_topk_count(&ex, n, k, d_z, d_lab, 1, d_loss + 1), "top1", NULL);
+    ws_gpu_must(ws_topk_count(&ex, n, k, d_z, d_lab, 5, d_loss + 2), "top5", NULL);
+    ws_gpu_must(ws_mem_download(&ex, got, d_loss, sizeof got, &err), "loss", &err);
+    ws_gpu_must(ws_mem_download(&ex, pr, d_pr, nz * sizeof(float), &err), "probs", &err);
     down(&ex, dz, d_dz, n, k, 1, 1);
     float lg = (float)got[0], lr = (float)loss_ref, c1 = (float)got[1], c1r = (float)top1_ref, c5 = (float)got[2],
           c5r = (float)top5_ref;
@@ -404,20 +403,20 @@ static void test_amp(void) {
     ws_error err = {0};
     float *d_g = dev(&ex, n * sizeof(float)), *d_s = dev(&ex, sizeof(float));
     int *d_inf = dev(&ex, sizeof(int)), inf = 0, inf_ref = 0;
-    must(ws_mem_upload(&ex, d_g, g, n * sizeof(float), &err), "g", &err);
-    must(ws_mem_upload(&ex, d_s, &scale, sizeof scale, &err), "s", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_g, g, n * sizeof(float), &err), "g", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_s, &scale, sizeof scale, &err), "s", &err);
     ws_mem_zero(&ex, d_inf, sizeof(int));
     ws_amp_unscale_check(&cpu, ref, n, &scale, &inf_ref);
-    must(ws_amp_unscale_check(&ex, d_g, n, d_s, d_inf), "unscale", NULL);
-    must(ws_mem_download(&ex, g, d_g, n * sizeof(float), &err), "g", &err);
-    must(ws_mem_download(&ex, &inf, d_inf, sizeof inf, &err), "inf", &err);
+    ws_gpu_must(ws_amp_unscale_check(&ex, d_g, n, d_s, d_inf), "unscale", NULL);
+    ws_gpu_must(ws_mem_download(&ex, g, d_g, n * sizeof(float), &err), "g", &err);
+    ws_gpu_must(ws_mem_download(&ex, &inf, d_inf, sizeof inf, &err), "inf", &err);
     check("amp unscale", WS_FP16, "100003", g, ref, n, (tol){0, 0});
     float fi = (float)inf, fr = (float)inf_ref;
     check("amp found_inf (finite)", WS_FP16, "100003", &fi, &fr, 1, (tol){0, 0});
     g[77777] = INFINITY;
-    must(ws_mem_upload(&ex, d_g, g, n * sizeof(float), &err), "g", &err);
-    must(ws_amp_unscale_check(&ex, d_g, n, d_s, d_inf), "unscale", NULL);
-    must(ws_mem_download(&ex, &inf, d_inf, sizeof inf, &err), "inf", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_g, g, n * sizeof(float), &err), "g", &err);
+    ws_gpu_must(ws_amp_unscale_check(&ex, d_g, n, d_s, d_inf), "unscale", NULL);
+    ws_gpu_must(ws_mem_download(&ex, &inf, d_inf, sizeof inf, &err), "inf", &err);
     fi = (float)inf, fr = 1;
     check("amp found_inf (inf)", WS_FP16, "100003", &fi, &fr, 1, (tol){0, 0});
     ws_mem_free(&ex, d_g, 0), ws_mem_free(&ex, d_s, 0), ws_mem_free(&ex, d_inf, 0);
@@ -432,22 +431,22 @@ static void test_optim(ws_optimizer_kind kind, int nesterov) {
     o.nesterov = nesterov;
     ws_optim *a = NULL, *b = NULL;
     ws_error err = {0};
-    must(ws_optim_open(&a, &o, t, 3, total, &err), "optim cpu", &err);
-    must(ws_optim_open_on(&b, &ex, &o, t, 3, total, &err), "optim gpu", &err);
+    ws_gpu_must(ws_optim_open(&a, &o, t, 3, total, &err), "optim cpu", &err);
+    ws_gpu_must(ws_optim_open_on(&b, &ex, &o, t, 3, total, &err), "optim gpu", &err);
     float *p = host(total), *g = host(total), *pg = host(total), *w = host(total);
     fill(p, total, 1);
     float *d_p = dev(&ex, total * sizeof(float)), *d_g = dev(&ex, total * sizeof(float));
     void *d_w = dev(&ex, total * 2);
     ws_optim_set_work(b, d_w, WS_BF16);
-    must(ws_mem_upload(&ex, d_p, p, total * sizeof(float), &err), "p", &err);
+    ws_gpu_must(ws_mem_upload(&ex, d_p, p, total * sizeof(float), &err), "p", &err);
     for (int step = 0; step < 4; step++) {
         fill(g, total, 0.1);
-        must(ws_mem_upload(&ex, d_g, g, total * sizeof(float), &err), "g", &err);
+        ws_gpu_must(ws_mem_upload(&ex, d_g, g, total * sizeof(float), &err), "g", &err);
         double lr = 0.1 * (step + 1);
         ws_optim_step(a, p, g, lr);
         ws_optim_step(b, d_p, d_g, lr);
     }
-    must(ws_mem_download(&ex, pg, d_p, total * sizeof(float), &err), "p", &err);
+    ws_gpu_must(ws_mem_download(&ex, pg, d_p, total * sizeof(float), &err), "p", &err);
     char what[48];
     snprintf(what, sizeof what, "optimizer %s%s", ws_optimizer_name(kind), nesterov ? " nesterov" : "");
     /* SGD is element for element the CPU's arithmetic: the same bits */
@@ -459,11 +458,12 @@ static void test_optim(ws_optimizer_kind kind, int nesterov) {
     /* state round trip */
     size_t bytes = ws_optim_state_bytes(b);
     unsigned char *blob = malloc(bytes), *blob2 = malloc(bytes);
-    must(ws_optim_state_save(b, blob, &err), "state save", &err);
-    must(ws_optim_state_save(a, blob2, &err), "state save cpu", &err);
+    ws_gpu_must(ws_optim_state_save(b, blob, &err), "state save", &err);
+    ws_gpu_must(ws_optim_state_save(a, blob2, &err), "state save cpu", &err);
     float *m1 = (float *)(blob + bytes - total * sizeof(float)), *m2 = (float *)(blob2 + bytes - total * sizeof(float));
-    check("optimizer state (last moment)", WS_FP32, "70000", m1, m2, total, kind == WS_OPT_SGD ? (tol){0, 0} : (tol){1e-5, 1e-7});
-    must(ws_optim_state_load(b, blob, bytes, &err), "state load", &err);
+    check("optimizer state (last moment)", WS_FP32, "70000", m1, m2, total,
+          kind == WS_OPT_SGD ? (tol){0, 0} : (tol){1e-5, 1e-7});
+    ws_gpu_must(ws_optim_state_load(b, blob, bytes, &err), "state load", &err);
     ws_optim_close(a), ws_optim_close(b);
     ws_mem_free(&ex, d_p, 0), ws_mem_free(&ex, d_g, 0), ws_mem_free(&ex, d_w, 0);
     free(p), free(g), free(pg), free(w), free(blob), free(blob2);
@@ -480,7 +480,8 @@ int main(void) {
     }
     rng = ws_rng_seeded(20261201);
     ws_error err = {0};
-    for (int i = 0; i < 4; i++) must(ws_cuda_ctx_open(&ctx[PRECISIONS[i]], 0, PRECISIONS[i], 0, &err), "ctx", &err);
+    for (int i = 0; i < 4; i++)
+        ws_gpu_must(ws_cuda_ctx_open(&ctx[PRECISIONS[i]], 0, PRECISIONS[i], 0, &err), "ctx", &err);
     printf("test_ops_cuda on %s (%s)\n", ws_cuda_device_name(ctx[0]), ws_cuda_versions(ctx[0]));
     /* awkward shapes: batch 1, odd sizes, channels not multiples of 8, strides, pads, the
      * ImageNet stem, a bottleneck's 1x1 and 3x3 */
