@@ -14,6 +14,7 @@
  * records, checkpoints and the meter are the same for both. */
 #include "train/train.h"
 #include "core/error.h"
+#include "core/fileutil.h"
 #include "core/log.h"
 #include "core/timeutil.h"
 #include "data/dataset.h"
@@ -35,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* OpenBLAS (Debian's default build uses pthreads) would start its own threads inside each
  * of our OpenMP chunks; one BLAS thread per chunk avoids oversubscribing the cores. Weak:
@@ -119,18 +119,6 @@ ws_status ws_train_resolve_batches(ws_train_opts *o, int world, ws_error *err) {
     o->local_batch = l;
     o->accum = a;
     return WS_OK;
-}
-
-static int mkdir_p(const char *path) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return (mkdir(buf, 0777) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
 typedef wsi_run run; /* train/run.h */
@@ -690,9 +678,12 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     r.task = wsi_task_for(o);
     if ((st = check_task_opts(o, r.task, err)) != WS_OK) goto out;
     if (!o->out_dir[0]) snprintf(o->out_dir, sizeof o->out_dir, "%s", o->resume_dir[0] ? o->resume_dir : "out/train");
-    if (r.rank == 0 && mkdir_p(o->out_dir) != 0) {
-        st = wsi_error(err, WS_EIO, "cannot create --out %s: %s", o->out_dir, strerror(errno));
-        goto out;
+    if (r.rank == 0) {
+        ws_error made = {0};
+        if (ws_make_dirs(o->out_dir, &made) != WS_OK) {
+            st = wsi_error(err, WS_EIO, "cannot create --out %s: %s", o->out_dir, made.msg);
+            goto out;
+        }
     }
     if (o->device == WS_DEVICE_CUDA) {
         /* one GPU per rank, chosen by the local rank (or --gpu) among the visible ones */
