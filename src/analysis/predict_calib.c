@@ -168,8 +168,10 @@ ws_status ws_calibrate(const ws_perf_set *ps, const ws_calib_select *sel, const 
         double P_host = r->run_energy_host_j / r->run_time_s / N; /* NAN: not measured */
         double host_share = isfinite(P_host) ? P_host * N : 0;    /* W of the whole job's hosts */
         /* GPU power in the all-reduce wait, and outside compute: phase energy (all devices,
-         * host included where metered) less the hosts' share, per GPU */
-        double wait = r->ep_comm_s > 0
+         * host included where metered) less the hosts' share, per GPU. One rank has no
+         * all-reduce: its few microseconds between backward and the optimizer would give a
+         * meaningless power (thousands of W on the one-GPU study) */
+        double wait = r->ep_comm_s > 0 && G > 1
                           ? (r->phase_j[WS_PHASE_ALLREDUCE_WAIT] - host_share * r->ep_comm_s) / (r->ep_comm_s * G)
                           : NAN;
         double t_idle = r->ep_time_s - r->ep_compute_s - (isfinite(r->ep_comm_s) ? r->ep_comm_s : 0);
