@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fileutil.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -753,7 +754,17 @@ ws_status ws_store_open(ws_store **out, const char *path, ws_error *err) {
          * ("memory" for ":memory:"), which we accept: WAL is a speed-up, not a contract */
         sqlite3_stmt *st = NULL;
         s = wsi_store_prepare(db, "PRAGMA journal_mode = WAL", 0, &st, err);
-        if (s == WS_OK && sqlite3_step(st) != SQLITE_ROW) s = wsi_store_sql_error(err, db, "PRAGMA journal_mode = WAL");
+        /* the mode switch needs the file to itself, and SQLite answers SQLITE_BUSY at once,
+         * without the busy handler, while another process creating the same store holds it
+         * (seen in test_processes_race_on_new_file): retry for as long as the busy timeout */
+        int step = SQLITE_BUSY;
+        for (int tries = 0; s == WS_OK && tries < 250; tries++) {
+            step = sqlite3_step(st);
+            if (step != SQLITE_BUSY && step != SQLITE_LOCKED) break;
+            sqlite3_reset(st);
+            ws_sleep_s(0.02);
+        }
+        if (s == WS_OK && step != SQLITE_ROW) s = wsi_store_sql_error(err, db, "PRAGMA journal_mode = WAL");
         if (s == WS_OK && strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0)
             ws_log(WS_LOG_INFO, "store %s: journal mode %s, not wal", path, sqlite3_column_text(st, 0));
         sqlite3_finalize(st);
