@@ -6,7 +6,8 @@ and J/sample, the reference beside wattscale's CUDA AFNO.
     python3 bench/afno/bench_torch_afno.py --small    # a small network: a quick smoke test
 Options: --lbs 1,2,3,4  --modes fp32,bf16,bf16-compile  --seconds S (timed window per run, 4)
          --warmup N (3)  --budget S (170: runs that would start later are skipped)  --out DIR
-         --device cuda|cpu
+         --device cuda|cpu  --profile (then 3 steps under torch.profiler per run, kernel table
+         in OUT/profile_MODE_lbsN.txt)
 Writes OUT/bench_torch_afno.json and OUT/bench_torch_afno.log; OUT is --out, else $OUT, else
 out/bench_afno.
 
@@ -143,6 +144,15 @@ def one_run(net, cfg, mode, lbs, args, energy, log):
                    uncertainty_j=2 * COUNTER_PERIOD_S * ej / dt, energy_source="nvml counter")
     if device == "cuda":
         row["peak_mem_gib"] = torch.cuda.max_memory_allocated() / 2 ** 30
+    if args.profile and device == "cuda":  # after the timed window, so it does not disturb it
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(3):
+                step()
+            sync(device)
+        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=60, max_name_column_width=90)
+        with open(Path(args.out) / f"profile_{mode}_lbs{lbs}.txt", "w") as f:
+            f.write(f"torch.profiler, 3 steps of {mode} at LBS {lbs} (kernel times, sorted by total)\n{table}\n")
     log(f"{mode:>13} lbs {lbs}: {row['samples_per_s']:8.3f} samples/s  {row['step_s']:.4f} s/step  "
         + (f"{row['j_per_sample']:8.2f} J/sample  {row['mean_power_w']:6.1f} W  " if "j_per_sample" in row else "")
         + f"~{row['tflops_matmul_est']:.1f} TFLOP/s (est.)  first step {row['first_step_s']:.1f} s"
@@ -158,6 +168,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--budget", type=float, default=170.0)
     ap.add_argument("--small", action="store_true")
+    ap.add_argument("--profile", action="store_true",
+                    help="after each timed run, 3 steps under torch.profiler: OUT/profile_MODE_lbsN.txt")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=os.environ.get("OUT") or "out/bench_afno")
     args = ap.parse_args()

@@ -55,6 +55,7 @@
 #include "ops/linear.h"
 #include "ops/mem.h"
 #include "ops/patch.h"
+#include "models/profile.h"
 
 #include <limits.h>
 #include <math.h>
@@ -95,7 +96,18 @@ typedef struct {
     size_t arena_bytes;
     int opened_threads;
     int shared;                                      /* params and grads belong to opts.share_params */
+    ws_profile *profile;                             /* WATTSCALE_PROFILE=1: per-op times (models/profile.h) */
+    char prof_shape[48];                             /* the profile rows' shape: the call's batch */
 } afno;
+
+/* WATTSCALE_PROFILE=1: `call` (an op returning ws_status into st) timed under kind, with a
+ * synchronisation before and after; without the variable it is the call alone. */
+#define TIMED(kind, call)                                                                                              \
+    do {                                                                                                               \
+        ws_profile_begin(a->profile, ex);                                                                              \
+        st = (call);                                                                                                   \
+        ws_profile_end(a->profile, ex, kind, a->prof_shape);                                                           \
+    } while (0)
 
 ws_afno_opts ws_afno_opts_default(void) {
     ws_afno_opts o;
@@ -295,12 +307,16 @@ static ws_status call_ok(const afno *a, const ws_exec *ex, int n, ws_error *err)
 /* y = x w^T + b for token rows. fp32/tf32: the fp32 buffers directly. bf16: x32 (when not
  * NULL) is first cast into x16, the product runs x16 -> y16, and y16 is cast into y32 (when
  * not NULL). */
-static ws_status product_forward(afno *a, const ws_exec *ex, int rows, int in, int out, float *y32, void *y16,
-                                 const float *x32, void *x16, int t_weight, const float *bias) {
-    if (!a->half) return ws_linear_forward(ex, rows, in, out, y32, x32, work(a, t_weight), bias);
-    ws_status st = x32 ? ws_cast(ex, x16, WS_BF16, x32, WS_FP32, (size_t)rows * in) : WS_OK;
-    if (st == WS_OK) st = ws_linear_forward(ex, rows, in, out, y16, x16, work(a, t_weight), bias);
-    if (st == WS_OK && y32) st = ws_cast(ex, y32, WS_FP32, y16, WS_BF16, (size_t)rows * out);
+static ws_status product_forward(afno *a, const ws_exec *ex, const char *kind, int rows, int in, int out, float *y32,
+                                 void *y16, const float *x32, void *x16, int t_weight, const float *bias) {
+    ws_status st = WS_OK;
+    if (!a->half) {
+        TIMED(kind, ws_linear_forward(ex, rows, in, out, y32, x32, work(a, t_weight), bias));
+        return st;
+    }
+    if (x32) TIMED("cast to bf16", ws_cast(ex, x16, WS_BF16, x32, WS_FP32, (size_t)rows * in));
+    if (st == WS_OK) TIMED(kind, ws_linear_forward(ex, rows, in, out, y16, x16, work(a, t_weight), bias));
+    if (st == WS_OK && y32) TIMED("cast to fp32", ws_cast(ex, y32, WS_FP32, y16, WS_BF16, (size_t)rows * out));
     return st;
 }
 
@@ -308,15 +324,18 @@ static ws_status product_forward(afno *a, const ws_exec *ex, int rows, int in, i
  * dx32 (skipped when NULL). bf16: dy32 (when not NULL) is cast into dy16, the product reads
  * dy16 and x16 (kept by forward) and writes dx16 (skipped when NULL), which is cast into
  * dx32 (when not NULL). */
-static ws_status product_backward(afno *a, const ws_exec *ex, int rows, int in, int out, float *dx32, void *dx16,
-                                  int t_weight, float *db, const float *dy32, void *dy16, const float *x32,
-                                  const void *x16) {
-    if (!a->half)
-        return ws_linear_backward(ex, rows, in, out, dx32, grad(a, t_weight), db, dy32, x32, work(a, t_weight));
-    ws_status st = dy32 ? ws_cast(ex, dy16, WS_BF16, dy32, WS_FP32, (size_t)rows * out) : WS_OK;
+static ws_status product_backward(afno *a, const ws_exec *ex, const char *kind, int rows, int in, int out,
+                                  float *dx32, void *dx16, int t_weight, float *db, const float *dy32, void *dy16,
+                                  const float *x32, const void *x16) {
+    ws_status st = WS_OK;
+    if (!a->half) {
+        TIMED(kind, ws_linear_backward(ex, rows, in, out, dx32, grad(a, t_weight), db, dy32, x32, work(a, t_weight)));
+        return st;
+    }
+    if (dy32) TIMED("cast to bf16", ws_cast(ex, dy16, WS_BF16, dy32, WS_FP32, (size_t)rows * out));
     if (st == WS_OK)
-        st = ws_linear_backward(ex, rows, in, out, dx16, grad(a, t_weight), db, dy16, x16, work(a, t_weight));
-    if (st == WS_OK && dx32) st = ws_cast(ex, dx32, WS_FP32, dx16, WS_BF16, (size_t)rows * in);
+        TIMED(kind, ws_linear_backward(ex, rows, in, out, dx16, grad(a, t_weight), db, dy16, x16, work(a, t_weight)));
+    if (st == WS_OK && dx32) TIMED("cast to fp32", ws_cast(ex, dx32, WS_FP32, dx16, WS_BF16, (size_t)rows * in));
     return st;
 }
 
@@ -333,38 +352,40 @@ static ws_status afno_forward(ws_model *m, const ws_exec *ex, const void *xv, in
     ws_patch_desc pin = {n, o->in_c, o->img_h, o->img_w, o->patch}, pout = {n, o->out_c, o->img_h, o->img_w, o->patch};
     ws_afno_filter_desc fd = filter_desc(a, n);
     const ws_exec fx = ws_exec_f32(ex); /* the fp32 ops' exec (ex itself in fp32 and tf32) */
-    st = ws_patchify(&fx, &pin, WS_PATCH_CRS, a->patches, x);
+    snprintf(a->prof_shape, sizeof a->prof_shape, "%d samples", n);
+    TIMED("patchify", ws_patchify(&fx, &pin, WS_PATCH_CRS, a->patches, x));
     if (st == WS_OK)
-        st = product_forward(a, ex, R, a->patch_dim, E, a->x0, a->e16, a->patches, a->patches16, a->t_pe_w,
+        st = product_forward(a, ex, "patch embed fwd", R, a->patch_dim, E, a->x0, a->e16, a->patches, a->patches16, a->t_pe_w,
                              param(a, a->t_pe_b));
-    if (st == WS_OK) st = ws_bias_add_forward(&fx, n, (size_t)a->tokens * E, a->x0, a->x0, param(a, a->t_pos));
+    if (st == WS_OK) TIMED("pos add fwd", ws_bias_add_forward(&fx, n, (size_t)a->tokens * E, a->x0, a->x0, param(a, a->t_pos)));
     const float *cur = a->x0;
     for (int k = 0; k < o->depth && st == WS_OK; k++) {
         block *b = &a->blocks[k];
         const int *t = b->tensor;
-        st = ws_layernorm_forward(&fx, R, E, LN_EPS, b->n1, b->mean1, b->rstd1, cur, param(a, t[N1W]),
-                                  param(a, t[N1B]));
+        TIMED("layernorm fwd", ws_layernorm_forward(&fx, R, E, LN_EPS, b->n1, b->mean1, b->rstd1, cur,
+                                                    param(a, t[N1W]), param(a, t[N1B])));
         if (st == WS_OK)
-            st = ws_afno_filter_forward(&fx, a->plan, &fd, b->x1, b->saved, b->n1, param(a, t[FW1]), param(a, t[FB1]),
-                                        param(a, t[FW2]), param(a, t[FB2]), a->filter_ws);
-        if (st == WS_OK) st = ws_add_forward(&fx, RE, b->x1, b->x1, cur);
+            TIMED("filter fwd", ws_afno_filter_forward(&fx, a->plan, &fd, b->x1, b->saved, b->n1, param(a, t[FW1]),
+                                                       param(a, t[FB1]), param(a, t[FW2]), param(a, t[FB2]),
+                                                       a->filter_ws));
+        if (st == WS_OK) TIMED("residual add", ws_add_forward(&fx, RE, b->x1, b->x1, cur));
         if (st == WS_OK)
-            st = ws_layernorm_forward(&fx, R, E, LN_EPS, b->n2, b->mean2, b->rstd2, b->x1, param(a, t[N2W]),
-                                      param(a, t[N2B]));
+            TIMED("layernorm fwd", ws_layernorm_forward(&fx, R, E, LN_EPS, b->n2, b->mean2, b->rstd2, b->x1,
+                                                        param(a, t[N2W]), param(a, t[N2B])));
         /* bf16: h1 and g stay bf16 (see top) */
         if (st == WS_OK)
-            st = product_forward(a, ex, R, E, HID, b->h1, b->h1_16, b->n2, b->n2_16, t[FC1W], param(a, t[FC1B]));
+            st = product_forward(a, ex, "fc1 fwd", R, E, HID, b->h1, b->h1_16, b->n2, b->n2_16, t[FC1W], param(a, t[FC1B]));
         if (st == WS_OK)
-            st = a->half ? ws_gelu_forward_act(ex, (size_t)R * HID, b->g16, b->h1_16)
-                         : ws_gelu_forward(&fx, (size_t)R * HID, b->g, b->h1);
+            TIMED("gelu fwd", a->half ? ws_gelu_forward_act(ex, (size_t)R * HID, b->g16, b->h1_16)
+                                      : ws_gelu_forward(&fx, (size_t)R * HID, b->g, b->h1));
         if (st == WS_OK)
-            st = product_forward(a, ex, R, HID, E, b->out, a->e16, b->g, b->g16, t[FC2W], param(a, t[FC2B]));
-        if (st == WS_OK) st = ws_add_forward(&fx, RE, b->out, b->out, b->x1);
+            st = product_forward(a, ex, "fc2 fwd", R, HID, E, b->out, a->e16, b->g, b->g16, t[FC2W], param(a, t[FC2B]));
+        if (st == WS_OK) TIMED("residual add", ws_add_forward(&fx, RE, b->out, b->out, b->x1));
         cur = b->out;
     }
     if (st == WS_OK)
-        st = product_forward(a, ex, R, E, a->head_dim, a->head_out, a->w16, cur, a->head_in16, a->t_head, NULL);
-    if (st == WS_OK) st = ws_unpatchify(&fx, &pout, WS_PATCH_RSC, a->y, a->head_out);
+        st = product_forward(a, ex, "head fwd", R, E, a->head_dim, a->head_out, a->w16, cur, a->head_in16, a->t_head, NULL);
+    if (st == WS_OK) TIMED("patchify", ws_unpatchify(&fx, &pout, WS_PATCH_RSC, a->y, a->head_out));
     if (st != WS_OK) return wsi_error(err, st, "%s forward: an operator failed (%s)", m->name, ws_status_message(st));
     *out = a->y;
     return WS_OK;
@@ -383,9 +404,10 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
     const ws_exec fx = ws_exec_f32(ex);
     const float *last = a->blocks[o->depth - 1].out;
     /* head: d = dL/d(last block's output) */
-    st = ws_patchify(&fx, &pout, WS_PATCH_RSC, a->dhead, dout);
+    snprintf(a->prof_shape, sizeof a->prof_shape, "%d samples", n);
+    TIMED("patchify", ws_patchify(&fx, &pout, WS_PATCH_RSC, a->dhead, dout));
     if (st == WS_OK)
-        st = product_backward(a, ex, R, E, a->head_dim, a->d, a->e16, a->t_head, NULL, a->dhead, a->w16, last,
+        st = product_backward(a, ex, "head bwd", R, E, a->head_dim, a->d, a->e16, a->t_head, NULL, a->dhead, a->w16, last,
                               a->head_in16);
     if (st == WS_OK) {
         announce(a, a->t_head);
@@ -398,42 +420,42 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
         const float *in = k == 0 ? a->x0 : a->blocks[k - 1].out;
         /* out = fc2(gelu(fc1(norm2(x1)))) + x1: d holds dout; afterwards dx1 */
         /* bf16: dh stays bf16 in w16 from fc2's dX through GELU's gradient into fc1 */
-        st = product_backward(a, ex, R, HID, E, a->dh, a->w16, t[FC2W], grad(a, t[FC2B]), a->d, a->e16, b->g, b->g16);
+        st = product_backward(a, ex, "fc2 bwd", R, HID, E, a->dh, a->w16, t[FC2W], grad(a, t[FC2B]), a->d, a->e16, b->g, b->g16);
         if (st == WS_OK)
-            st = a->half ? ws_gelu_backward_act(ex, (size_t)R * HID, a->w16, a->w16, b->h1_16)
-                         : ws_gelu_backward(&fx, (size_t)R * HID, a->dh, a->dh, b->h1);
+            TIMED("gelu bwd", a->half ? ws_gelu_backward_act(ex, (size_t)R * HID, a->w16, a->w16, b->h1_16)
+                                      : ws_gelu_backward(&fx, (size_t)R * HID, a->dh, a->dh, b->h1));
         if (st == WS_OK)
-            st = product_backward(a, ex, R, E, HID, a->da, a->e16, t[FC1W], grad(a, t[FC1B]), a->dh, a->w16, b->n2,
+            st = product_backward(a, ex, "fc1 bwd", R, E, HID, a->da, a->e16, t[FC1W], grad(a, t[FC1B]), a->dh, a->w16, b->n2,
                                   b->n2_16);
         if (st == WS_OK)
-            st = ws_layernorm_backward(&fx, R, E, a->db, grad(a, t[N2W]), grad(a, t[N2B]), a->da, b->x1,
-                                       param(a, t[N2W]), b->mean2, b->rstd2);
-        if (st == WS_OK) st = ws_add_forward(&fx, RE, a->d, a->d, a->db);
+            TIMED("layernorm bwd", ws_layernorm_backward(&fx, R, E, a->db, grad(a, t[N2W]), grad(a, t[N2B]), a->da,
+                                                         b->x1, param(a, t[N2W]), b->mean2, b->rstd2));
+        if (st == WS_OK) TIMED("residual add", ws_add_forward(&fx, RE, a->d, a->d, a->db));
         /* x1 = filter(norm1(in)) + in: afterwards d holds d(in) */
         if (st == WS_OK)
-            st = ws_afno_filter_backward(&fx, a->plan, &fd, a->da, grad(a, t[FW1]), grad(a, t[FB1]), grad(a, t[FW2]),
-                                         grad(a, t[FB2]), a->d, b->saved, param(a, t[FW1]), param(a, t[FW2]),
-                                         a->filter_ws);
+            TIMED("filter bwd", ws_afno_filter_backward(&fx, a->plan, &fd, a->da, grad(a, t[FW1]), grad(a, t[FB1]),
+                                                        grad(a, t[FW2]), grad(a, t[FB2]), a->d, b->saved,
+                                                        param(a, t[FW1]), param(a, t[FW2]), a->filter_ws));
         if (st == WS_OK)
-            st = ws_layernorm_backward(&fx, R, E, a->db, grad(a, t[N1W]), grad(a, t[N1B]), a->da, in,
-                                       param(a, t[N1W]), b->mean1, b->rstd1);
-        if (st == WS_OK) st = ws_add_forward(&fx, RE, a->d, a->d, a->db);
+            TIMED("layernorm bwd", ws_layernorm_backward(&fx, R, E, a->db, grad(a, t[N1W]), grad(a, t[N1B]), a->da,
+                                                         in, param(a, t[N1W]), b->mean1, b->rstd1));
+        if (st == WS_OK) TIMED("residual add", ws_add_forward(&fx, RE, a->d, a->d, a->db));
         if (st == WS_OK) {
             static const int order[BLOCK_TENSORS] = {FC2W, FC2B, FC1W, FC1B, N2W, N2B, FW1, FB1, FW2, FB2, N1W, N1B};
             for (int j = 0; j < BLOCK_TENSORS; j++) announce(a, t[order[j]]);
         }
     }
-    if (st == WS_OK) st = ws_bias_add_backward(&fx, n, (size_t)a->tokens * E, grad(a, a->t_pos), a->d);
+    if (st == WS_OK) TIMED("pos add bwd", ws_bias_add_backward(&fx, n, (size_t)a->tokens * E, grad(a, a->t_pos), a->d));
     if (st == WS_OK) announce(a, a->t_pos);
     if (st == WS_OK)
-        st = product_backward(a, ex, R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL,
+        st = product_backward(a, ex, "patch embed bwd", R, a->patch_dim, E, o->input_grad ? a->dpatches : NULL,
                               o->input_grad ? a->w16 : NULL, a->t_pe_w, grad(a, a->t_pe_b), a->d, a->e16, a->patches,
                               a->patches16);
     if (st == WS_OK) {
         announce(a, a->t_pe_b);
         announce(a, a->t_pe_w);
     }
-    if (st == WS_OK && o->input_grad) st = ws_unpatchify(&fx, &pin, WS_PATCH_CRS, a->dinput, a->dpatches);
+    if (st == WS_OK && o->input_grad) TIMED("patchify", ws_unpatchify(&fx, &pin, WS_PATCH_CRS, a->dinput, a->dpatches));
     if (st != WS_OK) return wsi_error(err, st, "%s backward: an operator failed (%s)", m->name, ws_status_message(st));
     return WS_OK;
 }
@@ -441,6 +463,8 @@ static ws_status afno_backward(ws_model *m, const ws_exec *ex, const void *doutv
 static void afno_close(ws_model *m) {
     afno *a = (afno *)m;
     const ws_exec *ex = &m->exec;
+    ws_profile_report(a->profile, m->name, stderr);
+    ws_profile_close(a->profile);
     ws_afno_filter_plan_close(a->plan);
     ws_mem_free(ex, a->filter_ws, a->filter_ws_bytes);
     ws_mem_free(ex, a->arena, a->arena_bytes);
@@ -585,6 +609,7 @@ ws_status ws_afno_open(ws_model **out, const ws_afno_opts *o, ws_error *err) {
         return st;
     }
     a->half = ex.precision == WS_BF16;
+    a->profile = ws_profile_open_from_env();
     const ws_exec fx = ws_exec_f32(&ex); /* the filter and the other fp32 ops */
     ws_afno_filter_desc fd = filter_desc(a, o->max_batch);
     st = ws_afno_filter_plan_open(&a->plan, &fx, &fd, err);

@@ -67,20 +67,22 @@ void ws_profile_report(const ws_profile *p, const char *name, FILE *f) {
     if (!s) return;
     memcpy(s, p->rows, p->n * sizeof *s);
     qsort(s, p->n, sizeof *s, by_total);
-    double total = 0, by_kind[8] = {0};
-    static const char *kinds[8] = {"conv fwd", "conv bwd", "bn fwd", "bn bwd", "pool", "fc", "other", NULL};
-    for (size_t i = 0; i < p->n; i++) {
-        total += s[i].total_s;
-        int k = 6;
-        for (int j = 0; j < 6; j++)
-            if (!strncmp(s[i].kind, kinds[j], strlen(kinds[j]))) k = j;
-        by_kind[k] += s[i].total_s;
-    }
+    /* per kind first (rows of one kind summed over their shapes), then the rows */
+    double total = 0;
+    for (size_t i = 0; i < p->n; i++) total += s[i].total_s;
     fprintf(f, "profile of %s (WATTSCALE_PROFILE=1; one sync per node, so proportions only): %.3f s in %zu rows\n",
             name, total, p->n);
-    for (int j = 0; j < 7; j++) fprintf(f, "  %-9s %8.3f s  %5.1f%%\n", kinds[j], by_kind[j], 100 * by_kind[j] / total);
+    for (size_t i = 0; i < p->n; i++) {
+        int first = 1;
+        for (size_t j = 0; j < i && first; j++) first = strcmp(s[j].kind, s[i].kind) != 0;
+        if (!first) continue;
+        double sum = 0;
+        for (size_t j = i; j < p->n; j++)
+            if (!strcmp(s[j].kind, s[i].kind)) sum += s[j].total_s;
+        fprintf(f, "  %-16s %8.3f s  %5.1f%%\n", s[i].kind, sum, 100 * sum / total);
+    }
     for (size_t i = 0; i < p->n && i < 40; i++)
-        fprintf(f, "  %-12s %-40s %6ld calls %8.3f s %5.1f%%  %.3f ms/call\n", s[i].kind, s[i].shape, s[i].calls,
+        fprintf(f, "  %-16s %-40s %6ld calls %8.3f s %5.1f%%  %.3f ms/call\n", s[i].kind, s[i].shape, s[i].calls,
                 s[i].total_s, 100 * s[i].total_s / total, 1e3 * s[i].total_s / s[i].calls);
     free(s);
 }

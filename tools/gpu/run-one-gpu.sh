@@ -9,6 +9,9 @@
 #   fc-study    shallow-water data at 32x64 (half a year), then
 #               `wattscale study run configs/fourcastnet-gpu-1.yaml`; the database comes back
 #               for `wattscale report` on the CPU machine (no GSL or gnuplot there) (~75 s)
+#   afno-profile where the full-size FourCastNet's bf16 step goes: wattscale with
+#               WATTSCALE_PROFILE=1 (per-op times) at LBS 1 and 2, and PyTorch autocast eager and
+#               torch.compile under torch.profiler (kernel tables) at LBS 2      (~3.5 min)
 #   accum       why gradient accumulation is slow (docs/results.md, the one-GPU study):
 #               ResNet-50 bf16, GBS 256 as 64 x 4, and LBS 64 with and without the CUDA
 #               graph, 60 steps each                                              (~1.5 min)
@@ -43,6 +46,20 @@ for p in "${phases[@]}"; do
       tail -12 "$OUT/fc-study/run.log"
       cp out/fourcastnet-gpu-1/study.db "$OUT/fc-study/" 2>/dev/null
       for d in out/fourcastnet-gpu-1/runs/*/; do cp "$d/run.json" "$OUT/fc-study/$(basename "$d").json" 2>/dev/null; done ;;
+    afno-profile)
+      for lbs in 1 2; do
+        WATTSCALE_PROFILE=1 timeout -k 10 240 $ws train --model afno --data synthetic-weather:20x720x1440 \
+          --synthetic-count 64 --device cuda --precision bf16 --local-batch $lbs --global-batch $lbs --steps 8 \
+          --timing-warmup-steps 3 --eval-every 0 --val-limit 1 --checkpoint-every 0 --optimizer adam --lr 5e-4 \
+          --lr-rule none --warmup-epochs 0 --schedule constant --log-every 1000 --out "$OUT/afno-profile/ws-lbs$lbs" \
+          > "$OUT/afno-profile/ws-lbs$lbs.log" 2>&1 || rc=1
+        rm -f "$OUT/afno-profile/ws-lbs$lbs"/*.wstf
+        grep -A 22 "^profile of" "$OUT/afno-profile/ws-lbs$lbs.log" | head -24
+      done
+      timeout -k 10 300 python3 bench/afno/bench_torch_afno.py --modes bf16,bf16-compile --lbs 2 --seconds 3 \
+        --warmup 3 --budget 280 --profile --out "$OUT/afno-profile/torch" > "$OUT/afno-profile/torch.log" 2>&1 || rc=1
+      tail -4 "$OUT/afno-profile/torch.log"
+      for f in "$OUT"/afno-profile/torch/profile_*.txt; do head -30 "$f"; done ;;
     accum)
       for v in "64 4 auto" "64 1 off" "64 1 auto" "256 1 auto"; do
         set -- $v
@@ -60,7 +77,7 @@ for p in "${phases[@]}"; do
         --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant \
         --out "$OUT/accum/profile" --log-every 1000000 > "$OUT/accum/profile.log" 2>&1 || rc=1
       rm -f "$OUT/accum/profile"/*.wstf ;;
-    *) echo "unknown phase $p (tests afno-tests afno-bench fc-study accum)" >&2; rc=2 ;;
+    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile fc-study accum)" >&2; rc=2 ;;
   esac
 done
 # a device call returns only a few files: everything (less checkpoints) in one archive too
