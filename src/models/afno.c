@@ -32,6 +32,8 @@
  * cast gives); everything else (LayerNorm, the spectral filter, which FourCastNet's AFNO2D
  * casts to float, GELU, the residual adds, the loss) computes on fp32 buffers through the
  * fp32 view of the exec (ops.h ws_exec_f32), and the optimizer keeps fp32 master weights.
+ * The filter's block MLP runs on TF32 tensor cores in bf16 (and tf32) runs (filter_desc:
+ * autocast runs those einsums in bf16; ops/afno_filter.h), its FFTs in fp32.
  * Design: a product's fp32 input is cast to bf16 by one kernel (ops/convert ws_cast) and
  * its bf16 output cast back where an fp32 op reads it. The MLP's inside stays bf16, as
  * under autocast: fc1 writes h1 in bf16, GELU reads it and writes g in bf16 (ops/gelu
@@ -283,10 +285,14 @@ static void init_params(afno *a, float *params) {
 
 /* ------------------------------------------------------------------ run */
 
+/* bf16 and tf32 runs: the filter's block MLP on TF32 tensor cores (ops/afno_filter.h says
+ * why: PyTorch's autocast runs FourCastNet's einsums in bf16); fp32 keeps full fp32. */
 static ws_afno_filter_desc filter_desc(const afno *a, int n) {
     const ws_afno_opts *o = &a->opts;
-    return ws_afno_filter_desc_make(n, a->gh, a->gw, o->embed, o->num_blocks, o->hidden_size_factor,
-                                    o->hard_thresholding_fraction, (float)o->sparsity_threshold);
+    ws_afno_filter_desc d = ws_afno_filter_desc_make(n, a->gh, a->gw, o->embed, o->num_blocks, o->hidden_size_factor,
+                                                     o->hard_thresholding_fraction, (float)o->sparsity_threshold);
+    d.mlp_tf32 = a->base.exec.precision == WS_BF16 || a->base.exec.precision == WS_TF32;
+    return d;
 }
 
 /* A batch inside what was planned, on the exec the model was opened with (on the CPU, the

@@ -36,11 +36,18 @@
  *   alias y; dx may not alias dy.
  * Plans: for (H, W, C), made once by ws_afno_filter_plan_open (not in a step), valid for
  *   any N. CPU: FFTW plans, FFTW_ESTIMATE, so the same plan, and the same bits, on every
- *   run. CUDA: cuFFT plans for one sample, run per sample (afno_filter_cuda.cu says why),
- *   with their work area, on ex's context.
+ *   run. CUDA: cuFFT plans over channel-major planes for the descriptor's N (one call for
+ *   all samples) and for one sample (run per sample for any other N; afno_filter_cuda.cu
+ *   says why), with their work area, on ex's context.
  * Devices: every buffer (x, y, saved, weights, workspace) is fp32 in ex's device memory,
- *   whatever the run precision; the CPU runs at fp32, CUDA at fp32 or tf32 (the spectral
- *   part stays fp32 in both, as FourCastNet's); bf16/fp16 are WS_ENOTSUP. On CUDA, saved
+ *   whatever the run precision; the CPU runs at fp32, CUDA at fp32 or tf32 (the FFTs stay
+ *   fp32 in both, as FourCastNet's); bf16/fp16 are WS_ENOTSUP. The block MLP's products run
+ *   in full fp32 unless the descriptor's mlp_tf32 asks for TF32 tensor cores: the AFNO's
+ *   bf16 and tf32 runs do, because FourCastNet's AFNO2D, although it casts x to float, runs
+ *   its einsums under the caller's autocast, i.e. in bf16 on tensor cores (PyTorch 2.11's
+ *   profile of tools/fixtures/afnonet_torch.py under autocast shows bf16 GEMM kernels and
+ *   casts there); TF32 keeps 3 more mantissa bits than that and fp32 outputs. In full fp32
+ *   these products took 12 of the 92 ms of a full-size bf16 step on an H200 (2026-12-01). On CUDA, saved
  *   must be 8-byte aligned (it is read as complex pairs; any ws_mem_alloc'd buffer, or one
  *   carved at an even float offset from one, is), and cuFFT's work area belongs to the plan
  *   (allocated at open), not to the workspace. */
@@ -57,6 +64,9 @@ typedef struct {
     float lambda;        /* softshrink threshold = sparsity_threshold */
     /* the kept region, filled by ws_afno_filter_desc_make */
     int row0, row1, cols;
+    /* CUDA: the block MLP's products on TF32 tensor cores (fp32 buffers and accumulation),
+     * not in full fp32; 0 from ws_afno_filter_desc_make; the CPU ignores it (see top) */
+    int mlp_tf32;
 } ws_afno_filter_desc;
 
 /* fraction in [0, 1] (PyTorch slicing would wrap around for more); lambda >= 0. A bad
@@ -80,8 +90,8 @@ void ws_afno_filter_plan_close(ws_afno_filter_plan *p); /* NULL is a no-op */
 
 /* Scratch for forward and backward (per-thread spectra, expanded weights, gradients of the
  * MLP) for d->n samples and ex->threads threads: pass the same threads to the calls. CUDA:
- * one sample's spectrum and the same MLP sections (ex->threads does not apply), in device
- * memory; a workspace for N samples serves every smaller N. 0 for a bad descriptor or a
+ * N samples' channel-major planes and spectra and the same MLP sections (ex->threads does
+ * not apply), in device memory; a workspace for N samples serves every smaller N. 0 for a bad descriptor or a
  * device that does not run the filter. */
 size_t ws_afno_filter_workspace_bytes(const ws_exec *ex, const ws_afno_filter_desc *d);
 

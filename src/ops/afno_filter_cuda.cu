@@ -10,17 +10,22 @@
  * W2 = W/2 + 1; K kept modes per sample, M = N*K rows of the saved X [M, 2C], O1 [M, 2CF],
  * O2 [M, 2C] (Re, Im interleaved per channel, as the reference).
  *
- * Transforms. One plan pair per (H, W, C), for one sample: a 2-D R2C and a 2-D C2R over
- * (H, W) with batch = C, stride C and distance 1 (cufftMakePlanMany's advanced layout), run
- * once per sample. Why not one plan over all N*C transforms: the [N, H, W, C] layout has two
- * batch strides (1 between channels, H*W*C between samples) and cuFFT takes one; the other
- * way, transposing to [N, C, H, W] and back around every transform, costs two extra passes
- * over the activations each way. Per-sample execution needs neither, each execution is
- * C = 768 transforms of 90 x 180 at full size (plenty to fill the GPU), the plan is valid for
- * every N (no re-plan, no maximum), and the spectrum scratch is one sample's (about 50 MB at
- * full size), not N's. The plan owns cuFFT's work area (allocated at plan open through the
- * context, so it counts in ws_cuda_peak_bytes; cuFFT's auto-allocation is off), so nothing
- * allocates in a step, and the calls can be captured in a CUDA graph.
+ * Transforms, channel-major. The activations are [N, H, W, C] (channels last); cuFFT runs
+ * fastest on its basic layout, each (H, W) plane contiguous. So every transform goes through
+ * [N, C, H, W]: a tiled transpose (shared-memory tiles, both sides coalesced) writes the
+ * planes, one R2C (or C2R) plan runs all N*C planes in one call, and the spectrum
+ * [N, C, H, W/2+1] is read and written by transposing gather/scatter kernels that go straight
+ * to and from the kept modes' [K, C] rows. The first version ran the transforms in place of
+ * the layout (batch C, stride C, distance 1, one call per sample); on an H200 at full size
+ * (90 x 180 tokens x 768, 2 samples) its cuFFT kernels took 32.4 of the 92 ms of a bf16
+ * training step (Nsight Compute, 2026-12-01: tools/gpu/ncu-afno-step.sh), about 3x what
+ * PyTorch's cuFFT calls take on the same tensors; the transposes cost one extra pass over the
+ * input of each forward transform (the inverse's transpose is fused with the skip add).
+ * Plans: one for the planned N (all N*C planes) and one for a single sample (C planes), used
+ * per sample when a call has another N (a partial evaluation batch); both share one work area
+ * allocated at plan open through the context (it counts in ws_cuda_peak_bytes; cuFFT's
+ * auto-allocation is off), so nothing allocates in a step, and the calls can be captured in
+ * a CUDA graph. The workspace holds the planes and the spectra of N samples.
  * The inverse of a non-Hermitian spectrum (afno_filter.h): the reference runs a complex
  * inverse along H, zeroes the imaginary parts of columns 0 and W/2, then a real inverse
  * along W; i.e. it reads Re(sum_k S[k,l] e^{+i..}) in those columns. The same numbers come
@@ -33,8 +38,9 @@
  * MLP. As the reference: each complex block product is a real product of the interleaved
  * rows with the expanded [2BS, 2BSF] matrix E (afno_filter_cpu.c), here one
  * cublasGemmStridedBatchedEx over the NB blocks (block b: columns 2b*BS.. of the rows, E_b
- * at stride 4*BS*BSF), with CUBLAS_COMPUTE_32F_PEDANTIC: the spectral part stays fp32 in
- * every run precision, as FourCastNet's does, and tf32 runs compute it exactly as fp32.
+ * at stride 4*BS*BSF), with CUBLAS_COMPUTE_32F_PEDANTIC, or on TF32 tensor cores (fp32
+ * buffers, fp32 accumulation) where the descriptor asks (mlp_tf32: the model's bf16 and tf32
+ * runs; afno_filter.h says why).
  * Bias gradients are column sums without atomics (ops/colsum.cuh); weight gradients come
  * from one product each (beta 0 into scratch), folded into dw (+=) by a kernel.
  * Deterministic: cuFFT and cuBLAS are for a fixed plan and GPU, the kernels have no atomics. */
@@ -48,12 +54,15 @@ extern "C" {
 
 #include <math.h>
 
+/* plans[ONE]: C planes (one sample); plans[ALL]: n*C planes (the planned N), made when n > 1 */
+enum { ONE, ALL };
+
 struct wsi_afno_cufft_plan {
     ws_cuda_ctx *ctx;
-    int h, w, c;
-    cufftHandle r2c, c2r;
-    int have_r2c, have_c2r;
-    void *work;          /* cuFFT's work area, shared by both plans (one runs at a time) */
+    int n, h, w, c;
+    cufftHandle r2c[2], c2r[2];
+    int have_r2c[2], have_c2r[2];
+    void *work;          /* cuFFT's work area, shared by all plans (one runs at a time) */
     size_t work_bytes;
 };
 
@@ -106,25 +115,36 @@ extern "C" ws_status wsi_afno_filter_plan_open_cuda(wsi_afno_cufft_plan **out, c
         return wsi_error(err, WS_ENOTSUP, "afno filter: a token grid %d column wide has no CUDA plan (W >= 2)",
                          d->w);
     }
-    /* a grid one row high is the 1-D transform along W (no size-1 dimension for cuFFT) */
-    int n2[2] = {d->h, d->w}, real_embed[2] = {d->h, d->w}, spec_embed[2] = {d->h, w2_of(d->w)};
+    p->n = d->n;
+    /* planes [H, W] (real) and [H, W2] (complex), contiguous; a grid one row high is the 1-D
+     * transform along W (no size-1 dimension for cuFFT) */
+    int n2[2] = {d->h, d->w};
     const int rank = d->h == 1 ? 1 : 2, skip = 2 - rank;
-    size_t ws_r2c = 0, ws_c2r = 0;
+    const int real_plane = d->h * d->w, spec_plane = d->h * w2_of(d->w);
+    size_t need = 0;
     cufftResult r;
-    if ((r = cufftCreate(&p->r2c)) != CUFFT_SUCCESS) return plan_failed(p, r, "cufftCreate", err);
-    p->have_r2c = 1;
-    if ((r = cufftCreate(&p->c2r)) != CUFFT_SUCCESS) return plan_failed(p, r, "cufftCreate", err);
-    p->have_c2r = 1;
-    if ((r = cufftSetAutoAllocation(p->r2c, 0)) != CUFFT_SUCCESS ||
-        (r = cufftSetAutoAllocation(p->c2r, 0)) != CUFFT_SUCCESS)
-        return plan_failed(p, r, "cufftSetAutoAllocation", err);
-    if ((r = cufftMakePlanMany(p->r2c, rank, n2 + skip, real_embed + skip, d->c, 1, spec_embed + skip, d->c, 1,
-                               CUFFT_R2C, d->c, &ws_r2c)) != CUFFT_SUCCESS)
-        return plan_failed(p, r, "cufftMakePlanMany (R2C)", err);
-    if ((r = cufftMakePlanMany(p->c2r, rank, n2 + skip, spec_embed + skip, d->c, 1, real_embed + skip, d->c, 1,
-                               CUFFT_C2R, d->c, &ws_c2r)) != CUFFT_SUCCESS)
-        return plan_failed(p, r, "cufftMakePlanMany (C2R)", err);
-    p->work_bytes = ws_r2c > ws_c2r ? ws_r2c : ws_c2r;
+    for (int k = ONE; k <= ALL; k++) {
+        if (k == ALL && d->n == 1) break;
+        const int batch = (k == ONE ? 1 : d->n) * d->c;
+        size_t ws_r2c = 0, ws_c2r = 0;
+        if ((r = cufftCreate(&p->r2c[k])) != CUFFT_SUCCESS) return plan_failed(p, r, "cufftCreate", err);
+        p->have_r2c[k] = 1;
+        if ((r = cufftCreate(&p->c2r[k])) != CUFFT_SUCCESS) return plan_failed(p, r, "cufftCreate", err);
+        p->have_c2r[k] = 1;
+        if ((r = cufftSetAutoAllocation(p->r2c[k], 0)) != CUFFT_SUCCESS ||
+            (r = cufftSetAutoAllocation(p->c2r[k], 0)) != CUFFT_SUCCESS)
+            return plan_failed(p, r, "cufftSetAutoAllocation", err);
+        /* NULL embeds: the basic layout, planes packed one after another */
+        if ((r = cufftMakePlanMany(p->r2c[k], rank, n2 + skip, NULL, 1, real_plane, NULL, 1, spec_plane, CUFFT_R2C,
+                                   batch, &ws_r2c)) != CUFFT_SUCCESS)
+            return plan_failed(p, r, "cufftMakePlanMany (R2C)", err);
+        if ((r = cufftMakePlanMany(p->c2r[k], rank, n2 + skip, NULL, 1, spec_plane, NULL, 1, real_plane, CUFFT_C2R,
+                                   batch, &ws_c2r)) != CUFFT_SUCCESS)
+            return plan_failed(p, r, "cufftMakePlanMany (C2R)", err);
+        if (ws_r2c > need) need = ws_r2c;
+        if (ws_c2r > need) need = ws_c2r;
+    }
+    p->work_bytes = need;
     if (p->work_bytes) {
         ws_status st = wsi_cuda_malloc(p->ctx, &p->work, p->work_bytes, "afno filter FFT work area", err);
         if (st != WS_OK) {
@@ -132,13 +152,16 @@ extern "C" ws_status wsi_afno_filter_plan_open_cuda(wsi_afno_cufft_plan **out, c
             wsi_afno_filter_plan_close_cuda(p);
             return st;
         }
-        if ((r = cufftSetWorkArea(p->r2c, p->work)) != CUFFT_SUCCESS ||
-            (r = cufftSetWorkArea(p->c2r, p->work)) != CUFFT_SUCCESS)
-            return plan_failed(p, r, "cufftSetWorkArea", err);
     }
-    if ((r = cufftSetStream(p->r2c, p->ctx->stream)) != CUFFT_SUCCESS ||
-        (r = cufftSetStream(p->c2r, p->ctx->stream)) != CUFFT_SUCCESS)
-        return plan_failed(p, r, "cufftSetStream", err);
+    for (int k = ONE; k <= ALL; k++) {
+        if (!p->have_r2c[k]) continue;
+        if (p->work && ((r = cufftSetWorkArea(p->r2c[k], p->work)) != CUFFT_SUCCESS ||
+                        (r = cufftSetWorkArea(p->c2r[k], p->work)) != CUFFT_SUCCESS))
+            return plan_failed(p, r, "cufftSetWorkArea", err);
+        if ((r = cufftSetStream(p->r2c[k], p->ctx->stream)) != CUFFT_SUCCESS ||
+            (r = cufftSetStream(p->c2r[k], p->ctx->stream)) != CUFFT_SUCCESS)
+            return plan_failed(p, r, "cufftSetStream", err);
+    }
     *out = p;
     return WS_OK;
 }
@@ -147,8 +170,10 @@ extern "C" void wsi_afno_filter_plan_close_cuda(wsi_afno_cufft_plan *p) {
     if (!p) return;
     /* work queued on the stream may still use the plans and their work area */
     if (p->ctx) cudaStreamSynchronize(p->ctx->stream);
-    if (p->have_r2c) cufftDestroy(p->r2c);
-    if (p->have_c2r) cufftDestroy(p->c2r);
+    for (int k = ONE; k <= ALL; k++) {
+        if (p->have_r2c[k]) cufftDestroy(p->r2c[k]);
+        if (p->have_c2r[k]) cufftDestroy(p->c2r[k]);
+    }
     if (p->work) wsi_cuda_free(p->ctx, p->work, p->work_bytes);
     free(p);
 }
@@ -160,21 +185,24 @@ enum { ALIGN_FLOATS = 64 }; /* 256 B between sections, as cudaMalloc aligns */
 static size_t round_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
 
 typedef struct {
-    float *spec;      /* one sample's spectrum [H, W2, C] complex */
+    float *planes;    /* [N, C, H, W] real: the transforms' input (R2C) or output (C2R) */
+    float *spec;      /* [N, C, H, W2] complex: their spectra */
     float *e1, *e2;   /* expanded weights NB x [2BS, 2BSF], NB x [2BSF, 2BS] */
     float *de1, *de2; /* their gradients (backward) */
     float *do2, *do1; /* [M, 2C] (later dX), [M, 2CF] (backward) */
 } sections;
 
 typedef struct {
-    size_t spec, e, do2, do1; /* floats per section, rounded */
+    size_t planes, spec, e, do2, do1; /* floats per section, rounded */
 } section_sizes;
 
 static section_sizes sizes_of(const ws_afno_filter_desc *d) {
     const size_t C = (size_t)d->c, BS = C / d->blocks, BSF = BS * d->hidden_factor;
     const size_t M = (size_t)d->n * ws_afno_filter_kept(d);
-    section_sizes s = {round_up(2 * (size_t)d->h * w2_of(d->w) * C), round_up((size_t)d->blocks * 4 * BS * BSF),
-                       round_up(M * 2 * C), round_up(M * 2 * C * d->hidden_factor)};
+    const size_t NC = (size_t)d->n * C;
+    section_sizes s = {round_up(NC * d->h * d->w), round_up(2 * NC * d->h * w2_of(d->w)),
+                       round_up((size_t)d->blocks * 4 * BS * BSF), round_up(M * 2 * C),
+                       round_up(M * 2 * C * d->hidden_factor)};
     return s;
 }
 
@@ -183,6 +211,7 @@ static sections carve(const ws_afno_filter_desc *d, void *workspace) {
     const uintptr_t align = ALIGN_FLOATS * sizeof(float);
     float *f = (float *)(((uintptr_t)workspace + align - 1) & ~(align - 1));
     sections s;
+    s.planes = f, f += z.planes;
     s.spec = f, f += z.spec;
     s.e1 = f, f += z.e;
     s.e2 = f, f += z.e;
@@ -195,7 +224,7 @@ static sections carve(const ws_afno_filter_desc *d, void *workspace) {
 
 extern "C" size_t ws_afno_filter_workspace_bytes_cuda(const ws_afno_filter_desc *d) {
     section_sizes z = sizes_of(d);
-    return (z.spec + 4 * z.e + z.do2 + z.do1 + ALIGN_FLOATS) * sizeof(float); /* + one unit: the start is rounded up */
+    return (z.planes + z.spec + 4 * z.e + z.do2 + z.do1 + ALIGN_FLOATS) * sizeof(float); /* + one unit: the start is rounded up */
 }
 
 /* ------------------------------------------------------------------ kernels */
@@ -214,24 +243,91 @@ __device__ __forceinline__ float column_weight(const kept_region &g, int l) {
     return (l == 0 || (g.w_even && l == g.w2 - 1)) ? 1.0f : 2.0f;
 }
 
-/* kept [K, 2C] (=) scale x the kept modes of spec (x c_l where weighted); where mask (the
- * saved O2 of this sample) is given, 0 wherever softshrink did not pass its input */
-__global__ void gather_modes(float2 *__restrict__ kept, const float2 *__restrict__ spec, kept_region g, float scale,
-                             int weighted, const float2 *__restrict__ mask, float lambda) {
-    const size_t total = (size_t)(g.row1 - g.row0) * g.cols * g.c;
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
-        const int ch = (int)(e % g.c);
-        const size_t m = e / g.c;
-        const int k = g.row0 + (int)(m / g.cols), l = (int)(m % g.cols);
-        const float s = weighted ? scale * column_weight(g, l) : scale;
-        float2 v = spec[((size_t)k * g.w2 + l) * g.c + ch];
-        v.x *= s, v.y *= s;
-        if (mask) {
-            float2 o = mask[e];
-            if (!(fabsf(o.x) > lambda)) v.x = 0.0f;
-            if (!(fabsf(o.y) > lambda)) v.y = 0.0f;
+/* Tiles of the transposing kernels: TILE x TILE elements, TILE x TILE_ROWS threads; the
+ * shared row is one longer than the tile so that reading a column hits every bank once. */
+enum { TILE = 32, TILE_ROWS = 8 };
+
+static dim3 tile_threads() { return dim3(TILE, TILE_ROWS); }
+static unsigned tiles(size_t n) { return (unsigned)((n + TILE - 1) / TILE); }
+/* grid.z covers `slabs` (slab loops stride by gridDim.z beyond the hardware's 65,535) */
+static unsigned slab_grid(size_t slabs) { return (unsigned)(slabs < 65535 ? slabs : 65535); }
+
+/* planes [N][C][P] (=) x [N][P][C], P = H*W tokens per sample */
+__global__ void tokens_to_planes(float *__restrict__ planes, const float *__restrict__ x, int P, int C, int n) {
+    __shared__ float tile[TILE][TILE + 1];
+    const int c0 = blockIdx.x * TILE, p0 = blockIdx.y * TILE;
+    for (int i = blockIdx.z; i < n; i += gridDim.z) {
+        const float *src = x + (size_t)i * P * C;
+        float *dst = planes + (size_t)i * P * C;
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int pp = p0 + j, cc = c0 + threadIdx.x;
+            if (pp < P && cc < C) tile[j][threadIdx.x] = src[(size_t)pp * C + cc];
         }
-        kept[e] = v;
+        __syncthreads();
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int cc = c0 + j, pp = p0 + threadIdx.x;
+            if (pp < P && cc < C) dst[(size_t)cc * P + pp] = tile[threadIdx.x][j];
+        }
+        __syncthreads();
+    }
+}
+
+/* y [N][P][C] (=) scale x planes [N][C][P] + skip [N][P][C] */
+__global__ void planes_to_tokens(float *__restrict__ y, const float *__restrict__ planes, const float *__restrict__ skip,
+                                 float scale, int P, int C, int n) {
+    __shared__ float tile[TILE][TILE + 1];
+    const int p0 = blockIdx.x * TILE, c0 = blockIdx.y * TILE;
+    for (int i = blockIdx.z; i < n; i += gridDim.z) {
+        const float *src = planes + (size_t)i * P * C;
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int cc = c0 + j, pp = p0 + threadIdx.x;
+            if (pp < P && cc < C) tile[j][threadIdx.x] = src[(size_t)cc * P + pp];
+        }
+        __syncthreads();
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int pp = p0 + j, cc = c0 + threadIdx.x;
+            if (pp < P && cc < C) {
+                const size_t e = ((size_t)i * P + pp) * C + cc;
+                y[e] = scale * tile[threadIdx.x][j] + skip[e];
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* kept [N][K][C] (=) scale x the kept modes of spec [N][C][H][W2] (x c_l where weighted);
+ * where mask (the saved O2, laid out as kept) is given, 0 wherever softshrink did not pass
+ * its input. One slab per (sample, kept row): a [C, cols] tile of the spectrum read along
+ * l, written along the channels. */
+__global__ void gather_modes(float2 *__restrict__ kept, const float2 *__restrict__ spec, kept_region g, float scale,
+                             int weighted, const float2 *__restrict__ mask, float lambda, int n) {
+    __shared__ float2 tile[TILE][TILE + 1];
+    const int rows = g.row1 - g.row0, l0 = blockIdx.x * TILE, c0 = blockIdx.y * TILE;
+    const size_t K = (size_t)rows * g.cols;
+    for (int z = blockIdx.z; z < n * rows; z += gridDim.z) {
+        const int i = z / rows, kr = z % rows, k = g.row0 + kr;
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int cc = c0 + j, l = l0 + threadIdx.x;
+            if (cc < g.c && l < g.cols)
+                tile[j][threadIdx.x] = spec[(((size_t)i * g.c + cc) * g.h + k) * g.w2 + l];
+        }
+        __syncthreads();
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int l = l0 + j, cc = c0 + threadIdx.x;
+            if (cc < g.c && l < g.cols) {
+                const size_t e = ((size_t)i * K + (size_t)kr * g.cols + l) * g.c + cc;
+                const float sc = weighted ? scale * column_weight(g, l) : scale;
+                float2 v = tile[threadIdx.x][j];
+                v.x *= sc, v.y *= sc;
+                if (mask) {
+                    const float2 o = mask[e];
+                    if (!(fabsf(o.x) > lambda)) v.x = 0.0f;
+                    if (!(fabsf(o.y) > lambda)) v.y = 0.0f;
+                }
+                kept[e] = v;
+            }
+        }
+        __syncthreads();
     }
 }
 
@@ -252,28 +348,35 @@ __device__ __forceinline__ float2 scattered(const float2 *kept, const kept_regio
     return make_float2(softshrink(v.x, lambda), softshrink(v.y, lambda));
 }
 
-/* spec (=) the scattered spectrum of one sample, every element written (no memset), with
- * columns 0 and W/2 made Hermitian along H (see the top of the file). */
+/* spec [N][C][H][W2] (=) the scattered spectrum, every element written (no memset), with
+ * columns 0 and W/2 made Hermitian along H (see the top of the file). One slab per (sample,
+ * row k): read from kept along the channels, written along l. */
 __global__ void build_spectrum(float2 *__restrict__ spec, const float2 *__restrict__ kept, kept_region g, int unweight,
-                               float lambda) {
-    const size_t total = (size_t)g.h * g.w2 * g.c;
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < total; e += (size_t)gridDim.x * blockDim.x) {
-        const int ch = (int)(e % g.c);
-        const size_t kl = e / g.c;
-        const int k = (int)(kl / g.w2), l = (int)(kl % g.w2);
-        float2 v = scattered(kept, g, k, l, ch, unweight, lambda);
-        if (l == 0 || (g.w_even && l == g.w2 - 1)) {
-            float2 u = scattered(kept, g, (g.h - k) % g.h, l, ch, unweight, lambda);
-            v = make_float2(0.5f * (v.x + u.x), 0.5f * (v.y - u.y));
+                               float lambda, int n) {
+    __shared__ float2 tile[TILE][TILE + 1];
+    const int c0 = blockIdx.x * TILE, l0 = blockIdx.y * TILE;
+    const size_t KC = (size_t)(g.row1 - g.row0) * g.cols * g.c;
+    for (int z = blockIdx.z; z < n * g.h; z += gridDim.z) {
+        const int i = z / g.h, k = z % g.h;
+        const float2 *ki = kept + (size_t)i * KC;
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int l = l0 + j, cc = c0 + threadIdx.x;
+            if (cc < g.c && l < g.w2) {
+                float2 v = scattered(ki, g, k, l, cc, unweight, lambda);
+                if (l == 0 || (g.w_even && l == g.w2 - 1)) {
+                    const float2 u = scattered(ki, g, (g.h - k) % g.h, l, cc, unweight, lambda);
+                    v = make_float2(0.5f * (v.x + u.x), 0.5f * (v.y - u.y));
+                }
+                tile[j][threadIdx.x] = v;
+            }
         }
-        spec[e] = v;
+        __syncthreads();
+        for (int j = threadIdx.y; j < TILE; j += TILE_ROWS) {
+            const int cc = c0 + j, l = l0 + threadIdx.x;
+            if (cc < g.c && l < g.w2) spec[(((size_t)i * g.c + cc) * g.h + k) * g.w2 + l] = tile[threadIdx.x][j];
+        }
+        __syncthreads();
     }
-}
-
-/* y (=) scale * y + skip, n floats */
-__global__ void scale_add(float *__restrict__ y, const float *__restrict__ skip, float scale, size_t n) {
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < n; e += (size_t)gridDim.x * blockDim.x)
-        y[e] = scale * y[e] + skip[e];
 }
 
 /* E [NB][2IN][2OUT] from w [2, NB, IN, OUT] (index 0 Re, 1 Im), as expand() in the reference */
@@ -343,28 +446,31 @@ static void bias_grad(ws_cuda_ctx *c, int rows, int width, const float *g, float
 
 /* ------------------------------------------------------------------ the block products */
 
-/* C_b (=) op(A_b) op(B_b), b < nb, in cuBLAS's column-major terms; fp32 without TF32 */
-static void gemm_blocks(ws_cuda_ctx *c, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const float *a,
-                        int lda, long long sa, const float *b, int ldb, long long sb, float *cm, int ldc, long long sc,
-                        int nb) {
+/* C_b (=) op(A_b) op(B_b), b < nb, in cuBLAS's column-major terms; fp32 without TF32, or
+ * on TF32 tensor cores when tf32 (fp32 in and out, fp32 accumulation either way) */
+static void gemm_blocks(ws_cuda_ctx *c, int tf32, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                        const float *a, int lda, long long sa, const float *b, int ldb, long long sb, float *cm,
+                        int ldc, long long sc, int nb) {
     const float one = 1.0f, zero = 0.0f;
     WS_CHECK_CUBLAS(cublasGemmStridedBatchedEx(c->cublas, ta, tb, m, n, k, &one, a, CUDA_R_32F, lda, sa, b,
                                                CUDA_R_32F, ldb, sb, &zero, cm, CUDA_R_32F, ldc, sc, nb,
-                                               CUBLAS_COMPUTE_32F_PEDANTIC, CUBLAS_GEMM_DEFAULT));
+                                               tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_PEDANTIC,
+                                               CUBLAS_GEMM_DEFAULT));
 }
 
 /* Row-major Y [M, 2*NB*OUT] = X [M, 2*NB*IN] x blockdiag(E_b [2IN, 2OUT]). */
-static void block_products(ws_cuda_ctx *c, int m, int nb, int in, int out, const float *x, const float *e, float *y) {
-    gemm_blocks(c, CUBLAS_OP_N, CUBLAS_OP_N, 2 * out, m, 2 * in, e, 2 * out, 4LL * in * out, x, 2 * nb * in, 2LL * in,
-                y, 2 * nb * out, 2LL * out, nb);
+static void block_products(ws_cuda_ctx *c, int tf32, int m, int nb, int in, int out, const float *x, const float *e,
+                           float *y) {
+    gemm_blocks(c, tf32, CUBLAS_OP_N, CUBLAS_OP_N, 2 * out, m, 2 * in, e, 2 * out, 4LL * in * out, x, 2 * nb * in,
+                2LL * in, y, 2 * nb * out, 2LL * out, nb);
 }
 
 /* Its backward: dX = dY E^T (=) and dE = X^T dY (=). */
-static void block_products_backward(ws_cuda_ctx *c, int m, int nb, int in, int out, const float *x, const float *e,
-                                    const float *dy, float *dx, float *de) {
-    gemm_blocks(c, CUBLAS_OP_N, CUBLAS_OP_T, 2 * out, 2 * in, m, dy, 2 * nb * out, 2LL * out, x, 2 * nb * in, 2LL * in,
-                de, 2 * out, 4LL * in * out, nb);
-    gemm_blocks(c, CUBLAS_OP_T, CUBLAS_OP_N, 2 * in, m, 2 * out, e, 2 * out, 4LL * in * out, dy, 2 * nb * out,
+static void block_products_backward(ws_cuda_ctx *c, int tf32, int m, int nb, int in, int out, const float *x,
+                                    const float *e, const float *dy, float *dx, float *de) {
+    gemm_blocks(c, tf32, CUBLAS_OP_N, CUBLAS_OP_T, 2 * out, 2 * in, m, dy, 2 * nb * out, 2LL * out, x, 2 * nb * in,
+                2LL * in, de, 2 * out, 4LL * in * out, nb);
+    gemm_blocks(c, tf32, CUBLAS_OP_T, CUBLAS_OP_N, 2 * in, m, 2 * out, e, 2 * out, 4LL * in * out, dy, 2 * nb * out,
                 2LL * out, dx, 2 * nb * in, 2LL * in, nb);
 }
 
@@ -382,38 +488,57 @@ static void fold_all(ws_cuda_ctx *c, int nb, int in, int out, const float *de, f
 
 /* ------------------------------------------------------------------ per-sample spectra */
 
-/* kept_i (=) gather(rfft2(src_i)) x scale (x c_l where weighted), masked by the saved O2
- * where mask is given; every sample through the one spectrum buffer */
+/* The transforms of all n samples: one call when n is the planned N, else one per sample. */
+static void run_r2c(const wsi_afno_cufft_plan *p, int n, float *planes, float *spec) {
+    if (n == p->n && p->have_r2c[ALL]) {
+        CHECK_CUFFT(cufftExecR2C(p->r2c[ALL], (cufftReal *)planes, (cufftComplex *)spec));
+        return;
+    }
+    const size_t real = (size_t)p->c * p->h * p->w, cplx = (size_t)p->c * p->h * w2_of(p->w);
+    for (int i = 0; i < n; i++)
+        CHECK_CUFFT(cufftExecR2C(p->r2c[ONE], (cufftReal *)(planes + i * real), (cufftComplex *)spec + i * cplx));
+}
+
+static void run_c2r(const wsi_afno_cufft_plan *p, int n, float *spec, float *planes) {
+    if (n == p->n && p->have_c2r[ALL]) {
+        CHECK_CUFFT(cufftExecC2R(p->c2r[ALL], (cufftComplex *)spec, (cufftReal *)planes));
+        return;
+    }
+    const size_t real = (size_t)p->c * p->h * p->w, cplx = (size_t)p->c * p->h * w2_of(p->w);
+    for (int i = 0; i < n; i++)
+        CHECK_CUFFT(cufftExecC2R(p->c2r[ONE], (cufftComplex *)spec + i * cplx, (cufftReal *)(planes + i * real)));
+}
+
+/* kept (=) gather(rfft2(src)) x scale (x c_l where weighted), masked by the saved O2 where
+ * mask is given, all samples */
 static void to_spectrum(ws_cuda_ctx *c, const wsi_afno_cufft_plan *p, const ws_afno_filter_desc *d,
                         const sections *s, const float *src, float *kept, float scale, int weighted,
                         const float *mask) {
-    const size_t LC = (size_t)d->h * d->w * d->c, KC2 = ws_afno_filter_kept(d) * 2 * d->c;
+    const int P = d->h * d->w;
     const kept_region g = region_of(d);
-    for (int i = 0; i < d->n; i++) {
-        CHECK_CUFFT(cufftExecR2C(p->r2c, (cufftReal *)(src + i * LC), (cufftComplex *)s->spec));
-        gather_modes<<<wsi_blocks(c, KC2 / 2, 256), 256, 0, c->stream>>>(
-            (float2 *)(kept + i * KC2), (const float2 *)s->spec, g, scale, weighted,
-            mask ? (const float2 *)(mask + i * KC2) : NULL, d->lambda);
-        WS_CHECK_LAUNCH(c, "afno filter gather modes");
-    }
+    tokens_to_planes<<<dim3(tiles(d->c), tiles(P), slab_grid(d->n)), tile_threads(), 0, c->stream>>>(s->planes, src, P,
+                                                                                                    d->c, d->n);
+    WS_CHECK_LAUNCH(c, "afno filter tokens to planes");
+    run_r2c(p, d->n, s->planes, s->spec);
+    gather_modes<<<dim3(tiles(g.cols), tiles(d->c), slab_grid((size_t)d->n * (g.row1 - g.row0))), tile_threads(), 0,
+                   c->stream>>>((float2 *)kept, (const float2 *)s->spec, g, scale, weighted, (const float2 *)mask,
+                                d->lambda, d->n);
+    WS_CHECK_LAUNCH(c, "afno filter gather modes");
 }
 
 /* dst (=) scale x irfft2(scatter(kept)) + skip, all samples */
 static void from_spectrum(ws_cuda_ctx *c, const wsi_afno_cufft_plan *p, const ws_afno_filter_desc *d,
                           const sections *s, const float *kept, int unweight, float scale, const float *skip,
                           float *dst) {
-    const size_t LC = (size_t)d->h * d->w * d->c, KC2 = ws_afno_filter_kept(d) * 2 * d->c;
-    const size_t spec_complex = (size_t)d->h * w2_of(d->w) * d->c;
+    const int P = d->h * d->w;
     const kept_region g = region_of(d);
-    for (int i = 0; i < d->n; i++) {
-        build_spectrum<<<wsi_blocks(c, spec_complex, 256), 256, 0, c->stream>>>(
-            (float2 *)s->spec, (const float2 *)(kept + i * KC2), g, unweight, d->lambda);
-        WS_CHECK_LAUNCH(c, "afno filter build spectrum");
-        CHECK_CUFFT(cufftExecC2R(p->c2r, (cufftComplex *)s->spec, (cufftReal *)(dst + i * LC)));
-    }
-    const size_t n = (size_t)d->n * LC;
-    scale_add<<<wsi_blocks(c, n, 256), 256, 0, c->stream>>>(dst, skip, scale, n);
-    WS_CHECK_LAUNCH(c, "afno filter skip");
+    build_spectrum<<<dim3(tiles(d->c), tiles(g.w2), slab_grid((size_t)d->n * d->h)), tile_threads(), 0, c->stream>>>(
+        (float2 *)s->spec, (const float2 *)kept, g, unweight, d->lambda, d->n);
+    WS_CHECK_LAUNCH(c, "afno filter build spectrum");
+    run_c2r(p, d->n, s->spec, s->planes);
+    planes_to_tokens<<<dim3(tiles(P), tiles(d->c), slab_grid(d->n)), tile_threads(), 0, c->stream>>>(
+        dst, s->planes, skip, scale, P, d->c, d->n);
+    WS_CHECK_LAUNCH(c, "afno filter planes to tokens");
 }
 
 /* ------------------------------------------------------------------ forward and backward */
@@ -436,10 +561,10 @@ extern "C" void ws_afno_filter_forward_cuda(const ws_exec *ex, const wsi_afno_cu
     to_spectrum(c, p, d, &s, x, xs, scale, 0, NULL);
     expand_all(c, NB, BS, BSF, w1, s.e1);
     expand_all(c, NB, BSF, BS, w2, s.e2);
-    block_products(c, (int)M, NB, BS, BSF, xs, s.e1, o1);
+    block_products(c, d->mlp_tf32, (int)M, NB, BS, BSF, xs, s.e1, o1);
     add_bias<<<wsi_blocks(c, M * 2 * CF, 256), 256, 0, c->stream>>>(o1, b1, M, CF, 1);
     WS_CHECK_LAUNCH(c, "afno filter bias+relu");
-    block_products(c, (int)M, NB, BSF, BS, o1, s.e2, o2);
+    block_products(c, d->mlp_tf32, (int)M, NB, BSF, BS, o1, s.e2, o2);
     add_bias<<<wsi_blocks(c, M * 2 * C, 256), 256, 0, c->stream>>>(o2, b2, M, C, 0);
     WS_CHECK_LAUNCH(c, "afno filter bias");
     from_spectrum(c, p, d, &s, o2, 0, scale, x, y);
@@ -465,13 +590,13 @@ extern "C" void ws_afno_filter_backward_cuda(const ws_exec *ex, const wsi_afno_c
     expand_all(c, NB, BS, BSF, w1, s.e1);
     expand_all(c, NB, BSF, BS, w2, s.e2);
     bias_grad(c, (int)M, C, s.do2, db2, "afno filter db2");
-    block_products_backward(c, (int)M, NB, BSF, BS, o1, s.e2, s.do2, s.do1, s.de2);
+    block_products_backward(c, d->mlp_tf32, (int)M, NB, BSF, BS, o1, s.e2, s.do2, s.do1, s.de2);
     fold_all(c, NB, BSF, BS, s.de2, dw2);
     relu_mask<<<wsi_blocks(c, M * 2 * CF, 256), 256, 0, c->stream>>>(s.do1, o1, M * 2 * CF);
     WS_CHECK_LAUNCH(c, "afno filter relu gradient");
     bias_grad(c, (int)M, CF, s.do1, db1, "afno filter db1");
     /* dX lands in do2, which is spent */
-    block_products_backward(c, (int)M, NB, BS, BSF, xs, s.e1, s.do1, s.do2, s.de1);
+    block_products_backward(c, d->mlp_tf32, (int)M, NB, BS, BSF, xs, s.e1, s.do1, s.do2, s.de1);
     fold_all(c, NB, BS, BSF, s.de1, dw1);
     /* dx = irfft2(dX / c_l) / sqrt(HW) + dy */
     from_spectrum(c, p, d, &s, s.do2, 1, scale, dy, dx);

@@ -21,7 +21,9 @@
  * no tolerance should absorb (the forward's saved O1, O2 are checked separately, and
  * those functions are continuous). Determinism: the filter and layer norm's parameter
  * gradients are run twice and must agree bit for bit. Run precisions: fp32 and tf32 (the
- * same arithmetic for these fp32 ops), and bf16 must be refused (WS_ENOTSUP); GELU's
+ * same arithmetic for these fp32 ops), and bf16 must be refused (WS_ENOTSUP); the filter
+ * with its block MLP on TF32 (mlp_tf32, the AFNO's bf16 and tf32 runs) at TF32's tolerance
+ * for everything after the MLP; GELU's
  * storage-typed form (ws_gelu_forward_act, the AFNO's bf16 MLP) at bf16 against the
  * reference on the bf16-rounded inputs, at bf16's tolerance (one rounding of the result). */
 #include "gpu_check.h"
@@ -272,6 +274,7 @@ typedef struct {
     float lambda;
     int plan_n; /* the N the plan and workspace are made for (>= n) */
     int backward;
+    int mlp_tf32; /* the block MLP on TF32 tensor cores (the AFNO's bf16 and tf32 runs) */
 } filter_shape;
 
 static int have_fftw = 1;
@@ -279,11 +282,14 @@ static int have_fftw = 1;
 static void test_filter(const ws_exec *ex, filter_shape s) {
     ws_exec cpu = ws_exec_cpu(0);
     char shape[80];
-    snprintf(shape, sizeof shape, "%dx%dx%dx%d nb%d f%d %.2g%s", s.n, s.h, s.w, s.c, s.blocks, s.factor, s.fraction,
-             s.plan_n > s.n ? " (plan N larger)" : "");
+    snprintf(shape, sizeof shape, "%dx%dx%dx%d nb%d f%d %.2g%s%s", s.n, s.h, s.w, s.c, s.blocks, s.factor,
+             s.fraction, s.plan_n > s.n ? " (plan N larger)" : "", s.mlp_tf32 ? " mlp tf32" : "");
     ws_afno_filter_desc d = ws_afno_filter_desc_make(s.n, s.h, s.w, s.c, s.blocks, s.factor, s.fraction, s.lambda);
     ws_afno_filter_desc dmax =
         ws_afno_filter_desc_make(s.plan_n, s.h, s.w, s.c, s.blocks, s.factor, s.fraction, s.lambda);
+    d.mlp_tf32 = dmax.mlp_tf32 = s.mlp_tf32;
+    /* what passes through the block MLP: TF32's tolerance when it runs there (X, before it, not) */
+    const tol MLP = s.mlp_tf32 ? ws_gpu_tol_of(WS_TF32) : FFT;
     ws_error err = {0};
     ws_afno_filter_plan *pc = NULL, *pg = NULL;
     ws_status st = ws_afno_filter_plan_open(&pc, &cpu, &d, &err);
@@ -321,13 +327,13 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
     float *d_b2 = up(ex, b2, nb2), *d_y = poisoned(ex, nx), *d_saved = poisoned(ex, nsmax ? nsmax : 1);
     ws_gpu_must(ws_afno_filter_forward(ex, pg, &d, d_y, d_saved, d_x, d_w1, d_b1, d_w2, d_b2, d_ws), "filter fwd",
                 NULL);
-    check_dev(ex, "afno_filter forward y", shape, got, d_y, y_ref, nx, FFT);
+    check_dev(ex, "afno_filter forward y", shape, got, d_y, y_ref, nx, MLP);
     if (ns) {
         const size_t M = (size_t)s.n * ws_afno_filter_kept(&d), nX = M * 2 * s.c, nO1 = M * 2 * s.c * s.factor;
         down(ex, got, d_saved, ns);
         check("afno_filter forward saved X", ex->precision, shape, got, saved_ref, nX, FFT);
-        check("afno_filter forward saved O1", ex->precision, shape, got + nX, saved_ref + nX, nO1, FFT);
-        check("afno_filter forward saved O2", ex->precision, shape, got + nX + nO1, saved_ref + nX + nO1, nX, FFT);
+        check("afno_filter forward saved O1", ex->precision, shape, got + nX, saved_ref + nX, nO1, MLP);
+        check("afno_filter forward saved O2", ex->precision, shape, got + nX + nO1, saved_ref + nX + nO1, nX, MLP);
     }
     /* again: the same bits */
     float *again = host(nx), *d_y2 = poisoned(ex, nx);
@@ -342,11 +348,11 @@ static void test_filter(const ws_exec *ex, filter_shape s) {
         ws_gpu_must(
             ws_afno_filter_backward(ex, pg, &d, d_dx, d_dw1, d_db1, d_dw2, d_db2, d_dy, d_sref, d_w1, d_w2, d_ws),
             "filter bwd", NULL);
-        check_dev(ex, "afno_filter backward dx", shape, got, d_dx, dx_ref, nx, FFT);
-        check_dev(ex, "afno_filter backward dw1 (+=)", shape, got, d_dw1, dw1_ref, nw, FFT);
-        check_dev(ex, "afno_filter backward db1 (+=)", shape, got, d_db1, db1_ref, nb1, FFT);
-        check_dev(ex, "afno_filter backward dw2 (+=)", shape, got, d_dw2, dw2_ref, nw, FFT);
-        check_dev(ex, "afno_filter backward db2 (+=)", shape, got, d_db2, db2_ref, nb2, FFT);
+        check_dev(ex, "afno_filter backward dx", shape, got, d_dx, dx_ref, nx, MLP);
+        check_dev(ex, "afno_filter backward dw1 (+=)", shape, got, d_dw1, dw1_ref, nw, MLP);
+        check_dev(ex, "afno_filter backward db1 (+=)", shape, got, d_db1, db1_ref, nb1, MLP);
+        check_dev(ex, "afno_filter backward dw2 (+=)", shape, got, d_dw2, dw2_ref, nw, MLP);
+        check_dev(ex, "afno_filter backward db2 (+=)", shape, got, d_db2, db2_ref, nb2, MLP);
         /* again from the same start: the same bits */
         down(ex, again, d_dw1, nw);
         ws_gpu_must(ws_mem_upload(ex, d_dw1, g0, nw * 4, &err), "dw1", &err);
@@ -442,15 +448,15 @@ int main(void) {
     ws_gpu_must(ws_cuda_ctx_open(&bf16, 0, WS_BF16, 0, &err), "ctx bf16", &err);
     printf("test_afno_ops_cuda on %s (%s)\n", ws_cuda_device_name(ctx[0]), ws_cuda_versions(ctx[0]));
     static const filter_shape SMALL[] = {
-        {2, 7, 9, 12, 3, 1, 1.0, 0.01f, 2, 1},  /* H, W odd: no Nyquist column */
-        {2, 8, 8, 8, 2, 2, 1.0, 0.01f, 4, 1},   /* W even, the Nyquist column kept; plan for N = 4 */
-        {3, 12, 16, 16, 4, 1, 0.5, 0.02f, 3, 1}, /* hard thresholding: rows 4..9, columns 0..2 */
-        {1, 1, 9, 6, 2, 1, 1.0, 0.0f, 1, 1},    /* one token row; lambda 0 */
-        {2, 4, 4, 4, 2, 1, 0.0, 0.01f, 2, 1},   /* nothing kept: y = x, dx = dy */
-        {2, 32, 64, 64, 8, 1, 1.0, 0.01f, 3, 1}, /* the CPU tests' AFNO grid, embed 64 */
+        {2, 7, 9, 12, 3, 1, 1.0, 0.01f, 2, 1, 0},  /* H, W odd: no Nyquist column */
+        {2, 8, 8, 8, 2, 2, 1.0, 0.01f, 4, 1, 0},   /* W even, the Nyquist column kept; plan for N = 4 */
+        {3, 12, 16, 16, 4, 1, 0.5, 0.02f, 3, 1, 0}, /* hard thresholding: rows 4..9, columns 0..2 */
+        {1, 1, 9, 6, 2, 1, 1.0, 0.0f, 1, 1, 0},    /* one token row; lambda 0 */
+        {2, 4, 4, 4, 2, 1, 0.0, 0.01f, 2, 1, 0},   /* nothing kept: y = x, dx = dy */
+        {2, 32, 64, 64, 8, 1, 1.0, 0.01f, 3, 1, 0}, /* the CPU tests' AFNO grid, embed 64 */
     };
     /* FourCastNet's filter at full size, one sample: 720x1440 / patch 8, embed 768, 8 blocks */
-    static const filter_shape FULL = {1, 90, 180, 768, 8, 1, 1.0, 0.01f, 1, 1};
+    static const filter_shape FULL = {1, 90, 180, 768, 8, 1, 1.0, 0.01f, 1, 1, 0};
     for (int pi = 0; pi < 2; pi++) {
         ws_exec ex = ws_cuda_exec(ctx[pi]);
         test_layernorm(&ex, 1, 7, 0.0);
@@ -477,6 +483,15 @@ int main(void) {
     }
     ws_exec ex = ws_cuda_exec(ctx[0]);
     test_filter(&ex, FULL);
+    /* the block MLP on TF32 (bf16 and tf32 AFNO runs): batched and per-sample transforms,
+     * the Nyquist column, hard thresholding, and the full size at the bf16 bench's LBS 2 */
+    static const filter_shape TF32_MLP[] = {
+        {2, 8, 8, 8, 2, 2, 1.0, 0.01f, 4, 1, 1},
+        {3, 12, 16, 16, 4, 1, 0.5, 0.02f, 3, 1, 1},
+        {2, 32, 64, 64, 8, 1, 1.0, 0.01f, 2, 1, 1},
+        {2, 90, 180, 768, 8, 1, 1.0, 0.01f, 2, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof TF32_MLP / sizeof *TF32_MLP; i++) test_filter(&ex, TF32_MLP[i]);
     test_refusals(bf16);
     ws_exec hx = ws_cuda_exec(bf16);
     test_gelu_bf16(&hx, 1001, 0);

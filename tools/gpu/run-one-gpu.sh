@@ -12,6 +12,8 @@
 #   afno-profile where the full-size FourCastNet's bf16 step goes: wattscale with
 #               WATTSCALE_PROFILE=1 (per-op times) at LBS 1 and 2, and PyTorch autocast eager and
 #               torch.compile under torch.profiler (kernel tables) at LBS 2      (~3.5 min)
+#   afno-ws     full-size FourCastNet, wattscale only (no PyTorch): bf16 LBS 1 and 2, fp32 LBS 2,
+#               24 steps after 3 warm-up, the steady samples/s and J/sample   (~1 min)
 #   accum       why gradient accumulation is slow (docs/results.md, the one-GPU study):
 #               ResNet-50 bf16, GBS 256 as 64 x 4, and LBS 64 with and without the CUDA
 #               graph, 60 steps each                                              (~1.5 min)
@@ -60,6 +62,17 @@ for p in "${phases[@]}"; do
         --warmup 3 --budget 280 --profile --out "$OUT/afno-profile/torch" > "$OUT/afno-profile/torch.log" 2>&1 || rc=1
       tail -4 "$OUT/afno-profile/torch.log"
       for f in "$OUT"/afno-profile/torch/profile_*.txt; do head -30 "$f"; done ;;
+    afno-ws)
+      for v in "bf16 1" "bf16 2" "fp32 2"; do
+        set -- $v
+        timeout -k 10 240 $ws train --model afno --data synthetic-weather:20x720x1440 --synthetic-count 4096 \
+          --device cuda --precision $1 --local-batch $2 --global-batch $2 --steps 27 --timing-warmup-steps 3 \
+          --eval-every 0 --val-limit 1 --checkpoint-every 0 --optimizer adam --lr 5e-4 --lr-rule none \
+          --warmup-epochs 0 --schedule constant --log-every 1000 --out "$OUT/afno-ws/$1-$2" \
+          > "$OUT/afno-ws/$1-$2.log" 2>&1 || rc=1
+        rm -f "$OUT/afno-ws/$1-$2"/*.wstf
+        echo "$1 LBS $2: $(grep 'steady state' "$OUT/afno-ws/$1-$2.log" || tail -3 "$OUT/afno-ws/$1-$2.log")"
+      done ;;
     accum)
       for v in "64 4 auto" "64 1 off" "64 1 auto" "256 1 auto"; do
         set -- $v
@@ -77,7 +90,7 @@ for p in "${phases[@]}"; do
         --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant \
         --out "$OUT/accum/profile" --log-every 1000000 > "$OUT/accum/profile.log" 2>&1 || rc=1
       rm -f "$OUT/accum/profile"/*.wstf ;;
-    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile fc-study accum)" >&2; rc=2 ;;
+    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum)" >&2; rc=2 ;;
   esac
 done
 # a device call returns only a few files: everything (less checkpoints) in one archive too
