@@ -29,10 +29,37 @@ static cublasComputeType_t compute_type(const ws_cuda_ctx *c) {
     return CUBLAS_COMPUTE_32F;
 }
 
-template <typename T> __global__ void add_bias(T *__restrict__ y, const float *__restrict__ b, int n, int out) {
-    size_t total = (size_t)n * out;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
-        y[i] = wsi_from_f<T>(wsi_to_f(y[i]) + b[i % out]);
+/* y[r][j] (=) y[r][j] + b[j], in fp32 and rounded once: each thread keeps V columns' biases
+ * in registers and walks rows (no index division per element; the first version's
+ * `i % out` on 64-bit indices ran the AFNO's [32400, 3072] bf16 bias at 2.2 TB/s, 4.4 of
+ * 92 ms per step on an H200), V elements moved as one 16-byte access where out and y allow. */
+template <typename T, int V> struct alignas(sizeof(T) * V) pack {
+    T v[V];
+};
+
+template <typename T, int V> __global__ void add_bias(T *__restrict__ y, const float *__restrict__ b, int n, int out) {
+    const int j = (blockIdx.x * blockDim.x + threadIdx.x) * V;
+    if (j >= out) return;
+    float bj[V];
+    for (int v = 0; v < V; v++) bj[v] = b[j + v]; /* V > 1 only where V divides out */
+    for (int r = blockIdx.y; r < n; r += gridDim.y) {
+        pack<T, V> *at = (pack<T, V> *)(y + (size_t)r * out + j);
+        pack<T, V> p = *at;
+        for (int v = 0; v < V; v++) p.v[v] = wsi_from_f<T>(wsi_to_f(p.v[v]) + bj[v]);
+        *at = p;
+    }
+}
+
+template <typename T> static void launch_add_bias(ws_cuda_ctx *c, T *y, const float *b, int n, int out) {
+    constexpr int V = 16 / sizeof(T);
+    if (n < 1 || out < 1) return;
+    const int threads = 256, rows = n < 4096 ? n : 4096;
+    if (out % V == 0 && (uintptr_t)y % 16 == 0) {
+        const int cols = out / V;
+        add_bias<T, V><<<dim3((cols + threads - 1) / threads, rows), threads, 0, c->stream>>>(y, b, n, out);
+    } else {
+        add_bias<T, 1><<<dim3((out + threads - 1) / threads, rows), threads, 0, c->stream>>>(y, b, n, out);
+    }
 }
 
 /* db's column sums (ops/colsum.cuh functors): row r's dy in column j, then db[j] += the sum */
@@ -66,8 +93,7 @@ extern "C" void ws_linear_forward_cuda(const ws_exec *ex, int n, int in, int out
     WS_CHECK_CUBLAS(cublasGemmEx(c->cublas, CUBLAS_OP_T, CUBLAS_OP_N, out, n, in, &one, w, t, in, x, t, in, &zero, y, t,
                                  out, compute_type(c), CUBLAS_GEMM_DEFAULT));
     if (b) {
-        size_t total = (size_t)n * out;
-        WS_DISPATCH_ACT(act, T, add_bias<T><<<wsi_blocks(c, total, 256), 256, 0, c->stream>>>((T *)y, b, n, out));
+        WS_DISPATCH_ACT(act, T, launch_add_bias<T>(c, (T *)y, b, n, out));
         WS_CHECK_LAUNCH(c, "linear bias");
     }
 }

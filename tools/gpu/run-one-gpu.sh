@@ -35,7 +35,7 @@ for p in "${phases[@]}"; do
   case $p in
     tests|afno-tests)
       sel=(); [ $p = afno-tests ] && sel=(-R afno)
-      (cd build-gpu && ctest -L gpu "${sel[@]}" --output-on-failure -j 1 > "$OUT/$p/gpu-tests.log" 2>&1) || rc=1
+      (cd build-gpu && ctest -L gpu "${sel[@]}" -V -j 1 > "$OUT/$p/gpu-tests.log" 2>&1) || rc=1
       grep -E "tests passed|tests failed|\(Failed\)|\(Skipped\)|Passed" "$OUT/$p/gpu-tests.log" | tail -20 ;;
     afno-bench)
       OUT=$OUT/afno-bench bash bench/afno/bench_afno_gpu.sh > "$OUT/afno-bench/run.log" 2>&1 || rc=1
