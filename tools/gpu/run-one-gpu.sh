@@ -2,7 +2,8 @@
 # tools/gpu/run-one-gpu.sh [PHASE...] - the one-GPU work of issues #4, #6 and #7 in one device
 # call (carry: [".debs"]). Builds with tools/gpu/setup.sh, then runs the phases asked for
 # (default: tests afno-bench), each under $OUT/<phase>/:
-#   tests       every GPU test (ctest -L gpu), one at a time            (~75 s on an H200)
+#   tests       every GPU test (ctest -L gpu), one at a time            (~75 s on an H200);
+#               WS_GPU_TESTS=REGEX runs only those matching (ctest -R)
 #   afno-tests  only the AFNO GPU tests (ctest -L gpu -R afno)                   (~1 min)
 #   afno-bench  full-size FourCastNet training, wattscale against PyTorch
 #               (bench/afno/bench_afno_gpu.sh: fp32 and bf16, about 7 min; run it alone)
@@ -34,7 +35,7 @@ for p in "${phases[@]}"; do
   mkdir -p "$OUT/$p"
   case $p in
     tests|afno-tests)
-      sel=(); [ $p = afno-tests ] && sel=(-R afno)
+      sel=(); [ $p = afno-tests ] && sel=(-R afno); [ $p = tests ] && [ -n "${WS_GPU_TESTS:-}" ] && sel=(-R "$WS_GPU_TESTS")
       (cd build-gpu && ctest -L gpu "${sel[@]}" -V -j 1 > "$OUT/$p/gpu-tests.log" 2>&1) || rc=1
       grep -E "tests passed|tests failed|\(Failed\)|\(Skipped\)|Passed" "$OUT/$p/gpu-tests.log" | tail -20 ;;
     afno-bench)
