@@ -14,10 +14,11 @@
 #               graph, 60 steps each                                              (~1.5 min)
 #   conv-api    issue #4, cuDNN's legacy against its graph API for convolutions: the op tests
 #               (test_ops_cuda: every conv shape with WATTSCALE_CUDNN_API legacy, graph and
-#               auto), ResNet-50 LBS 256 fp32 (legacy, auto, legacy, auto) and bf16 (legacy,
-#               auto), 40 steps each, PyTorch fp32 once beside them, then one fp32 auto run
-#               with WATTSCALE_PROFILE=1 and DEBUG logs: each shape's choices land in
-#               conv-api/conv-choices.txt, samples/s in conv-api/summary.txt  (~4 min, estimated)
+#               auto), ResNet-50 LBS 256 fp32 (legacy, auto, legacy, auto; 30 steps) and bf16
+#               (legacy, auto; 40 steps), PyTorch fp32 once beside them, then one fp32 auto
+#               run with WATTSCALE_PROFILE=1 and DEBUG logs: each shape's choices land in
+#               conv-api/conv-choices.txt, samples/s and process wall time (planning
+#               included) in conv-api/summary.txt              (~4-5 min, estimated, not measured)
 # NCCL_NVLS_ENABLE=0 as everywhere. Everything also goes into $OUT/one-gpu.tar.gz; checkpoints
 # (*.wstf) never come back (too large).
 set -uo pipefail
@@ -74,9 +75,9 @@ for p in "${phases[@]}"; do
            --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant --log-every 1000000)
       i=0
       for v in "fp32 legacy" "fp32 auto" "fp32 legacy" "fp32 auto" "bf16 legacy" "bf16 auto"; do
-        set -- $v; i=$((i + 1)); name=$i-$1-$2
+        set -- $v; i=$((i + 1)); name=$i-$1-$2; steps=40; [ $1 = fp32 ] && steps=30 # ~20 timed fp32 steps: ~6 s
         t0=$(date +%s.%N)
-        WATTSCALE_CUDNN_API=$2 $ws train "${r50[@]}" --precision $1 --steps 40 --timing-warmup-steps 10 \
+        WATTSCALE_CUDNN_API=$2 $ws train "${r50[@]}" --precision $1 --steps $steps --timing-warmup-steps 10 \
           --out "$d/$name" > "$d/$name.log" 2>&1 || { rc=1; tail -5 "$d/$name.log"; }
         t1=$(date +%s.%N)
         rm -f "$d/$name"/*.wstf
@@ -86,7 +87,7 @@ for p in "${phases[@]}"; do
       python3 bench/train/torch_resnet50.py --precision fp32 --lbs 256 --warmup 10 --steps 30 \
         --json "$d/torch-fp32-256.json" 2> "$d/torch-fp32-256.log" | tee -a "$d/summary.txt" || rc=1
       WATTSCALE_PROFILE=1 WATTSCALE_LOG=debug WATTSCALE_CUDNN_API=auto $ws train "${r50[@]}" --precision fp32 \
-        --steps 15 --timing-warmup-steps 5 --out "$d/profile" > "$d/profile.log" 2>&1 || rc=1
+        --steps 10 --timing-warmup-steps 3 --out "$d/profile" > "$d/profile.log" 2>&1 || rc=1
       rm -f "$d/profile"/*.wstf
       grep -E "conv [0-9]+x[0-9]+x" "$d/profile.log" > "$d/conv-choices.txt"
       grep -E "planned in" "$d/conv-choices.txt" | tail -1
