@@ -42,6 +42,14 @@ int ws_gpu_check(const char *what, ws_dtype p, const char *shape, const float *g
     return bad == 0;
 }
 
+int ws_gpu_expect(int ok, const char *what, ws_dtype p, const char *shape, const char *detail) {
+    checks++;
+    if (!ok) failures++;
+    printf("%s %-30s %-4s %-28s %s\n", ok ? "ok  " : "FAIL", what, ws_dtype_name(p), shape, ok ? "" : detail);
+    fflush(stdout);
+    return ok;
+}
+
 int ws_gpu_checks(void) { return checks; }
 int ws_gpu_failures(void) { return failures; }
 

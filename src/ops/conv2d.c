@@ -1,6 +1,6 @@
 /* src/ops/conv2d.c - the convolution's descriptor and its backend choice.
  * defines: ws_conv2d_desc_make, ws_conv2d_workspace_bytes, ws_conv2d_forward, ws_conv2d_backward
- * defines also ws_conv2d_plan.
+ * defines also ws_conv2d_plan, ws_conv2d_plan_apis.
  * backends: src/ops/conv2d_cpu.c (reference), src/ops/conv2d_cuda.cu (cuDNN); contract:
  * src/ops/conv2d.h. Every dispatcher: a bad descriptor is WS_EINVAL whatever the device;
  * then the CPU (fp32 NCHW) runs the reference, a CUDA exec with a context the twin; any
@@ -41,6 +41,14 @@ ws_status ws_conv2d_plan(const ws_exec *ex, const ws_conv2d_desc *d, ws_error *e
         return wsi_error(err, WS_ENOTSUP, "conv2d: %s %s is not supported by this build", ws_device_name(ex->device),
                          ws_dtype_name(ex->precision));
     }
+}
+
+const char *ws_conv2d_plan_apis(const ws_exec *ex, const ws_conv2d_desc *d) {
+    if (!ex || !desc_ok(d)) return NULL;
+#if WS_HAVE_CUDA
+    if (wsi_exec_run(ex) == WSI_RUN_CUDA) return ws_conv2d_plan_apis_cuda(ex, d);
+#endif
+    return NULL;
 }
 
 size_t ws_conv2d_workspace_bytes(const ws_exec *ex, const ws_conv2d_desc *d) {

@@ -1,36 +1,81 @@
 /* src/ops/conv2d_cuda.cu - 2-D convolution on the GPU through cuDNN, NHWC.
- * defines: ws_conv2d_plan_cuda, ws_conv2d_forward_cuda, ws_conv2d_backward_cuda and
- *          wsi_conv_plans_free (the context's plan cache).
- * reference: src/ops/conv2d_cpu.c; contract and shapes: src/ops/conv2d.h
+ * defines: ws_conv2d_plan_cuda, ws_conv2d_forward_cuda, ws_conv2d_backward_cuda,
+ *          ws_conv2d_plan_apis_cuda, and wsi_conv_plans_free / wsi_conv_env_read (the
+ *          context's plan cache and its settings).
+ * reference: src/ops/conv2d_cpu.c; contract and shapes: src/ops/conv2d.h; the graph-API
+ * half: src/ops/cudnn_graph.cu.
  *
- * Algorithms are chosen once per shape (N,C,H,W,K,R,S,stride,pad, storage type) by
- * measurement, cudnnFind* for forward, backward data and backward filter, at plan time;
- * the fastest whose workspace fits WATTSCALE_CUDNN_WORKSPACE_MB (default: an eighth of the
- * GPU's memory, at most 8 GiB) wins, with
- * only deterministic ones when the context asks. A shape met without a plan (the last,
- * partial evaluation batch) takes cuDNN's heuristic pick that fits the workspace reserved.
- * Descriptors live in the plan, so a step creates none.
+ * Choice by measurement, once per shape (N,C,H,W,K,R,S,stride,pad, storage type) at plan
+ * time, for each of four routes: forward, backward data (dx =), backward data accumulating
+ * (dx +=, a separate graph: beta is part of a graph-API operation), backward filter (dW).
+ * cuDNN has two APIs whose engine sets differ; WATTSCALE_CUDNN_API says which compete:
+ *   legacy  cudnnFind* (the fastest algorithm whose workspace fits WATTSCALE_CUDNN_WORKSPACE_MB,
+ *           default an eighth of the GPU's memory up to 8 GiB), as before the graph API;
+ *   graph   the graph (backend) API only: engine configs from heuristic modes A and B and
+ *           the fallback list, filtered like PyTorch's Conv_v8.cpp (no DOWN_CONVERT_INPUTS;
+ *           in fp32 no TENSOR_CORE, which for float data means TF32; no NONDETERMINISTIC
+ *           when deterministic), plus no reduced-precision reduction and no runtime-
+ *           compiled engines, at most WATTSCALE_CUDNN_GRAPH_CANDIDATES (default 10) plans
+ *           within the workspace limit; each is timed and the fastest that a CUDA graph
+ *           can capture wins (tested by capturing it: cuDNN's notes do not say which
+ *           engines synchronise the host); a shape with no such engine is an error;
+ *   auto    (default) both: legacy find's pick and the graph candidates are timed with
+ *           the same harness on the same buffers, and the faster runs.
+ * Timing: CUDA events, one warm-up, then the median of three executions (none where the
+ * warm-up took over 5 ms and 10x the best so far, one where the first took over 3x the
+ * best: it cannot win), on buffers of the real shape that live only while the shape is
+ * planned (like cudnnFind's own, not counted in the peak).
+ * fp32 dW is timed both ways: beta 1 into the gradient, and beta 0 into the stage plus
+ * an add kernel; the faster stays. Planning is synchronous and may allocate; the DEBUG
+ * log has one line per shape and route (API, engine or algorithm, both times, workspace,
+ * host cost of a call) and the planning time.
  *
- * Math: fp32 runs CUDNN_FMA_MATH (no TF32, as the study's fp32 ran: cuDNN's default would
- * allow TF32 on Ampere and newer); tf32, bf16 and fp16 run tensor-core kernels with fp32
+ * In a step: one variant pack per graph-API call (cuDNN ties data pointers to a variant
+ * pack, and the pointers change from layer to layer; a pack costs host microseconds,
+ * logged at plan time, and in a captured step it is paid once at capture). Everything
+ * else - descriptors, plans, algorithms - lives in the plan. A call whose pointers are
+ * not 16-byte aligned (what the graph tensors claim) takes the legacy API. A shape met
+ * without a plan (the last, partial evaluation batch) takes the legacy API's heuristic
+ * pick that fits the workspace reserved, in every mode: choice by measurement needs
+ * plan time.
+ *
+ * Math: fp32 runs no TF32 (legacy: CUDNN_FMA_MATH; graph: no tensor-core engines), as the
+ * study's fp32 ran; tf32, bf16 and fp16 may use tensor cores, always with fp32
  * accumulation (compute type float). For bf16/fp16, cuDNN writes dW in the storage type:
  * it goes to a staging area at the start of the workspace and is added to the fp32
  * gradient (+=) by one kernel, as PyTorch's autocast accumulates .grad in fp32. */
 #include "ops/cuda_common.cuh"
+#include "ops/cudnn_graph.cuh"
 
 extern "C" {
+#include "core/timeutil.h"
 #include "ops/conv2d.h"
 }
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+enum { R_FWD, R_DX, R_DX_ACC, R_DW, R_COUNT };
+
+#if WS_HAVE_CUDNN
+struct route {
+    int graph;              /* 1: the graph-API plan below runs, 0: the legacy algorithm */
+    int staged;             /* dW: written to the stage (beta 0), then added to the fp32 gradient */
+    struct wsi_cg_conv g;   /* the plan's operation graph, kept while the plan lives */
+    struct wsi_cg_plan plan;
+    size_t ws;              /* workspace bytes after the stage */
+};
+#endif
 
 struct wsi_conv_plan {
     struct wsi_conv_plan *next;
     ws_conv2d_desc d;
     ws_dtype act;
     int measured;
+    int legacy_ready;       /* the legacy algorithms below are chosen */
+    int warned_alignment;
 #if WS_HAVE_CUDNN
     cudnnTensorDescriptor_t xd, yd;
     cudnnFilterDescriptor_t wd;
@@ -39,9 +84,12 @@ struct wsi_conv_plan {
     cudnnConvolutionBwdDataAlgo_t bwd_data;
     cudnnConvolutionBwdFilterAlgo_t bwd_filter;
     cudnnMathType_t fwd_math, bwd_data_math, bwd_filter_math;
+    struct route route[R_COUNT];
 #endif
-    size_t fwd_ws, bwd_data_ws, bwd_filter_ws;
-    size_t dw_stage; /* bytes of bf16/fp16 dW staging at the workspace's start (aligned) */
+    size_t fwd_ws, bwd_data_ws, bwd_filter_ws; /* the legacy algorithms' */
+    size_t dw_stage; /* bytes of dW staging at the workspace's start (aligned): bf16/fp16, or fp32 staged */
+    char name[96];   /* "conv 256x64x56x56 k64 1x1/1 pad 0 (fp32)" */
+    char apis[64];   /* "fwd=graph dx=legacy dx+=graph dw=graph+add" */
 };
 
 void wsi_conv_plans_free(ws_cuda_ctx *c) {
@@ -49,6 +97,10 @@ void wsi_conv_plans_free(ws_cuda_ctx *c) {
     while (p) {
         struct wsi_conv_plan *next = p->next;
 #if WS_HAVE_CUDNN
+        for (int r = 0; r < R_COUNT; r++) {
+            wsi_cg_plan_free(&p->route[r].plan); /* before its graph and the handle */
+            wsi_cg_conv_free(&p->route[r].g);
+        }
         if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
         if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
         if (p->wd) cudnnDestroyFilterDescriptor(p->wd);
@@ -60,7 +112,27 @@ void wsi_conv_plans_free(ws_cuda_ctx *c) {
     c->conv_plans = NULL;
 }
 
+ws_status wsi_conv_env_read(ws_cuda_ctx *c, ws_error *err) {
+    const char *v = getenv("WATTSCALE_CUDNN_API");
+    if (!v || !*v || strcmp(v, "auto") == 0) c->conv_api = WSI_CONV_API_AUTO;
+    else if (strcmp(v, "legacy") == 0) c->conv_api = WSI_CONV_API_LEGACY;
+    else if (strcmp(v, "graph") == 0) c->conv_api = WSI_CONV_API_GRAPH;
+    else
+        return wsi_error(err, WS_EINVAL, "WATTSCALE_CUDNN_API=%s: expected auto (the default), legacy or graph", v);
+    c->conv_graph_max = 10;
+    if ((v = getenv("WATTSCALE_CUDNN_GRAPH_CANDIDATES")) && *v) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (*end || n < 1 || n > 64)
+            return wsi_error(err, WS_EINVAL, "WATTSCALE_CUDNN_GRAPH_CANDIDATES=%s: expected a count from 1 to 64", v);
+        c->conv_graph_max = (int)n;
+    }
+    return WS_OK;
+}
+
 #if WS_HAVE_CUDNN
+
+static const char *const ROUTE_NAME[R_COUNT] = {"fwd", "dx", "dx+", "dw"};
 
 static int same_shape(const ws_conv2d_desc *a, const ws_conv2d_desc *b) {
     return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w && a->k == b->k && a->r == b->r &&
@@ -70,6 +142,8 @@ static int same_shape(const ws_conv2d_desc *a, const ws_conv2d_desc *b) {
 static cudnnDataType_t cudnn_type(ws_dtype act) {
     return act == WS_BF16 ? CUDNN_DATA_BFLOAT16 : act == WS_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
 }
+
+static int is_not_supported(cudnnStatus_t s) { return CUDNN_STATUS_CATEGORY(s) == CUDNN_STATUS_NOT_SUPPORTED; }
 
 /* The fastest algorithms of ResNet-50's largest layers need more than 1 GiB at batch 256 in
  * fp32 (with 1 GiB, two 1x1 convolutions at 56x56 fell back to workspace-free algorithms
@@ -91,6 +165,9 @@ static cudnnMathType_t run_math(const ws_cuda_ctx *c, cudnnMathType_t found) {
 }
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
+static size_t filter_count(const ws_conv2d_desc *d) { return (size_t)d->k * d->c * d->r * d->s; }
+
+/* ---------------------------------------------------------------- legacy API */
 
 /* Perf entries arrive sorted by time; the first usable one wins. */
 template <typename Perf>
@@ -118,22 +195,18 @@ static ws_status make_descriptors(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_er
                                              CUDNN_DATA_FLOAT)) != CUDNN_STATUS_SUCCESS ||
         (s = cudnnSetConvolutionMathType(p->cd, c->precision == WS_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH)) !=
             CUDNN_STATUS_SUCCESS)
-        return wsi_error(err, WS_ELIBRARY, "cuDNN descriptors for conv %dx%dx%dx%d k%d %dx%d/%d: %s", d->n, d->c, d->h,
-                         d->w, d->k, d->r, d->s, d->stride, cudnnGetErrorString(s));
-    if (p->act != WS_FP32) p->dw_stage = align256((size_t)d->k * d->c * d->r * d->s * ws_dtype_size(p->act));
+        return wsi_error(err, WS_ELIBRARY, "cuDNN descriptors for %s: %s", p->name, cudnnGetErrorString(s));
+    if (p->act != WS_FP32) p->dw_stage = align256(filter_count(d) * ws_dtype_size(p->act));
     return WS_OK;
 }
 
 /* Measured choice for all three directions (plan time: synchronous, may allocate). */
-static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
+static ws_status legacy_find(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
     const size_t limit = workspace_limit(c);
     cudnnHandle_t h = c->cudnn;
     int max_n = 0, got = 0, i = -1;
     cudnnStatus_t s;
-    const ws_conv2d_desc *d = &p->d;
-    char name[128];
-    snprintf(name, sizeof name, "conv %dx%dx%dx%d k%d %dx%d/%d pad %d (%s)", d->n, d->c, d->h, d->w, d->k, d->r, d->s,
-             d->stride, d->pad, ws_dtype_name(p->act));
+    const char *name = p->name;
     {
         cudnnConvolutionFwdAlgoPerf_t perf[16];
         cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_n);
@@ -182,16 +255,17 @@ static ws_status measure(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err)
         p->bwd_filter_math = run_math(c, perf[i].mathType);
         p->bwd_filter_ws = perf[i].memory;
     }
-    p->measured = 1;
-    ws_log(WS_LOG_DEBUG, "conv %dx%dx%dx%d k%d %dx%d/%d %s: fwd algo %d (%.1f MiB), bwd data %d, bwd filter %d",
-           d->n, d->c, d->h, d->w, d->k, d->r, d->s, d->stride, ws_dtype_name(p->act), (int)p->fwd,
-           p->fwd_ws / 1048576.0, (int)p->bwd_data, (int)p->bwd_filter);
+    p->legacy_ready = 1;
+    ws_log(WS_LOG_DEBUG, "%s: legacy find: fwd algo %d (%.1f MiB), bwd data %d (%.1f MiB), bwd filter %d (%.1f MiB)",
+           name, (int)p->fwd, p->fwd_ws / 1048576.0, (int)p->bwd_data, p->bwd_data_ws / 1048576.0,
+           (int)p->bwd_filter, p->bwd_filter_ws / 1048576.0);
     return WS_OK;
 }
 
-/* Heuristic choice that fits what is reserved: for shapes never planned. Fatal when even
- * the workspace-free algorithms are unavailable (cannot happen for valid shapes). */
-static void heuristic(ws_cuda_ctx *c, struct wsi_conv_plan *p) {
+/* Heuristic choice that fits what is reserved: for shapes never planned, and for a
+ * graph-API shape whose call has misaligned pointers. Fatal when even the workspace-free
+ * algorithms are unavailable (cannot happen for valid shapes). */
+static void legacy_heuristic(ws_cuda_ctx *c, struct wsi_conv_plan *p) {
     cudnnHandle_t h = c->cudnn;
     size_t avail = c->workspace_bytes > p->dw_stage ? c->workspace_bytes - p->dw_stage : 0;
     int got = 0, i;
@@ -219,7 +293,431 @@ static void heuristic(ws_cuda_ctx *c, struct wsi_conv_plan *p) {
         p->bwd_filter_math = run_math(c, perf[i].mathType);
         p->bwd_filter_ws = perf[i].memory;
     }
+    p->legacy_ready = 1;
 }
+
+/* ---------------------------------------------------------------- one route, either API */
+
+/* Runs route r of plan p: with the graph-API plan gp, or (gp NULL) the legacy algorithm.
+ * Pointers: x, w, y (forward output, or dy), dx, the fp32 dw, the stage and the workspace
+ * after it. staged: dW goes to the stage and is added to dw (bf16/fp16 always). add: 0
+ * leaves the add out (the capture test probes cuDNN's part only). */
+static cudnnStatus_t run_route(ws_cuda_ctx *c, const struct wsi_conv_plan *p, int r, const struct wsi_cg_plan *gp,
+                               int staged, int add, const void *x, const void *w, void *y, void *dx, float *dw,
+                               void *stage, void *ws) {
+    cudnnHandle_t h = c->cudnn;
+    cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+    if (gp) {
+        switch (r) {
+        case R_FWD: s = wsi_cg_execute(h, gp, (void *)x, (void *)w, y, ws); break;
+        case R_DX:
+        case R_DX_ACC: s = wsi_cg_execute(h, gp, dx, (void *)w, y, ws); break;
+        default: s = wsi_cg_execute(h, gp, (void *)x, staged ? stage : (void *)dw, y, ws); break;
+        }
+    } else {
+        const float one = 1.0f, zero = 0.0f;
+        switch (r) {
+        case R_FWD:
+            if (!(s = cudnnSetConvolutionMathType(p->cd, p->fwd_math)))
+                s = cudnnConvolutionForward(h, &one, p->xd, x, p->wd, w, p->cd, p->fwd, ws, p->fwd_ws, &zero, p->yd, y);
+            break;
+        case R_DX:
+        case R_DX_ACC:
+            if (!(s = cudnnSetConvolutionMathType(p->cd, p->bwd_data_math)))
+                s = cudnnConvolutionBackwardData(h, &one, p->wd, w, p->yd, y, p->cd, p->bwd_data, ws, p->bwd_data_ws,
+                                                 r == R_DX_ACC ? &one : &zero, p->xd, dx);
+            break;
+        default:
+            staged = p->act != WS_FP32; /* legacy fp32 accumulates with beta 1 */
+            if (!(s = cudnnSetConvolutionMathType(p->cd, p->bwd_filter_math)))
+                s = cudnnConvolutionBackwardFilter(h, &one, p->xd, x, p->yd, y, p->cd, p->bwd_filter, ws,
+                                                   p->bwd_filter_ws, staged ? &zero : &one, p->wd,
+                                                   staged ? stage : (void *)dw);
+            break;
+        }
+    }
+    if (s == CUDNN_STATUS_SUCCESS && r == R_DW && staged && add)
+        wsi_accumulate_f32(c, dw, stage, p->act, filter_count(&p->d));
+    return s;
+}
+
+/* ---------------------------------------------------------------- plan-time measurement */
+
+/* Buffers of the shape for timing, made and freed around one shape's planning. Filled
+ * with a constant (0x3C3C..: 0.0115 in fp32 and bf16; 0x1C1C: 0.0039 in fp16, small enough
+ * that its sums stay finite): kernels' times do not depend on the values. */
+struct bench {
+    void *x, *w, *y, *dx, *stage;
+    float *dw;
+    size_t x_bytes, w_bytes, y_bytes, dw_bytes;
+    void *ws;
+    size_t ws_bytes;
+    int ws_own;      /* ws is ours (else the context's workspace, large enough) */
+    cudaEvent_t e0, e1;
+};
+
+static void bench_close(struct bench *b) {
+    wsi_cuda_free(NULL, b->x, b->x_bytes);
+    wsi_cuda_free(NULL, b->dx, b->x_bytes);
+    wsi_cuda_free(NULL, b->w, b->w_bytes);
+    wsi_cuda_free(NULL, b->y, b->y_bytes);
+    wsi_cuda_free(NULL, b->dw, b->dw_bytes);
+    wsi_cuda_free(NULL, b->stage, b->dw_bytes);
+    if (b->ws_own) wsi_cuda_free(NULL, b->ws, b->ws_bytes);
+    if (b->e0) cudaEventDestroy(b->e0);
+    if (b->e1) cudaEventDestroy(b->e1);
+    memset(b, 0, sizeof *b);
+}
+
+static ws_status bench_open(ws_cuda_ctx *c, const struct wsi_conv_plan *p, struct bench *b, ws_error *err) {
+    const ws_conv2d_desc *d = &p->d;
+    size_t esz = ws_dtype_size(p->act);
+    memset(b, 0, sizeof *b);
+    b->x_bytes = (size_t)d->n * d->c * d->h * d->w * esz;
+    b->y_bytes = (size_t)d->n * d->k * d->p * d->q * esz;
+    b->w_bytes = filter_count(d) * esz;
+    b->dw_bytes = filter_count(d) * sizeof(float);
+    ws_status st;
+    if ((st = wsi_cuda_malloc(NULL, &b->x, b->x_bytes, "conv timing x", err)) != WS_OK ||
+        (st = wsi_cuda_malloc(NULL, &b->dx, b->x_bytes, "conv timing dx", err)) != WS_OK ||
+        (st = wsi_cuda_malloc(NULL, &b->w, b->w_bytes, "conv timing w", err)) != WS_OK ||
+        (st = wsi_cuda_malloc(NULL, &b->y, b->y_bytes, "conv timing y", err)) != WS_OK ||
+        (st = wsi_cuda_malloc(NULL, (void **)&b->dw, b->dw_bytes, "conv timing dw", err)) != WS_OK ||
+        (st = wsi_cuda_malloc(NULL, &b->stage, b->dw_bytes, "conv timing stage", err)) != WS_OK) {
+        bench_close(b);
+        return st;
+    }
+    int fill = p->act == WS_FP16 ? 0x1C : 0x3C;
+    cudaStream_t s = c->stream; /* non-blocking: a plain cudaMemset would not order before it */
+    cudaError_t e;
+    if ((e = cudaMemsetAsync(b->x, fill, b->x_bytes, s)) != cudaSuccess ||
+        (e = cudaMemsetAsync(b->dx, fill, b->x_bytes, s)) || (e = cudaMemsetAsync(b->w, fill, b->w_bytes, s)) ||
+        (e = cudaMemsetAsync(b->y, fill, b->y_bytes, s)) || (e = cudaMemsetAsync(b->dw, 0, b->dw_bytes, s)) ||
+        (e = cudaEventCreateWithFlags(&b->e0, cudaEventBlockingSync)) ||
+        (e = cudaEventCreateWithFlags(&b->e1, cudaEventBlockingSync))) {
+        bench_close(b);
+        return wsi_cuda_status(err, e, "conv timing buffers");
+    }
+    return WS_OK;
+}
+
+/* A workspace of at least `bytes` for timing: the context's when large enough, else ours. */
+static ws_status bench_ws(ws_cuda_ctx *c, struct bench *b, size_t bytes, ws_error *err) {
+    if (bytes <= b->ws_bytes) return WS_OK;
+    if (b->ws_own) wsi_cuda_free(NULL, b->ws, b->ws_bytes);
+    b->ws = NULL, b->ws_bytes = 0, b->ws_own = 0;
+    if (c->workspace && c->workspace_bytes >= bytes) {
+        b->ws = c->workspace, b->ws_bytes = c->workspace_bytes;
+        return WS_OK;
+    }
+    ws_status st = wsi_cuda_malloc(NULL, &b->ws, bytes, "conv timing workspace", err);
+    if (st == WS_OK) b->ws_bytes = bytes, b->ws_own = 1;
+    return st;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Milliseconds of run() on the stream (median of the timed executions after a warm-up)
+ * and its host cost in microseconds; -1 when cuDNN refuses to execute it. beat_ms, the
+ * best time so far, cuts the sampling of candidates that cannot win. */
+template <typename Run>
+static double time_ms(ws_cuda_ctx *c, struct bench *b, Run run, double beat_ms, double *host_us) {
+    enum { TIMED = 3 };
+    double t[TIMED], h[TIMED];
+    int n = 0;
+    float warm_ms = 0;
+    WS_CHECK_CUDA(cudaEventRecord(b->e0, c->stream));
+    cudnnStatus_t warm = run();
+    WS_CHECK_CUDA(cudaEventRecord(b->e1, c->stream));
+    WS_CHECK_CUDA(cudaEventSynchronize(b->e1)); /* a failed kernel is sticky: fatal */
+    if (warm != CUDNN_STATUS_SUCCESS) return -1;
+    WS_CHECK_CUDA(cudaEventElapsedTime(&warm_ms, b->e0, b->e1));
+    /* Far slower even with the first launch's module loading counted: no more samples.
+     * (Bounds the planning time that slow engines cost; 5 ms keeps loading from pruning
+     * fast kernels of small shapes.) */
+    if (warm_ms > 10 * beat_ms && warm_ms > 5) {
+        *host_us = 0;
+        return warm_ms;
+    }
+    while (n < TIMED) {
+        WS_CHECK_CUDA(cudaEventRecord(b->e0, c->stream));
+        double h0 = ws_now_s();
+        cudnnStatus_t s = run();
+        h[n] = (ws_now_s() - h0) * 1e6;
+        WS_CHECK_CUDA(cudaEventRecord(b->e1, c->stream));
+        WS_CHECK_CUDA(cudaEventSynchronize(b->e1)); /* a failed kernel is sticky: fatal */
+        if (s != CUDNN_STATUS_SUCCESS) return -1;
+        float ms = 0;
+        WS_CHECK_CUDA(cudaEventElapsedTime(&ms, b->e0, b->e1));
+        t[n++] = ms;
+        if (ms > 3 * beat_ms) break; /* cannot win: one sample says so */
+    }
+    qsort(t, n, sizeof *t, cmp_double);
+    qsort(h, n, sizeof *h, cmp_double);
+    *host_us = h[n / 2];
+    return t[n / 2];
+}
+
+/* Whether a CUDA graph can capture run(): captured on the compute stream, as the trainer
+ * does (thread-local mode), then thrown away. An engine that synchronises, allocates or
+ * queries the stream invalidates the capture. */
+template <typename Run>
+static int capturable(ws_cuda_ctx *c, Run run) {
+    if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    c->capturing = 1; /* WATTSCALE_SYNC_CHECK must not synchronise inside */
+    cudnnStatus_t s = run();
+    c->capturing = 0;
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &g);
+    if (g) cudaGraphDestroy(g);
+    cudaGetLastError();
+    return s == CUDNN_STATUS_SUCCESS && e == cudaSuccess;
+}
+
+/* The graph-API variants that compete for a route: direction, beta, dW staged, filter type. */
+typedef struct {
+    wsi_cg_dir dir;
+    float beta;
+    int staged;
+    cudnnDataType_t w_type;
+} variant;
+
+static int route_variants(const struct wsi_conv_plan *p, int r, variant *v) {
+    cudnnDataType_t act = cudnn_type(p->act);
+    switch (r) {
+    case R_FWD: v[0] = variant{WSI_CG_FWD, 0.0f, 0, act}; return 1;
+    case R_DX: v[0] = variant{WSI_CG_BWD_DATA, 0.0f, 0, act}; return 1;
+    case R_DX_ACC: v[0] = variant{WSI_CG_BWD_DATA, 1.0f, 0, act}; return 1;
+    default:
+        if (p->act != WS_FP32) { /* cuDNN writes dW in the storage type: always staged */
+            v[0] = variant{WSI_CG_BWD_FILTER, 0.0f, 1, act};
+            return 1;
+        }
+        v[0] = variant{WSI_CG_BWD_FILTER, 1.0f, 0, CUDNN_DATA_FLOAT}; /* += straight into the gradient */
+        v[1] = variant{WSI_CG_BWD_FILTER, 0.0f, 1, CUDNN_DATA_FLOAT}; /* = into the stage, then added */
+        return 2;
+    }
+}
+
+typedef struct {
+    struct wsi_cg_conv g;
+    struct wsi_cg_plan plan;
+    double ms, host_us;
+    int staged, timed;
+} graph_choice;
+
+static void graph_choice_free(graph_choice *b) {
+    wsi_cg_plan_free(&b->plan);
+    wsi_cg_conv_free(&b->g);
+}
+
+/* The fastest capturable graph-API plan for route r (best->ms stays INFINITY when none
+ * beats `beat_ms`). A graph cuDNN rejects with other than NOT_SUPPORTED is an error in
+ * graph mode, a warning in auto mode (the legacy API runs the route). */
+static ws_status best_graph(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, struct bench *b, double beat_ms,
+                            graph_choice *best, wsi_cg_census *census_all, ws_error *err) {
+    variant v[2];
+    int nv = route_variants(p, r, v);
+    struct wsi_cg_plan cand[64];
+    double ms[64], host[64];
+    wsi_cg_filter f = {c->precision == WS_FP32, c->deterministic, workspace_limit(c), c->conv_graph_max};
+    if (f.max > 64) f.max = 64;
+    for (int k = 0; k < nv; k++) {
+        struct wsi_cg_conv g;
+        cudnnStatus_t s = wsi_cg_conv_build(&g, c->cudnn, &p->d, v[k].dir, cudnn_type(p->act), v[k].w_type, v[k].beta);
+        if (s != CUDNN_STATUS_SUCCESS) {
+            char detail[256];
+            if (is_not_supported(s)) {
+                ws_log(WS_LOG_DEBUG, "%s %s%s: no graph (%s)", p->name, ROUTE_NAME[r], v[k].staged ? " staged" : "",
+                       cudnnGetErrorString(s));
+                continue;
+            }
+            ws_error e = {WS_OK, ""};
+            ws_status st = wsi_error(&e, WS_ELIBRARY, "cuDNN graph for %s %s: %s (%s)", p->name, ROUTE_NAME[r],
+                                     cudnnGetErrorString(s), wsi_cg_last_error(detail, sizeof detail));
+            if (c->conv_api == WSI_CONV_API_GRAPH) {
+                if (err) *err = e;
+                return st;
+            }
+            ws_log(WS_LOG_WARN, "%s; the legacy API runs it", e.msg);
+            continue;
+        }
+        wsi_cg_census census;
+        int n = wsi_cg_candidates(c->cudnn, &g, &f, cand, &census);
+        census_all->offered += census.offered, census_all->duplicate += census.duplicate;
+        census_all->numerics += census.numerics, census_all->behaviour += census.behaviour;
+        census_all->unsupported += census.unsupported, census_all->over_ws += census.over_ws;
+        size_t need = 0;
+        for (int i = 0; i < n; i++) need = cand[i].ws_bytes > need ? cand[i].ws_bytes : need;
+        ws_error werr = {WS_OK, ""};
+        if (bench_ws(c, b, need, &werr) != WS_OK) /* time those that fit what we could get */
+            ws_log(WS_LOG_DEBUG, "%s %s: %s; larger plans untimed", p->name, ROUTE_NAME[r], werr.msg);
+        double beat = beat_ms < best->ms ? beat_ms : best->ms;
+        for (int i = 0; i < n; i++) {
+            ms[i] = -1;
+            if (cand[i].ws_bytes > b->ws_bytes) continue;
+            const struct wsi_cg_plan *gp = &cand[i];
+            int staged = v[k].staged;
+            ms[i] = time_ms(c, b, [&] {
+                return run_route(c, p, r, gp, staged, 1, b->x, b->w, b->y, b->dx, b->dw, b->stage, b->ws);
+            }, beat, &host[i]);
+            if (ms[i] >= 0 && ms[i] < beat) beat = ms[i];
+            best->timed++;
+        }
+        /* the fastest that a CUDA graph can capture */
+        int win = -1;
+        for (;;) {
+            int i_min = -1;
+            for (int i = 0; i < n; i++)
+                if (ms[i] >= 0 && (i_min < 0 || ms[i] < ms[i_min])) i_min = i;
+            if (i_min < 0 || ms[i_min] >= best->ms || ms[i_min] >= beat_ms) break; /* it would lose anyway */
+            const struct wsi_cg_plan *gp = &cand[i_min];
+            int staged = v[k].staged;
+            if (capturable(c, [&] {
+                    return run_route(c, p, r, gp, staged, 0, b->x, b->w, b->y, b->dx, b->dw, b->stage, b->ws);
+                })) {
+                win = i_min;
+                break;
+            }
+            ws_log(WS_LOG_DEBUG, "%s %s: %s is not capturable by a CUDA graph; skipped", p->name, ROUTE_NAME[r],
+                   cand[i_min].name);
+            ms[i_min] = -1;
+        }
+        if (win >= 0) {
+            graph_choice_free(best);
+            best->g = g;
+            best->plan = cand[win];
+            best->ms = ms[win];
+            best->host_us = host[win];
+            best->staged = v[k].staged;
+            memset(&cand[win], 0, sizeof cand[win]);
+        } else {
+            wsi_cg_conv_free(&g);
+        }
+        for (int i = 0; i < n; i++) wsi_cg_plan_free(&cand[i]);
+    }
+    return WS_OK;
+}
+
+/* Route r's API: legacy find's algorithm (timed here too) against the graph candidates. */
+static ws_status choose_route(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, struct bench *b, ws_error *err) {
+    struct route *rt = &p->route[r];
+    double legacy_ms = INFINITY, legacy_host = 0;
+    size_t lws = r == R_FWD ? p->fwd_ws : r == R_DW ? p->bwd_filter_ws : p->bwd_data_ws;
+    if (p->legacy_ready) {
+        ws_error e = {WS_OK, ""};
+        if (bench_ws(c, b, lws, &e) != WS_OK) {
+            ws_log(WS_LOG_WARN, "%s %s: %s; the legacy API's choice stays", p->name, ROUTE_NAME[r], e.msg);
+            return WS_OK;
+        }
+        legacy_ms = time_ms(c, b, [&] {
+            return run_route(c, p, r, NULL, 0, 1, b->x, b->w, b->y, b->dx, b->dw, b->stage, b->ws);
+        }, INFINITY, &legacy_host);
+        if (legacy_ms < 0)
+            return wsi_error(err, WS_ELIBRARY, "%s %s: the legacy algorithm cudnnFind chose failed to run", p->name,
+                             ROUTE_NAME[r]);
+    }
+    graph_choice best;
+    memset(&best, 0, sizeof best);
+    best.ms = INFINITY;
+    wsi_cg_census census = {0, 0, 0, 0, 0, 0};
+    ws_status st = best_graph(c, p, r, b, legacy_ms, &best, &census, err);
+    if (st != WS_OK) {
+        graph_choice_free(&best);
+        return st;
+    }
+    char census_text[160];
+    snprintf(census_text, sizeof census_text,
+             "%d timed of %d configs offered (%d duplicate, %d numerics, %d behaviour, %d unsupported, %d over "
+             "workspace)",
+             best.timed, census.offered, census.duplicate, census.numerics, census.behaviour, census.unsupported,
+             census.over_ws);
+    int legacy_algo = r == R_FWD ? (int)p->fwd : r == R_DW ? (int)p->bwd_filter : (int)p->bwd_data;
+    if (best.ms < legacy_ms) {
+        rt->graph = 1;
+        rt->staged = best.staged;
+        rt->g = best.g;
+        rt->plan = best.plan;
+        rt->ws = best.plan.ws_bytes;
+        if (r == R_DW && rt->staged && p->act == WS_FP32) p->dw_stage = align256(filter_count(&p->d) * sizeof(float));
+        if (p->legacy_ready)
+            ws_log(WS_LOG_DEBUG,
+                   "%s %s: graph %s%s %.3f ms (%.1f MiB, host %.0f us) vs legacy algo %d %.3f ms (%.1f MiB, host "
+                   "%.0f us); %s",
+                   p->name, ROUTE_NAME[r], rt->plan.name, rt->staged ? " +add" : "", best.ms, rt->ws / 1048576.0,
+                   best.host_us, legacy_algo, legacy_ms, lws / 1048576.0, legacy_host, census_text);
+        else
+            ws_log(WS_LOG_DEBUG, "%s %s: graph %s%s %.3f ms (%.1f MiB, host %.0f us); %s", p->name, ROUTE_NAME[r],
+                   rt->plan.name, rt->staged ? " +add" : "", best.ms, rt->ws / 1048576.0, best.host_us, census_text);
+        return WS_OK;
+    }
+    graph_choice_free(&best);
+    if (!p->legacy_ready)
+        return wsi_error(err, WS_ENOTSUP,
+                         "WATTSCALE_CUDNN_API=graph: no graph-API engine runs %s %s (%s); unset it or use auto",
+                         p->name, ROUTE_NAME[r], census_text);
+    if (isfinite(best.ms))
+        ws_log(WS_LOG_DEBUG, "%s %s: legacy algo %d %.3f ms (host %.0f us) vs graph %.3f ms; %s", p->name,
+               ROUTE_NAME[r], legacy_algo, legacy_ms, legacy_host, best.ms, census_text);
+    else
+        ws_log(WS_LOG_DEBUG, "%s %s: legacy algo %d %.3f ms (host %.0f us), no graph plan faster; %s", p->name,
+               ROUTE_NAME[r], legacy_algo, legacy_ms, legacy_host, census_text);
+    return WS_OK;
+}
+
+/* The graph API's turn for every route (after legacy find in auto mode). */
+static ws_status choose_routes(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
+    struct bench b;
+    ws_error berr = {WS_OK, ""};
+    ws_status st = bench_open(c, p, &b, &berr);
+    if (st != WS_OK) {
+        if (c->conv_api == WSI_CONV_API_GRAPH)
+            return wsi_error(err, st, "WATTSCALE_CUDNN_API=graph: %s: %s", p->name, berr.msg);
+        ws_log(WS_LOG_WARN, "%s: no memory to time graph-API engines (%s); the legacy API's choice stays", p->name,
+               berr.msg);
+        return WS_OK;
+    }
+    for (int r = 0; r < R_COUNT && st == WS_OK; r++) st = choose_route(c, p, r, &b, err);
+    WS_CHECK_CUDA(cudaStreamSynchronize(c->stream));
+    bench_close(&b);
+    return st;
+}
+
+static void describe(struct wsi_conv_plan *p) {
+    size_t len = 0;
+    for (int r = 0; r < R_COUNT; r++) {
+        const struct route *rt = &p->route[r];
+        len += (size_t)snprintf(p->apis + len, sizeof p->apis - len, "%s%s=%s%s", r ? " " : "", ROUTE_NAME[r],
+                                rt->graph ? "graph" : "legacy", rt->graph && rt->staged ? "+add" : "");
+        if (len >= sizeof p->apis) break;
+    }
+}
+
+static ws_status plan_shape(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
+    double t0 = ws_now_s();
+    ws_status st;
+    if (c->conv_api != WSI_CONV_API_GRAPH && (st = legacy_find(c, p, err)) != WS_OK) return st;
+    p->route[R_FWD].ws = p->fwd_ws;
+    p->route[R_DX].ws = p->route[R_DX_ACC].ws = p->bwd_data_ws;
+    p->route[R_DW].ws = p->bwd_filter_ws;
+    if (c->conv_api != WSI_CONV_API_LEGACY && (st = choose_routes(c, p, err)) != WS_OK) return st;
+    p->measured = 1;
+    describe(p);
+    double dt = ws_now_s() - t0;
+    c->conv_plan_s += dt;
+    c->conv_plan_shapes++;
+    ws_log(WS_LOG_DEBUG, "%s: %s, planned in %.0f ms (%d shapes in %.1f s so far)", p->name, p->apis, dt * 1e3,
+           c->conv_plan_shapes, c->conv_plan_s);
+    return WS_OK;
+}
+
+/* ---------------------------------------------------------------- the cache */
 
 static struct wsi_conv_plan *find_plan(ws_cuda_ctx *c, const ws_conv2d_desc *d, ws_dtype act) {
     for (struct wsi_conv_plan *p = c->conv_plans; p; p = p->next)
@@ -235,6 +733,8 @@ static struct wsi_conv_plan *new_plan(ws_cuda_ctx *c, const ws_conv2d_desc *d, w
     }
     p->d = *d;
     p->act = act;
+    snprintf(p->name, sizeof p->name, "conv %dx%dx%dx%d k%d %dx%d/%d pad %d (%s)", d->n, d->c, d->h, d->w, d->k, d->r,
+             d->s, d->stride, d->pad, ws_dtype_name(c->precision));
     p->next = c->conv_plans;
     c->conv_plans = p; /* owned by the context from here on, also if the descriptors fail */
     if (make_descriptors(c, p, err) != WS_OK) return NULL;
@@ -247,59 +747,82 @@ static struct wsi_conv_plan *plan_for_step(ws_cuda_ctx *c, const ws_conv2d_desc 
     if (p) return p;
     ws_error e = {WS_OK, ""};
     if (!(p = new_plan(c, d, act, &e))) ws_fatal("%s", e.msg);
-    heuristic(c, p);
+    legacy_heuristic(c, p);
+    for (int r = 0; r < R_COUNT; r++)
+        p->route[r].ws = r == R_FWD ? p->fwd_ws : r == R_DW ? p->bwd_filter_ws : p->bwd_data_ws;
+    describe(p);
     return p;
 }
 
 extern "C" ws_status ws_conv2d_plan_cuda(const ws_exec *ex, const ws_conv2d_desc *d, ws_error *err) {
     ws_cuda_ctx *c = ex->cuda;
     ws_dtype act = wsi_ctx_act(ex);
+    if (c->capturing) return wsi_error(err, WS_ESTATE, "ws_conv2d_plan during CUDA graph capture (plan at model open)");
     struct wsi_conv_plan *p = find_plan(c, d, act);
     if (!p) {
         if (!(p = new_plan(c, d, act, err))) return err ? err->code : WS_ENOMEM;
     }
     if (!p->measured) {
-        ws_status st = measure(c, p, err);
+        ws_status st = plan_shape(c, p, err);
         if (st != WS_OK) return st;
     }
-    size_t need = p->fwd_ws;
-    if (p->bwd_data_ws > need) need = p->bwd_data_ws;
-    if (p->bwd_filter_ws > need) need = p->bwd_filter_ws;
+    /* what the chosen routes need, and the legacy algorithms' needs too: a call whose
+     * pointers the graph API cannot take falls back to them */
+    size_t need = 0;
+    for (int r = 0; r < R_COUNT; r++) need = p->route[r].ws > need ? p->route[r].ws : need;
+    if (p->legacy_ready) {
+        if (p->fwd_ws > need) need = p->fwd_ws;
+        if (p->bwd_data_ws > need) need = p->bwd_data_ws;
+        if (p->bwd_filter_ws > need) need = p->bwd_filter_ws;
+    }
     return ws_cuda_ctx_reserve(c, p->dw_stage + need, err);
+}
+
+extern "C" const char *ws_conv2d_plan_apis_cuda(const ws_exec *ex, const ws_conv2d_desc *d) {
+    struct wsi_conv_plan *p = find_plan(ex->cuda, d, wsi_ctx_act(ex));
+    return p ? p->apis : NULL;
+}
+
+/* ---------------------------------------------------------------- the step */
+
+static void step(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, const void *x, const void *w, void *y, void *dx,
+                 float *dw) {
+    struct route *rt = &p->route[r];
+    int graph = rt->graph;
+    if (graph) {
+        const void *out = r == R_FWD ? y : r == R_DW ? (rt->staged ? c->workspace : (void *)dw) : dx;
+        const void *in = r == R_DX || r == R_DX_ACC ? y : x;
+        if (!wsi_aligned16(out) || !wsi_aligned16(in) || !wsi_aligned16(r == R_DW ? y : w)) {
+            if (!p->warned_alignment)
+                ws_log(WS_LOG_WARN, "%s %s: pointers not 16-byte aligned; the legacy API runs this call", p->name,
+                       ROUTE_NAME[r]);
+            p->warned_alignment = 1;
+            graph = 0;
+        }
+    }
+    if (!graph && !p->legacy_ready) legacy_heuristic(c, p);
+    char *stage = (char *)c->workspace;
+    cudnnStatus_t s = run_route(c, p, r, graph ? &rt->plan : NULL, graph ? rt->staged : p->act != WS_FP32, 1, x, w, y,
+                                dx, dw, stage, stage + p->dw_stage);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        char detail[256];
+        ws_fatal("%s %s (%s API): %s %s", p->name, ROUTE_NAME[r], graph ? "graph" : "legacy", cudnnGetErrorString(s),
+                 wsi_cg_last_error(detail, sizeof detail));
+    }
 }
 
 extern "C" void ws_conv2d_forward_cuda(const ws_exec *ex, const ws_conv2d_desc *d, void *y, const void *x,
                                        const void *w) {
     ws_cuda_ctx *c = ex->cuda;
-    struct wsi_conv_plan *p = plan_for_step(c, d, wsi_ctx_act(ex));
-    const float one = 1.0f, zero = 0.0f;
-    WS_CHECK_CUDNN(cudnnSetConvolutionMathType(p->cd, p->fwd_math));
-    WS_CHECK_CUDNN(cudnnConvolutionForward(c->cudnn, &one, p->xd, x, p->wd, w, p->cd, p->fwd, c->workspace, p->fwd_ws,
-                                           &zero, p->yd, y));
+    step(c, plan_for_step(c, d, wsi_ctx_act(ex)), R_FWD, x, w, y, NULL, NULL);
 }
 
 extern "C" void ws_conv2d_backward_cuda(const ws_exec *ex, const ws_conv2d_desc *d, void *dx, float *dw,
                                         const void *dy, const void *x, const void *w, int accumulate_dx) {
     ws_cuda_ctx *c = ex->cuda;
-    ws_dtype act = wsi_ctx_act(ex);
-    struct wsi_conv_plan *p = plan_for_step(c, d, act);
-    const float one = 1.0f, zero = 0.0f;
-    char *ws = (char *)c->workspace + p->dw_stage;
-    if (dx) {
-        WS_CHECK_CUDNN(cudnnSetConvolutionMathType(p->cd, p->bwd_data_math));
-        WS_CHECK_CUDNN(cudnnConvolutionBackwardData(c->cudnn, &one, p->wd, w, p->yd, dy, p->cd, p->bwd_data, ws,
-                                                    p->bwd_data_ws, accumulate_dx ? &one : &zero, p->xd, dx));
-    }
-    WS_CHECK_CUDNN(cudnnSetConvolutionMathType(p->cd, p->bwd_filter_math));
-    if (act == WS_FP32) {
-        WS_CHECK_CUDNN(cudnnConvolutionBackwardFilter(c->cudnn, &one, p->xd, x, p->yd, dy, p->cd, p->bwd_filter, ws,
-                                                      p->bwd_filter_ws, &one, p->wd, dw));
-        return;
-    }
-    void *stage = c->workspace;
-    WS_CHECK_CUDNN(cudnnConvolutionBackwardFilter(c->cudnn, &one, p->xd, x, p->yd, dy, p->cd, p->bwd_filter, ws,
-                                                  p->bwd_filter_ws, &zero, p->wd, stage));
-    wsi_accumulate_f32(c, dw, stage, act, (size_t)d->k * d->c * d->r * d->s);
+    struct wsi_conv_plan *p = plan_for_step(c, d, wsi_ctx_act(ex));
+    if (dx) step(c, p, accumulate_dx ? R_DX_ACC : R_DX, x, w, (void *)dy, dx, dw);
+    step(c, p, R_DW, x, w, (void *)dy, dx, dw);
 }
 
 #else /* CUDA without cuDNN: convolutions are not available on the GPU */
@@ -307,6 +830,10 @@ extern "C" void ws_conv2d_backward_cuda(const ws_exec *ex, const ws_conv2d_desc 
 extern "C" ws_status ws_conv2d_plan_cuda(const ws_exec *ex, const ws_conv2d_desc *d, ws_error *err) {
     (void)ex, (void)d;
     return wsi_error(err, WS_ENOTSUP, "conv2d on CUDA needs cuDNN, which this build did not find");
+}
+extern "C" const char *ws_conv2d_plan_apis_cuda(const ws_exec *ex, const ws_conv2d_desc *d) {
+    (void)ex, (void)d;
+    return NULL;
 }
 extern "C" void ws_conv2d_forward_cuda(const ws_exec *ex, const ws_conv2d_desc *d, void *y, const void *x,
                                        const void *w) {

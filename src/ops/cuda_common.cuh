@@ -30,6 +30,11 @@ extern "C" {
 /* A convolution shape's algorithms, chosen once (ops/conv2d_cuda.cu), and their release. */
 struct wsi_conv_plan;
 void wsi_conv_plans_free(struct ws_cuda_ctx *c);
+/* Which cuDNN API convolutions may use (WATTSCALE_CUDNN_API=auto|legacy|graph) and how
+ * many graph-API plans compete per direction (WATTSCALE_CUDNN_GRAPH_CANDIDATES), read
+ * into the context when it opens (ops/conv2d_cuda.cu); WS_EINVAL names a bad value. */
+enum { WSI_CONV_API_AUTO = 0, WSI_CONV_API_LEGACY = 1, WSI_CONV_API_GRAPH = 2 };
+ws_status wsi_conv_env_read(struct ws_cuda_ctx *c, ws_error *err);
 
 /* Fixed scratch for the reductions of batch norm, the loss and the optimizer (partial sums
  * per block): allocated with the context, so ops never need to reserve it. */
@@ -49,6 +54,10 @@ struct ws_cuda_ctx {
     size_t workspace_bytes;
     void *small;              /* WSI_CUDA_SMALL_SCRATCH_BYTES */
     struct wsi_conv_plan *conv_plans; /* linked list, searched per call */
+    int conv_api;             /* WSI_CONV_API_* */
+    int conv_graph_max;       /* graph-API plans timed per direction */
+    double conv_plan_s;       /* time spent planning convolutions so far */
+    int conv_plan_shapes;
     int capturing;
     cudaGraph_t capture_graph;
     size_t current_bytes, peak_bytes;

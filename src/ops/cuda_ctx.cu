@@ -93,7 +93,8 @@ extern "C" ws_status ws_cuda_ctx_open(ws_cuda_ctx **out, int device, ws_dtype pr
     c->device = device;
     c->precision = precision;
     c->deterministic = deterministic;
-    ws_status st = WS_OK;
+    ws_status st = wsi_conv_env_read(c, err);
+    if (st != WS_OK) goto fail;
     cudaDeviceProp prop;
     if ((e = cudaGetDeviceProperties(&prop, device)) != cudaSuccess) {
         st = wsi_cuda_status(err, e, "cudaGetDeviceProperties");

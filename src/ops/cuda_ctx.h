@@ -14,8 +14,8 @@
  *     bf16/fp16: tensor cores with fp32 accumulation);
  *   - one workspace for cuDNN algorithms and op scratch, grown only by ws_cuda_ctx_reserve
  *     at plan time (model open), never inside a step: nothing allocates in a step;
- *   - the cache of convolution algorithms, chosen once per shape by measurement
- *     (cudnnFind*) at plan time (ops/conv2d_cuda.cu).
+ *   - the cache of convolution algorithms, chosen once per shape by measurement at plan
+ *     time among cuDNN's legacy and graph APIs (WATTSCALE_CUDNN_API, ops/conv2d_cuda.cu).
  * Not thread-safe: one host thread drives a context. */
 #ifndef WS_OPS_CUDA_CTX_H
 #define WS_OPS_CUDA_CTX_H
@@ -33,8 +33,9 @@ int ws_cuda_device_count(void);
 
 /* device: index among the visible GPUs. deterministic: only deterministic cuDNN algorithms
  * (slower backward-filter choices). Errors: WS_ENOTSUP (no CUDA in this build, no GPU: the
- * message says which), WS_EINVAL (device out of range), WS_ELIBRARY (CUDA/cuDNN/cuBLAS
- * with the library's words). On failure *out is NULL. */
+ * message says which), WS_EINVAL (device out of range, a bad WATTSCALE_CUDNN_API or
+ * WATTSCALE_CUDNN_GRAPH_CANDIDATES), WS_ELIBRARY (CUDA/cuDNN/cuBLAS with the library's
+ * words). On failure *out is NULL. */
 ws_status ws_cuda_ctx_open(ws_cuda_ctx **out, int device, ws_dtype precision, int deterministic, ws_error *err);
 void ws_cuda_ctx_close(ws_cuda_ctx *c); /* NULL is a no-op; waits for queued work first */
 

@@ -100,22 +100,38 @@ static void kcrs_to_krsc(float *dst, const float *src, int K, int C, int R, int 
                 }
 }
 
-static void test_conv(ws_dtype p, conv_shape cs) {
-    ws_exec ex = ws_cuda_exec(ctx[p]), cpu = ws_exec_cpu(0);
+static const char *label(char *buf, size_t size, const char *what, const char *api) {
+    snprintf(buf, size, "%s [%s]", what, api);
+    return buf;
+}
+
+/* One shape in the context cx, opened with WATTSCALE_CUDNN_API=api ("auto", "legacy" or
+ * "graph"): a forced API must be what every direction of the plan runs. Eager forward and
+ * backward (dx =, dW +=), the same captured into a CUDA graph and replayed (as the trainer
+ * runs them), then dx +=. */
+static void test_conv(ws_cuda_ctx *cx, const char *api, ws_dtype p, conv_shape cs) {
+    ws_exec ex = ws_cuda_exec(cx), cpu = ws_exec_cpu(0);
     ws_conv2d_desc d = ws_conv2d_desc_make(cs.n, cs.c, cs.h, cs.w, cs.k, cs.r, cs.s, cs.stride, cs.pad);
-    char shape[64];
+    char shape[64], what[64];
     snprintf(shape, sizeof shape, "%dx%dx%dx%d k%d %dx%d/%d p%d", cs.n, cs.c, cs.h, cs.w, cs.k, cs.r, cs.s, cs.stride,
              cs.pad);
+    ws_error err = {0};
+    ws_status st = ws_conv2d_plan(&ex, &d, &err);
+    if (!ws_gpu_expect(st == WS_OK, label(what, sizeof what, "conv2d plan", api), p, shape, err.msg)) return;
+    const char *apis = ws_conv2d_plan_apis(&ex, &d);
+    const char *other = strcmp(api, "graph") == 0 ? "legacy" : strcmp(api, "legacy") == 0 ? "graph" : NULL;
+    ws_gpu_expect(apis && (!other || !strstr(apis, other)), label(what, sizeof what, "conv2d routes", api), p, shape,
+                  apis ? apis : "no plan");
+    printf("     routes %s %s [%s]: %s\n", ws_dtype_name(p), shape, api, apis ? apis : "-");
     size_t nx = (size_t)d.n * d.c * d.h * d.w, nw = (size_t)d.k * d.c * d.r * d.s, ny = (size_t)d.n * d.k * d.p * d.q;
     float *x = host(nx), *w = host(nw), *y = host(ny), *dy = host(ny), *dx = host(nx), *dw = host(nw), *dx0 = host(nx);
     float *y_ref = host(ny), *dx_ref = host(nx), *dw_ref = host(nw), *dw0 = host(nw), *t = host(nw);
+    float *dw0_krsc = host(nw);
     fill(x, nx, 1);
     fill(w, nw, 1.0 / sqrt((double)d.c * d.r * d.s));
     fill(dy, ny, 1);
     fill(dw0, nw, 0.1);
     fill(dx0, nx, 0.5);
-    ws_error err = {0};
-    ws_gpu_must(ws_conv2d_plan(&ex, &d, &err), "conv plan", &err);
     void *d_x = up(&ex, x, d.n, d.c, d.h, d.w), *d_w = up(&ex, w, d.k, d.c, d.r, d.s); /* KRSC */
     void *d_dy = up(&ex, dy, d.n, d.k, d.p, d.q);
     void *d_y = dev(&ex, ny * esz(&ex)), *d_dx = dev(&ex, nx * esz(&ex));
@@ -129,28 +145,79 @@ static void test_conv(ws_dtype p, conv_shape cs) {
     poison(&ex, d_y, ny * esz(&ex));
     ws_gpu_must(ws_conv2d_forward(&ex, &d, d_y, d_x, d_w, NULL), "conv fwd", NULL);
     down(&ex, y, d_y, d.n, d.k, d.p, d.q);
-    check("conv2d forward", p, shape, y, y_ref, ny, tol_of(p));
+    check(label(what, sizeof what, "conv2d forward", api), p, shape, y, y_ref, ny, tol_of(p));
     /* backward: dx overwritten, dw accumulated onto dw0 */
-    kcrs_to_krsc(t, dw0, d.k, d.c, d.r, d.s, 0);
-    ws_gpu_must(ws_mem_upload(&ex, d_dw, t, nw * sizeof(float), &err), "dw0", &err);
+    kcrs_to_krsc(dw0_krsc, dw0, d.k, d.c, d.r, d.s, 0);
+    ws_gpu_must(ws_mem_upload(&ex, d_dw, dw0_krsc, nw * sizeof(float), &err), "dw0", &err);
     poison(&ex, d_dx, nx * esz(&ex));
     ws_gpu_must(ws_conv2d_backward(&ex, &d, d_dx, d_dw, d_dy, d_x, d_w, NULL, 0), "conv bwd", NULL);
     down(&ex, dx, d_dx, d.n, d.c, d.h, d.w);
-    check("conv2d backward dx", p, shape, dx, dx_ref, nx, tol_of(p));
+    check(label(what, sizeof what, "conv2d backward dx", api), p, shape, dx, dx_ref, nx, tol_of(p));
     ws_gpu_must(ws_mem_download(&ex, t, d_dw, nw * sizeof(float), &err), "dw", &err);
     kcrs_to_krsc(dw, t, d.k, d.c, d.r, d.s, 1);
-    check("conv2d backward dw (+=)", p, shape, dw, dw_ref, nw, tol_of(p));
+    check(label(what, sizeof what, "conv2d backward dw (+=)", api), p, shape, dw, dw_ref, nw, tol_of(p));
+    /* captured and replayed: the graph API's variant packs are made at capture */
+    ws_cuda_graph *g = NULL;
+    ws_gpu_must(ws_cuda_graph_begin(cx, &err), "graph begin", &err);
+    ws_conv2d_forward(&ex, &d, d_y, d_x, d_w, NULL);
+    ws_conv2d_backward(&ex, &d, d_dx, d_dw, d_dy, d_x, d_w, NULL, 0);
+    st = ws_cuda_graph_end(cx, &g, &err);
+    if (ws_gpu_expect(st == WS_OK, label(what, sizeof what, "conv2d captured", api), p, shape, err.msg)) {
+        poison(&ex, d_y, ny * esz(&ex));
+        poison(&ex, d_dx, nx * esz(&ex));
+        ws_gpu_must(ws_mem_upload(&ex, d_dw, dw0_krsc, nw * sizeof(float), &err), "dw0", &err);
+        ws_gpu_must(ws_cuda_graph_launch(cx, g, &err), "graph launch", &err);
+        down(&ex, y, d_y, d.n, d.k, d.p, d.q);
+        check(label(what, sizeof what, "conv2d forward replay", api), p, shape, y, y_ref, ny, tol_of(p));
+        down(&ex, dx, d_dx, d.n, d.c, d.h, d.w);
+        check(label(what, sizeof what, "conv2d dx replay", api), p, shape, dx, dx_ref, nx, tol_of(p));
+        ws_gpu_must(ws_mem_download(&ex, t, d_dw, nw * sizeof(float), &err), "dw", &err);
+        kcrs_to_krsc(dw, t, d.k, d.c, d.r, d.s, 1);
+        check(label(what, sizeof what, "conv2d dw (+=) replay", api), p, shape, dw, dw_ref, nw, tol_of(p));
+        ws_cuda_graph_free(g);
+    }
     /* dx accumulate: dx0 + dx_ref */
     void *d_dx0 = up(&ex, dx0, d.n, d.c, d.h, d.w);
     ws_gpu_must(ws_conv2d_backward(&ex, &d, d_dx0, d_dw, d_dy, d_x, d_w, NULL, WS_ACCUMULATE), "conv bwd acc", NULL);
     down(&ex, dx, d_dx0, d.n, d.c, d.h, d.w);
     for (size_t i = 0; i < nx; i++) dx_ref[i] += dx0[i];
-    check("conv2d backward dx (+=)", p, shape, dx, dx_ref, nx, tol_of(p));
+    check(label(what, sizeof what, "conv2d backward dx (+=)", api), p, shape, dx, dx_ref, nx, tol_of(p));
     free(ws);
     ws_mem_free(&ex, d_x, 0), ws_mem_free(&ex, d_w, 0), ws_mem_free(&ex, d_dy, 0), ws_mem_free(&ex, d_y, 0);
     ws_mem_free(&ex, d_dx, 0), ws_mem_free(&ex, d_dw, 0), ws_mem_free(&ex, d_dx0, 0);
     free(x), free(w), free(y), free(dy), free(dx), free(dw), free(dx0), free(y_ref), free(dx_ref), free(dw_ref);
-    free(dw0), free(t);
+    free(dw0), free(t), free(dw0_krsc);
+}
+
+/* Contexts opened with WATTSCALE_CUDNN_API forced, one per precision: every conv shape
+ * through that API alone. A bad value of the variable is an error at open. */
+static void test_conv_api(const char *api, const conv_shape *convs, size_t n_convs) {
+    ws_error err = {0};
+    setenv("WATTSCALE_CUDNN_API", api, 1);
+    for (int pi = 0; pi < 4; pi++) {
+        ws_cuda_ctx *cx = NULL;
+        ws_gpu_must(ws_cuda_ctx_open(&cx, 0, PRECISIONS[pi], 0, &err), "ctx", &err);
+        for (size_t i = 0; i < n_convs; i++) test_conv(cx, api, PRECISIONS[pi], convs[i]);
+        ws_cuda_ctx_close(cx);
+    }
+    unsetenv("WATTSCALE_CUDNN_API");
+}
+
+static void test_conv_env_errors(void) {
+    static const char *const BAD[][2] = {{"WATTSCALE_CUDNN_API", "fast"}, {"WATTSCALE_CUDNN_GRAPH_CANDIDATES", "0"},
+                                         {"WATTSCALE_CUDNN_GRAPH_CANDIDATES", "8x"}};
+    for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
+        ws_cuda_ctx *cx = NULL;
+        ws_error err = {0};
+        setenv(BAD[i][0], BAD[i][1], 1);
+        ws_status st = ws_cuda_ctx_open(&cx, 0, WS_FP32, 0, &err);
+        unsetenv(BAD[i][0]);
+        char shape[64];
+        snprintf(shape, sizeof shape, "%s=%s", BAD[i][0] + 10, BAD[i][1]);
+        ws_gpu_expect(st == WS_EINVAL && !cx && strstr(err.msg, BAD[i][0]), "ctx open rejects", WS_FP32, shape,
+                      err.msg);
+        ws_cuda_ctx_close(cx);
+    }
 }
 
 /* ---------------------------------------------------------------- batch norm */
@@ -480,6 +547,7 @@ int main(void) {
     }
     rng = ws_rng_seeded(20261201);
     ws_error err = {0};
+    unsetenv("WATTSCALE_CUDNN_API"); /* the shared contexts run the default, auto */
     for (int i = 0; i < 4; i++)
         ws_gpu_must(ws_cuda_ctx_open(&ctx[PRECISIONS[i]], 0, PRECISIONS[i], 0, &err), "ctx", &err);
     printf("test_ops_cuda on %s (%s)\n", ws_cuda_device_name(ctx[0]), ws_cuda_versions(ctx[0]));
@@ -489,10 +557,16 @@ int main(void) {
         {1, 3, 7, 9, 5, 3, 3, 1, 1},    {2, 5, 11, 10, 6, 7, 7, 2, 3},  {3, 6, 8, 7, 7, 1, 1, 2, 0},
         {2, 3, 10, 7, 5, 3, 3, 3, 1},   {2, 3, 32, 32, 16, 7, 7, 2, 3}, {4, 64, 14, 14, 64, 3, 3, 1, 1},
         {4, 64, 14, 14, 256, 1, 1, 1, 0}, {3, 128, 9, 9, 64, 3, 3, 2, 1},
+        /* a ResNet downsample (1x1 stride 2) and a stride-2 3x3 on odd sizes */
+        {4, 64, 15, 15, 128, 1, 1, 2, 0}, {2, 32, 15, 13, 48, 3, 3, 2, 1},
     };
+    const size_t n_convs = sizeof CONVS / sizeof *CONVS;
+    test_conv_env_errors();
+    test_conv_api("legacy", CONVS, n_convs);
+    test_conv_api("graph", CONVS, n_convs);
     for (int pi = 0; pi < 4; pi++) {
         ws_dtype p = PRECISIONS[pi];
-        for (size_t i = 0; i < sizeof CONVS / sizeof *CONVS; i++) test_conv(p, CONVS[i]);
+        for (size_t i = 0; i < n_convs; i++) test_conv(ctx[p], "auto", p, CONVS[i]);
         test_bn(p, 2, 64, 9, 7, 1, 1);
         test_bn(p, 3, 24, 5, 5, 0, 1);
         test_bn(p, 2, 13, 6, 5, 1, 0);

@@ -18,6 +18,13 @@
 #   accum       why gradient accumulation is slow (docs/results.md, the one-GPU study):
 #               ResNet-50 bf16, GBS 256 as 64 x 4, and LBS 64 with and without the CUDA
 #               graph, 60 steps each                                              (~1.5 min)
+#   conv-api    issue #4, cuDNN's legacy against its graph API for convolutions: the op tests
+#               (test_ops_cuda: every conv shape with WATTSCALE_CUDNN_API legacy, graph and
+#               auto), ResNet-50 LBS 256 fp32 (legacy, auto, legacy, auto; 30 steps) and bf16
+#               (legacy, auto; 40 steps), PyTorch fp32 once beside them, then one fp32 auto
+#               run with WATTSCALE_PROFILE=1 and DEBUG logs: each shape's choices land in
+#               conv-api/conv-choices.txt, samples/s and process wall time (planning
+#               included) in conv-api/summary.txt              (~4-5 min, estimated, not measured)
 # NCCL_NVLS_ENABLE=0 as everywhere. Everything also goes into $OUT/one-gpu.tar.gz; checkpoints
 # (*.wstf) never come back (too large).
 set -uo pipefail
@@ -91,7 +98,32 @@ for p in "${phases[@]}"; do
         --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant \
         --out "$OUT/accum/profile" --log-every 1000000 > "$OUT/accum/profile.log" 2>&1 || rc=1
       rm -f "$OUT/accum/profile"/*.wstf ;;
-    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum)" >&2; rc=2 ;;
+    conv-api)
+      d=$OUT/conv-api
+      (cd build-gpu && ctest -R '^test_ops_cuda$' --output-on-failure > "$d/test_ops_cuda.log" 2>&1) || rc=1
+      grep -E "^FAIL|checks failed|FATAL" "$d/test_ops_cuda.log" | tail -20
+      r50=(--model resnet50 --data synthetic --synthetic-count 2000000 --device cuda --local-batch 256 --eval-every 0
+           --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant --log-every 1000000)
+      i=0
+      for v in "fp32 legacy" "fp32 auto" "fp32 legacy" "fp32 auto" "bf16 legacy" "bf16 auto"; do
+        set -- $v; i=$((i + 1)); name=$i-$1-$2; steps=40; [ $1 = fp32 ] && steps=30 # ~20 timed fp32 steps: ~6 s
+        t0=$(date +%s.%N)
+        WATTSCALE_CUDNN_API=$2 $ws train "${r50[@]}" --precision $1 --steps $steps --timing-warmup-steps 10 \
+          --out "$d/$name" > "$d/$name.log" 2>&1 || { rc=1; tail -5 "$d/$name.log"; }
+        t1=$(date +%s.%N)
+        rm -f "$d/$name"/*.wstf
+        python3 -c "import json,sys; s=json.load(open(sys.argv[1]))['totals']['steady']; print(sys.argv[2], 'samples_per_s', round(s['samples_per_s'], 1), 'j_per_sample', s.get('j_per_sample'), 'process_wall_s', round(float(sys.argv[4]) - float(sys.argv[3]), 1))" \
+          "$d/$name/run.json" $name $t0 $t1 2>&1 | tee -a "$d/summary.txt"
+      done
+      python3 bench/train/torch_resnet50.py --precision fp32 --lbs 256 --warmup 10 --steps 30 \
+        --json "$d/torch-fp32-256.json" 2> "$d/torch-fp32-256.log" | tee -a "$d/summary.txt" || rc=1
+      WATTSCALE_PROFILE=1 WATTSCALE_LOG=debug WATTSCALE_CUDNN_API=auto $ws train "${r50[@]}" --precision fp32 \
+        --steps 10 --timing-warmup-steps 3 --out "$d/profile" > "$d/profile.log" 2>&1 || rc=1
+      rm -f "$d/profile"/*.wstf
+      grep -E "conv [0-9]+x[0-9]+x" "$d/profile.log" > "$d/conv-choices.txt"
+      grep -E "planned in" "$d/conv-choices.txt" | tail -1
+      grep -cE "(fwd|dx|dx\+|dw): graph" "$d/conv-choices.txt" | sed 's/^/routes won by the graph API: /' ;;
+    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum conv-api)" >&2; rc=2 ;;
   esac
 done
 # a device call returns only a few files: everything (less checkpoints) in one archive too
