@@ -52,6 +52,8 @@ static void usage(FILE *f) {
             "  --no-dct-scaling        imagenet: decode JPEGs at full size (slower; as nvJPEG does)\n"
             "  --data-threads N        data loader decode threads (default: all cores)\n"
             "  --decoder cpu|nvjpeg    JPEG decoding on the CPU (libjpeg-turbo, default) or the GPU (nvJPEG)\n"
+            "  --upload-ahead on|off   with --device cuda: copy each batch to the GPU while the step before\n"
+            "                          computes (on, default), or when its step starts (off)\n"
             "  --synthetic-shape CxHxW shape of synthetic samples (default 3x224x224)\n"
             "  --synthetic-classes N   (default 1000)    --synthetic-count N  train samples (default 2560)\n"
             "  --synthetic-on-host     with --device cuda: the CPU generator's samples, uploaded (default:\n"
@@ -239,6 +241,11 @@ int ws_cmd_train(int argc, char **argv) {
             if (!strcmp(v, "cpu")) o.decoder = 0;
             else if (!strcmp(v, "nvjpeg")) o.decoder = 1;
             else return bad(a, v, "is cpu or nvjpeg");
+        } else if (!strcmp(a, "--upload-ahead")) {
+            NEED_VALUE();
+            if (!strcmp(v, "on")) o.upload_ahead = 1;
+            else if (!strcmp(v, "off")) o.upload_ahead = 0;
+            else return bad(a, v, "is on or off");
         } else if (!strcmp(a, "--data-fraction")) {
             DOUBLE_ARG(1e-9, 1);
             o.data_fraction = d;

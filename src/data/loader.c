@@ -4,11 +4,16 @@
  *   FREE -> FILLING (a seq and its indices assigned; workers claim its samples one by one)
  *        -> [GPU (NVJPEG: every sample read and parsed; the GPU stage decodes it)]
  *        -> READY -> HELD (handed out) -> FREE (released).
- * Workers take the lowest-seq FILLING slot with samples left, else open the next seq in a
- * FREE slot, else wait; so samples are decoded in seq order and the batch the consumer
- * waits for is always the one most threads work on. `busy` counts samples in progress
- * outside the lock; ws_loader_start and close wait for it to reach 0 before they touch the
- * slots, which is what makes discarding a run and stopping mid-epoch safe. */
+ * Workers take the lowest-position FILLING slot with samples left, else open the next
+ * position in a FREE slot, else wait; so samples are decoded in order and the batch the
+ * consumer waits for is always the one most threads work on. `busy` counts samples in
+ * progress outside the lock; ws_loader_start and close wait for it to reach 0 before they
+ * touch the slots, which is what makes discarding a run and stopping mid-epoch safe.
+ *
+ * Positions: the batches of the started run and of the run queued after it
+ * (ws_loader_queue) are numbered 0, 1, ... across both (`pos`), so workers go on from the
+ * last batch of one epoch into the next epoch's first without a gap; each position maps
+ * back to its run's epoch and seq. */
 #include "data/loader.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -19,21 +24,30 @@
 #include "data/jpeg_nvjpeg.h"
 #endif
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef enum { SLOT_FREE, SLOT_FILLING, SLOT_GPU, SLOT_READY, SLOT_HELD } slot_state;
 
+/* A run: batches first .. first+count-1 of epoch, at positions pos0 .. pos0+count-1. */
+typedef struct {
+    uint64_t epoch;
+    size_t first, count, pos0;
+} run_span;
+
 typedef struct {
     ws_batch b;           /* what the consumer sees; b.x is x or d_x */
     slot_state state;
-    unsigned gen;         /* the run it belongs to */
+    unsigned gen;         /* the start it belongs to */
+    size_t pos;           /* its position among the runs of that start */
     size_t next_claim, done;
     int64_t *indices;     /* [max_batch] */
-    int32_t *labels;      /* [max_batch] */
+    int32_t *labels;      /* [max_batch], the caller's allocator (pinned on CUDA) */
     void *x;              /* host samples, the caller's allocator (CPU decoder) */
     double decode_s;
     size_t gpu_decoded;   /* NVJPEG: samples nvJPEG decoded (the others took the CPU path) */
@@ -61,8 +75,9 @@ struct ws_loader {
     int n_slots;
     unsigned gen;
     int running, draining, stop;
-    uint64_t epoch;
-    size_t next_seq, end_seq, deliver_seq;
+    run_span runs[2];     /* the run being handed out, and the one queued after it */
+    int n_runs;
+    size_t next_pos, end_pos, deliver_pos;
     int busy;             /* samples (and GPU batches) in progress outside the lock */
     ws_status failed;     /* sticky until the next start */
     ws_error fail_err;
@@ -96,10 +111,15 @@ static slot *find_claimable(ws_loader *l) {
     slot *best = NULL;
     for (int i = 0; i < l->n_slots; i++) {
         slot *s = &l->slots[i];
-        if (s->state == SLOT_FILLING && s->gen == l->gen && s->next_claim < s->b.n && (!best || s->b.seq < best->b.seq))
+        if (s->state == SLOT_FILLING && s->gen == l->gen && s->next_claim < s->b.n && (!best || s->pos < best->pos))
             best = s;
     }
     return best;
+}
+
+/* The run that position pos belongs to (pos < end_pos). */
+static const run_span *run_of(const ws_loader *l, size_t pos) {
+    return l->n_runs > 1 && pos >= l->runs[1].pos0 ? &l->runs[1] : &l->runs[0];
 }
 
 static void finish_slot_if_done(ws_loader *l, slot *s) {
@@ -108,17 +128,20 @@ static void finish_slot_if_done(ws_loader *l, slot *s) {
     pthread_cond_broadcast(s->state == SLOT_GPU ? &l->work : &l->ready);
 }
 
-/* Opens the next seq in a free slot: asks the callback for its indices. */
+/* Opens the next position in a free slot: asks the callback for its indices. */
 static int open_next_seq(ws_loader *l) {
-    if (!l->running || l->draining || l->failed != WS_OK || l->next_seq >= l->end_seq) return 0;
+    if (!l->running || l->draining || l->failed != WS_OK || l->next_pos >= l->end_pos) return 0;
     slot *s = NULL;
     for (int i = 0; i < l->n_slots && !s; i++)
         if (l->slots[i].state == SLOT_FREE) s = &l->slots[i];
     if (!s) return 0;
-    size_t seq = l->next_seq++;
-    size_t n = l->o.indices(l->o.indices_ctx, l->epoch, seq, s->indices);
+    size_t pos = l->next_pos++;
+    const run_span *run = run_of(l, pos);
+    size_t seq = run->first + (pos - run->pos0);
+    size_t n = l->o.indices(l->o.indices_ctx, run->epoch, seq, s->indices);
     s->gen = l->gen;
-    s->b = (ws_batch){.epoch = l->epoch, .seq = seq, .n = n, .x = s->b.x, .x_on_device = s->b.x_on_device,
+    s->pos = pos;
+    s->b = (ws_batch){.epoch = run->epoch, .seq = seq, .n = n, .x = s->b.x, .x_on_device = s->b.x_on_device,
                       .labels = s->labels, .indices = s->indices};
     s->next_claim = s->done = 0;
     s->decode_s = 0;
@@ -293,7 +316,7 @@ static void *gpu_main(void *arg) {
         slot *s = NULL;
         for (int i = 0; i < l->n_slots; i++) {
             slot *c = &l->slots[i];
-            if (c->state == SLOT_GPU && c->gen == l->gen && !l->draining && (!s || c->b.seq < s->b.seq)) s = c;
+            if (c->state == SLOT_GPU && c->gen == l->gen && !l->draining && (!s || c->pos < s->pos)) s = c;
         }
         if (!s) {
             pthread_cond_wait(&l->work, &l->mu);
@@ -332,7 +355,7 @@ static void free_slots(ws_loader *l) {
     for (int i = 0; i < l->n_slots; i++) {
         slot *s = &l->slots[i];
         free(s->indices);
-        free(s->labels);
+        host_free(&l->o, s->labels);
         host_free(&l->o, s->x);
 #if WS_HAVE_CUDA
         drop_bytes(l, s);
@@ -411,7 +434,7 @@ static ws_status alloc_slots(ws_loader *l, ws_error *err) {
     for (int i = 0; i < l->n_slots; i++) {
         slot *s = &l->slots[i];
         s->indices = malloc(mb * sizeof *s->indices);
-        s->labels = malloc(mb * sizeof *s->labels);
+        s->labels = host_alloc(&l->o, mb * sizeof *s->labels); /* uploaded too: pinned like x */
         if (!s->indices || !s->labels) return wsi_error(err, WS_ENOMEM, "loader: out of memory");
         if (l->o.decoder == WS_DECODER_CPU) {
             s->x = host_alloc(&l->o, mb * l->sample_bytes);
@@ -454,7 +477,11 @@ ws_status ws_loader_open(ws_loader **out, const ws_dataset *d, const ws_loader_o
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work, NULL);
-    pthread_cond_init(&l->ready, NULL);
+    pthread_condattr_t monotonic; /* ws_loader_next_within's deadline is on the monotonic clock */
+    pthread_condattr_init(&monotonic);
+    pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->ready, &monotonic);
+    pthread_condattr_destroy(&monotonic);
     pthread_cond_init(&l->idle, NULL);
 #if WS_HAVE_CUDA
     if (o->decoder == WS_DECODER_NVJPEG) {
@@ -512,9 +539,10 @@ ws_status ws_loader_start(ws_loader *l, uint64_t epoch, size_t first, size_t cou
         if (s->state == SLOT_FREE) drop_bytes(l, s);
 #endif
     }
-    l->epoch = epoch;
-    l->next_seq = l->deliver_seq = first;
-    l->end_seq = first + count;
+    l->runs[0] = (run_span){.epoch = epoch, .first = first, .count = count, .pos0 = 0};
+    l->n_runs = 1;
+    l->next_pos = l->deliver_pos = 0;
+    l->end_pos = count;
     l->failed = WS_OK;
     l->running = 1;
     l->draining = 0;
@@ -523,18 +551,60 @@ ws_status ws_loader_start(ws_loader *l, uint64_t epoch, size_t first, size_t cou
     return WS_OK;
 }
 
-static slot *find_seq(ws_loader *l, size_t seq) {
+ws_status ws_loader_queue(ws_loader *l, uint64_t epoch, size_t first, size_t count, ws_error *err) {
+    if (count > SIZE_MAX - first)
+        return wsi_error(err, WS_EINVAL, "loader: first %zu + count %zu overflows", first, count);
+    ws_status st = WS_OK;
+    pthread_mutex_lock(&l->mu);
+    /* a run fully handed out makes room: its successor becomes the first */
+    if (l->n_runs == 2 && l->deliver_pos >= l->runs[1].pos0) {
+        l->runs[0] = l->runs[1];
+        l->n_runs = 1;
+    }
+    if (!l->running) {
+        st = wsi_error(err, WS_ESTATE, "ws_loader_queue: no run to follow; call ws_loader_start first");
+    } else if (l->n_runs == 2) {
+        st = wsi_error(err, WS_ESTATE, "ws_loader_queue: a run is queued already (epoch %llu); queue the next once "
+                       "the current run's batches have all been handed out", (unsigned long long)l->runs[1].epoch);
+    } else {
+        l->runs[1] = (run_span){.epoch = epoch, .first = first, .count = count, .pos0 = l->end_pos};
+        l->n_runs = 2;
+        l->end_pos += count;
+        pthread_cond_broadcast(&l->work);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return st;
+}
+
+static slot *find_pos(ws_loader *l, size_t pos) {
     for (int i = 0; i < l->n_slots; i++) {
         slot *s = &l->slots[i];
-        if (s->gen == l->gen && s->state != SLOT_FREE && s->state != SLOT_HELD && s->b.seq == seq) return s;
+        if (s->gen == l->gen && s->state != SLOT_FREE && s->state != SLOT_HELD && s->pos == pos) return s;
     }
     return NULL;
 }
 
+/* Adds seconds to the monotonic clock's now. */
+static struct timespec deadline_after(double seconds) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double whole = (double)t.tv_sec + seconds;
+    long sec = (long)whole;
+    long ns = t.tv_nsec + (long)((whole - (double)sec) * 1e9);
+    t.tv_sec = sec + ns / 1000000000L;
+    t.tv_nsec = ns % 1000000000L;
+    return t;
+}
+
 ws_status ws_loader_next(ws_loader *l, ws_batch **out, ws_error *err) {
+    return ws_loader_next_within(l, out, -1, err);
+}
+
+ws_status ws_loader_next_within(ws_loader *l, ws_batch **out, double timeout_s, ws_error *err) {
     *out = NULL;
     pthread_mutex_lock(&l->mu);
     ws_status st = WS_OK;
+    struct timespec until = deadline_after(timeout_s > 0 ? timeout_s : 0);
     if (!l->running) {
         st = wsi_error(err, WS_ESTATE, "ws_loader_next: no run; call ws_loader_start first");
         goto out;
@@ -544,10 +614,10 @@ ws_status ws_loader_next(ws_loader *l, ws_batch **out, ws_error *err) {
         st = l->failed;
         goto out;
     }
-    if (l->deliver_seq >= l->end_seq) goto out; /* the run is over */
+    if (l->deliver_pos >= l->end_pos) goto out; /* the runs are over */
     double t0 = ws_now_s();
     slot *s;
-    while (!(s = find_seq(l, l->deliver_seq)) || s->state != SLOT_READY) {
+    while (!(s = find_pos(l, l->deliver_pos)) || s->state != SLOT_READY) {
         if (!s) {
             int held = 0;
             for (int i = 0; i < l->n_slots; i++) held += l->slots[i].state == SLOT_HELD;
@@ -557,7 +627,13 @@ ws_status ws_loader_next(ws_loader *l, ws_batch **out, ws_error *err) {
                 goto out;
             }
         }
-        pthread_cond_wait(&l->ready, &l->mu);
+        if (timeout_s < 0) {
+            pthread_cond_wait(&l->ready, &l->mu);
+        } else if (timeout_s == 0 || pthread_cond_timedwait(&l->ready, &l->mu, &until) == ETIMEDOUT) {
+            /* a last look: the batch may have become ready as the wait ended */
+            if (!(s = find_pos(l, l->deliver_pos)) || s->state != SLOT_READY) goto out;
+            break;
+        }
     }
     double waited = ws_now_s() - t0;
     if (s->st != WS_OK) {
@@ -572,7 +648,7 @@ ws_status ws_loader_next(ws_loader *l, ws_batch **out, ws_error *err) {
     s->state = SLOT_HELD;
     s->b.wait_s = waited;
     s->b.decode_s = s->decode_s;
-    l->deliver_seq++;
+    l->deliver_pos++;
     l->totals.batches++;
     l->totals.samples += s->b.n;
     l->totals.wait_s += waited;
@@ -582,6 +658,14 @@ ws_status ws_loader_next(ws_loader *l, ws_batch **out, ws_error *err) {
 out:
     pthread_mutex_unlock(&l->mu);
     return st;
+}
+
+size_t ws_loader_remaining(const ws_loader *l) {
+    ws_loader *m = (ws_loader *)l; /* the lock, not the contents, changes */
+    pthread_mutex_lock(&m->mu);
+    size_t left = m->running && m->end_pos > m->deliver_pos ? m->end_pos - m->deliver_pos : 0;
+    pthread_mutex_unlock(&m->mu);
+    return left;
 }
 
 void ws_loader_release(ws_loader *l, ws_batch *b) {

@@ -315,6 +315,15 @@ extern "C" void ws_cuda_event_record_copy(ws_cuda_ctx *c, ws_cuda_event *e) {
     WS_CHECK_CUDA(cudaEventRecord(e->e, c->copy_stream));
 }
 extern "C" void ws_cuda_wait_event(ws_cuda_ctx *c, ws_cuda_event *e) { WS_CHECK_CUDA(cudaStreamWaitEvent(c->stream, e->e, 0)); }
+extern "C" void ws_cuda_copy_wait_event(ws_cuda_ctx *c, ws_cuda_event *e) {
+    WS_CHECK_CUDA(cudaStreamWaitEvent(c->copy_stream, e->e, 0));
+}
+extern "C" int ws_cuda_event_done(ws_cuda_event *e) {
+    cudaError_t r = cudaEventQuery(e->e);
+    if (r == cudaErrorNotReady) return 0;
+    WS_CHECK_CUDA(r); /* any other answer is an earlier kernel's failure: fatal, as in a step */
+    return 1;
+}
 extern "C" void ws_cuda_event_sync(ws_cuda_event *e) { WS_CHECK_CUDA(cudaEventSynchronize(e->e)); }
 extern "C" double ws_cuda_event_elapsed_s(ws_cuda_event *from, ws_cuda_event *to) {
     float ms = 0;

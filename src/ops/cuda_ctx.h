@@ -78,13 +78,18 @@ ws_status ws_cuda_graph_launch(ws_cuda_ctx *c, ws_cuda_graph *g, ws_error *err);
 void ws_cuda_graph_free(ws_cuda_graph *g); /* NULL is a no-op */
 int ws_cuda_capturing(const ws_cuda_ctx *c);
 
-/* Events on the compute stream, for timing phases of a step without stalling it. */
+/* Events on the compute stream, for timing phases of a step without stalling it, and on
+ * the copy stream, so that input uploads overlap compute: the compute stream waits for a
+ * copy's event (ws_cuda_wait_event), the copy stream for the compute work that last read
+ * the copy's destination (ws_cuda_copy_wait_event). */
 typedef struct ws_cuda_event ws_cuda_event;
 ws_status ws_cuda_event_create(ws_cuda_event **out, ws_error *err);
 void ws_cuda_event_free(ws_cuda_event *e);
 void ws_cuda_event_record(ws_cuda_ctx *c, ws_cuda_event *e);          /* on the compute stream */
 void ws_cuda_event_record_copy(ws_cuda_ctx *c, ws_cuda_event *e);     /* on the copy stream */
 void ws_cuda_wait_event(ws_cuda_ctx *c, ws_cuda_event *e);            /* compute waits for e */
+void ws_cuda_copy_wait_event(ws_cuda_ctx *c, ws_cuda_event *e);       /* the copy stream waits for e */
+int ws_cuda_event_done(ws_cuda_event *e);  /* 1: e has completed (or was never recorded); 0: not yet */
 void ws_cuda_event_sync(ws_cuda_event *e);                             /* the host waits for e */
 double ws_cuda_event_elapsed_s(ws_cuda_event *from, ws_cuda_event *to); /* both complete */
 

@@ -55,5 +55,7 @@ void ws_cuda_event_free(ws_cuda_event *e) { (void)e; }
 void ws_cuda_event_record(ws_cuda_ctx *c, ws_cuda_event *e) { (void)c, (void)e; }
 void ws_cuda_event_record_copy(ws_cuda_ctx *c, ws_cuda_event *e) { (void)c, (void)e; }
 void ws_cuda_wait_event(ws_cuda_ctx *c, ws_cuda_event *e) { (void)c, (void)e; }
+void ws_cuda_copy_wait_event(ws_cuda_ctx *c, ws_cuda_event *e) { (void)c, (void)e; }
+int ws_cuda_event_done(ws_cuda_event *e) { return (void)e, 1; }
 void ws_cuda_event_sync(ws_cuda_event *e) { (void)e; }
 double ws_cuda_event_elapsed_s(ws_cuda_event *from, ws_cuda_event *to) { return (void)from, (void)to, 0.0; }

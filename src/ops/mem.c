@@ -14,6 +14,7 @@ void wsi_mem_free_cuda(ws_cuda_ctx *c, void *p, size_t bytes);
 void wsi_mem_zero_cuda(ws_cuda_ctx *c, void *p, size_t bytes);
 void wsi_mem_copy_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes);
 void wsi_mem_upload_async_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes);
+void wsi_mem_upload_async_copy_stream_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes);
 void wsi_mem_download_async_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes);
 ws_status wsi_mem_upload_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes, ws_error *err);
 ws_status wsi_mem_download_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes, ws_error *err);
@@ -79,6 +80,16 @@ void ws_mem_upload_async(const ws_exec *ex, void *dst, const void *src_host, siz
 #endif
     (void)ex;
     if (bytes && dst != src_host) memmove(dst, src_host, bytes);
+}
+
+void ws_mem_upload_async_copy_stream(const ws_exec *ex, void *dst, const void *src_host, size_t bytes) {
+#if WS_HAVE_CUDA
+    if (ON_CUDA(ex)) {
+        wsi_mem_upload_async_copy_stream_cuda(ex->cuda, dst, src_host, bytes);
+        return;
+    }
+#endif
+    ws_mem_upload_async(ex, dst, src_host, bytes);
 }
 
 void ws_mem_download_async(const ws_exec *ex, void *dst_host, const void *src, size_t bytes) {

@@ -1,7 +1,8 @@
 /* ops/mem.h - memory of an exec's device: allocation, copies, zeroing, synchronisation,
  * and pinned host buffers for uploads.
  * defines: ws_mem_alloc, ws_mem_free, ws_mem_zero, ws_mem_copy, ws_mem_upload,
- *          ws_mem_download, ws_mem_upload_async, ws_mem_download_async, ws_mem_host_alloc, ws_mem_host_free,
+ *          ws_mem_download, ws_mem_upload_async, ws_mem_upload_async_copy_stream, ws_mem_download_async,
+ *          ws_mem_host_alloc, ws_mem_host_free,
  *          ws_exec_sync. Implementation: ops/mem.c (CPU) and ops/mem_cuda.cu (CUDA).
  *
  * CPU: 64-byte aligned malloc; copies are memcpy; sync does nothing. CUDA: cudaMalloc,
@@ -25,6 +26,10 @@ void ws_mem_free(const ws_exec *ex, void *p, size_t bytes);
 void ws_mem_zero(const ws_exec *ex, void *p, size_t bytes);
 void ws_mem_copy(const ws_exec *ex, void *dst, const void *src, size_t bytes); /* device to device */
 void ws_mem_upload_async(const ws_exec *ex, void *dst, const void *src_host, size_t bytes);
+/* The same on the context's copy stream (ops/cuda_ctx.h), so that an upload overlaps the
+ * compute stream's work; order it with events (ws_cuda_event_record_copy, then
+ * ws_cuda_wait_event before reading dst). src_host must be pinned. CPU: a copy. */
+void ws_mem_upload_async_copy_stream(const ws_exec *ex, void *dst, const void *src_host, size_t bytes);
 /* dst_host should be pinned (ws_mem_host_alloc) for the copy to be truly asynchronous; it
  * holds the data once the stream has passed this point (an event or ws_exec_sync). */
 void ws_mem_download_async(const ws_exec *ex, void *dst_host, const void *src, size_t bytes);

@@ -21,6 +21,10 @@ extern "C" void wsi_mem_upload_async_cuda(ws_cuda_ctx *c, void *dst, const void 
     if (bytes) WS_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream));
 }
 
+extern "C" void wsi_mem_upload_async_copy_stream_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes) {
+    if (bytes) WS_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->copy_stream));
+}
+
 extern "C" void wsi_mem_download_async_cuda(ws_cuda_ctx *c, void *dst, const void *src, size_t bytes) {
     if (bytes) WS_CHECK_CUDA(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream));
 }

@@ -9,7 +9,8 @@
  * the GPU's on CUDA), allocated once by wsi_step_setup. On CUDA the host side of a batch
  * (loaded samples, labels, indices) is pinned, so its upload is a plain async copy, and the
  * step's scalar results (loss, correct predictions, the fp16 overflow flag) come back
- * through one pinned block. */
+ * through one pinned block. The data loader's batches reach the GPU through two upload
+ * slots of their own (train/upload.h), copied while the step before computes. */
 #ifndef WS_TRAIN_RUN_H
 #define WS_TRAIN_RUN_H
 
@@ -58,6 +59,13 @@ typedef struct {
 } wsi_step_stats;
 
 struct wsi_forecast; /* the forecasting task's state (train/task_forecast.c) */
+struct wsi_upload;   /* batches on their way to the GPU (train/upload.h) */
+
+/* A run of the data loader: batches first .. first+count-1 of epoch (count 0: none). */
+typedef struct {
+    uint64_t epoch;
+    size_t first, count;
+} wsi_loader_run;
 
 typedef struct wsi_run {
     ws_train_opts o;
@@ -97,7 +105,9 @@ typedef struct wsi_run {
     wsi_step_stats *h_stats, *d_stats;
     int synthetic_on_device; /* CUDA + synthetic data: samples generated on the GPU */
     ws_loader *loader;       /* training samples decoded ahead by threads (none when generated on the GPU) */
+    wsi_loader_run loader_queued; /* the run queued behind the current one (the next epoch's) */
     int loader_u8;           /* its batches are uint8 NHWC, normalised on the GPU */
+    struct wsi_upload *upload; /* CUDA with a loader: its batches copied to the GPU a step ahead */
     size_t in_count;     /* C*H*W */
     wsi_scaler scaler;
     /* CUDA: the captured step, its events, and what the step measured */
@@ -107,14 +117,20 @@ typedef struct wsi_run {
     ws_cuda_graph *graphs[WSI_MAX_GRAPH_MICRO];
     int graph_failed;
     ws_cuda_event *ev_in, *ev_bwd, *ev_sync, *ev_end;
-    ws_cuda_event *ev_upload; /* a micro-batch's upload is done: its pinned source may be refilled */
+    ws_cuda_event *ev_upload; /* a micro-batch's upload is done: its pinned source may be refilled
+                                 (the paths without upload slots) */
+    ws_cuda_event *ev_micro;  /* after a micro-batch's compute: how long the next upload may wait */
     double gpu_compute_s, gpu_comm_s; /* cumulative, from the events */
 } wsi_run;
 
 /* The classification task's step buffers, loader and CUDA state (its task->setup). */
 ws_status wsi_step_setup(wsi_run *r, ws_error *err);
-/* Before an epoch's steps (from the current position): the loader's run for them. */
+/* Before an epoch's steps (from the current position): the loader's run for them, and the
+ * next epoch's queued behind it. */
 ws_status wsi_step_begin_epoch(wsi_run *r, long steps, ws_error *err);
+/* The upload slots' counts for the record (st->has_upload and the upload_ fields; the
+ * exposed loader wait into st->loader_wait_s); nothing without them. */
+void wsi_step_upload_facts(const wsi_run *r, ws_run_state *st);
 void wsi_step_free(wsi_run *r);
 /* The CUDA step's frame that every task's setup needs on a GPU (a no-op on the CPU): the
  * step's results on the device (d_stats), the events that time it, fp16 loss scaling, the

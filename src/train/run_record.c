@@ -253,6 +253,16 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
         cJSON_AddNumberToObject(dj, "loader_wait_s", st->loader_wait_s);
         cJSON_AddNumberToObject(dj, "loader_decode_s", st->loader_decode_s);
         cJSON_AddNumberToObject(dj, "gpu_decoded_samples", st->gpu_decoded);
+        cJSON_AddStringToObject(dj, "decoder", o->decoder == 1 ? "nvjpeg" : "cpu");
+        cJSON_AddNumberToObject(dj, "decode_threads", st->data_threads);
+        /* CUDA: the loader's batches through the upload slots (null without them) */
+        cJSON_AddItemToObject(dj, "upload_ahead",
+                              st->has_upload ? cJSON_CreateBool(o->upload_ahead) : cJSON_CreateNull());
+        cJSON_AddItemToObject(dj, "batches_uploaded", ws_json_num_or_null(st->has_upload, st->upload_batches));
+        cJSON_AddItemToObject(dj, "batches_uploaded_ahead", ws_json_num_or_null(st->has_upload, st->upload_ahead));
+        cJSON_AddItemToObject(dj, "upload_wait_s", ws_json_num_or_null(st->has_upload, st->upload_wait_s));
+        cJSON_AddItemToObject(dj, "loader_wait_overlapped_s",
+                              ws_json_num_or_null(st->has_upload, st->loader_wait_overlapped_s));
     }
     if (o->device == WS_DEVICE_CUDA) {
         /* the GPU rank 0 trained on, and how */
@@ -394,6 +404,7 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
         cJSON_AddNumberToObject(sj, "time_s", st->steady_time_s);
         cJSON_AddNumberToObject(sj, "samples", st->steady_samples);
         cJSON_AddNumberToObject(sj, "samples_per_s", st->steady_samples / st->steady_time_s);
+        cJSON_AddNumberToObject(sj, "data_s", st->steady_data_s);
         cJSON_AddItemToObject(sj, "energy_j", ws_json_num_or_null(st->steady_has_energy, st->steady_energy_j));
         cJSON_AddItemToObject(sj, "j_per_sample", ws_json_num_or_null(st->steady_has_energy && st->steady_samples > 0,
                                                                        st->steady_energy_j / st->steady_samples));

@@ -33,7 +33,13 @@ typedef struct {
     int evaluated;
     double val_loss, val_top1, val_top5;
     double lr;                  /* at the end of the epoch */
-    double time_s, data_s, compute_s, comm_s; /* comm: blocked in the gradient all-reduce */
+    /* time_s: the epoch's wall time; data_s: the steps' time getting their input, on the host's
+     * clock: waiting for the data loader (source -> CPU) and, on CUDA, for uploads not done yet
+     * (CPU -> GPU; a batch copied while the step before computed costs nothing here, its
+     * hidden loader wait is the record's data.loader_wait_overlapped_s); compute_s: CPU, the
+     * host's time in forward, backward and the optimizer; CUDA, the GPU's (events), from the
+     * input's conversion to the step's end; comm_s: blocked in the gradient all-reduce */
+    double time_s, data_s, compute_s, comm_s;
     int has_energy;
     double energy_j;            /* all measured devices */
     double energy_by_domain_j[WS_DOMAIN_COUNT];
@@ -79,6 +85,7 @@ typedef struct {
     int steady_done;
     long steady_from, steady_steps;
     double steady_time_s, steady_samples;
+    double steady_data_s;       /* of it, rank 0's data phase (the epochs' data_s) */
     int steady_has_energy;
     double steady_energy_j;
     char steady_energy_source[24];
@@ -92,6 +99,12 @@ typedef struct {
      * and the loader's waiting and decoding time (data/loader.h) */
     double data_corrupt_files, data_substituted, loader_wait_s, loader_decode_s, gpu_decoded;
     int data_threads;
+    /* CUDA: the loader's batches through the upload slots (train/upload.h): how many, how
+     * many of them were copied while the step before computed, the host's waits for copies
+     * (exposed), and its waits for the loader while the GPU computed (hidden; loader_wait_s
+     * is then the exposed part only) */
+    int has_upload;
+    double upload_batches, upload_ahead, upload_wait_s, loader_wait_overlapped_s;
     long skipped_steps;         /* fp16: overflowed steps the optimizer skipped */
     /* forecasting: the channels scored, and the rollout evaluation at the end of training
      * (lead k+1 steps in rollout[k]; recomputed by every session that ends the run, so not

@@ -12,11 +12,12 @@
  *
  * A step: each micro-batch's samples come in (host load, then on CUDA an async upload from
  * pinned memory and a conversion to NHWC in the run's storage type; synthetic data is
- * generated on the GPU instead), forward, loss, backward, the gradient all-reduce (its
- * buckets started from the model's grads_ready hook while backward runs), loss unscaling
- * (fp16) and the optimizer. On CUDA the compute part, from zeroing the gradients to the
- * optimizer, is captured once as a CUDA graph (single micro-batch steps; --cuda-graph) and
- * replayed, so the host enqueues one launch per step; the step's scalars (loss, hits,
+ * generated on the GPU instead; the data loader's batches are copied to the GPU on the copy
+ * stream while the step before computes, train/upload.h), forward, loss, backward, the
+ * gradient all-reduce (its buckets started from the model's grads_ready hook while backward
+ * runs), loss unscaling (fp16) and the optimizer. On CUDA the compute part, from zeroing
+ * the gradients to the optimizer, is captured once as a CUDA graph (one per micro-batch;
+ * --cuda-graph) and replayed, so the host enqueues one launch per step; the step's scalars (loss, hits,
  * overflow flag) come back in one pinned copy, and the host waits once per step on events,
  * which also time compute and the all-reduce wait on the GPU's own clock. The optimizer's
  * learning rate and the loss scale reach the device before each launch (ws_optim_prepare,
@@ -31,6 +32,7 @@
 #include "ops/convert.h"
 #include "ops/loss.h"
 #include "ops/mem.h"
+#include "train/upload.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -66,6 +68,8 @@ static ws_status open_loader(wsi_run *r, ws_error *err) {
     /* the CPU backend's cores belong to its OpenMP compute: one decode thread unless asked */
     lo.threads = o->data_threads > 0 ? o->data_threads : on_cuda(r) ? 0 : 1;
     lo.max_batch = (size_t)o->local_batch;
+    /* on CUDA the upload slots hold up to two of the ring's batches (train/upload.h) */
+    if (on_cuda(r)) lo.prefetch = 4 + WSI_UPLOAD_SLOTS;
     /* ImageNet's pixels cross PCIe as bytes and are normalised on the GPU; other datasets
      * as the CPU reference's fp32, so a GPU run sees exactly the CPU's numbers */
     r->loader_u8 = on_cuda(r) && !strcmp(ti->name, "imagenet");
@@ -81,14 +85,50 @@ static ws_status open_loader(wsi_run *r, ws_error *err) {
     }
     lo.indices = loader_indices;
     lo.indices_ctx = r;
-    return ws_loader_open(&r->loader, r->train, &lo, err);
+    ws_status st = ws_loader_open(&r->loader, r->train, &lo, err);
+    if (st != WS_OK || !on_cuda(r)) return st;
+    return wsi_upload_open(&r->upload, &r->ex, r->loader, lo.max_batch, ws_dataset_sample_bytes(r->train, lo.format),
+                           o->upload_ahead, err);
 }
 
+/* The loader's runs: this epoch's steps from the current position, and the next epoch's
+ * queued behind them, so that its first batches are decoded (and the first one uploaded)
+ * while this epoch's last steps train and while it is evaluated. A run that the last call
+ * queued and that is this one is left to go on; any other position restarts the loader
+ * (and drops what was uploaded ahead). Batches depend on (seed, epoch, index) and the
+ * samplers only, so queueing changes none of them. */
 ws_status wsi_step_begin_epoch(wsi_run *r, long steps, ws_error *err) {
     if (!r->loader || steps <= 0) return WS_OK;
-    size_t accum = (size_t)r->o.accum;
-    return ws_loader_start(r->loader, (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch * accum, (size_t)steps * accum,
-                           err);
+    const ws_train_opts *o = &r->o;
+    const size_t accum = (size_t)o->accum;
+    wsi_loader_run want = {(uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch * accum, (size_t)steps * accum};
+    ws_status st;
+    if (!(r->loader_queued.count > 0 && r->loader_queued.epoch == want.epoch && r->loader_queued.first == want.first &&
+          r->loader_queued.count == want.count)) {
+        wsi_upload_drop(r->upload);
+        if ((st = ws_loader_start(r->loader, want.epoch, want.first, want.count, err)) != WS_OK) return st;
+    }
+    r->loader_queued = (wsi_loader_run){0, 0, 0};
+    /* the next epoch's steps as train.c's loop will run them: a whole epoch, or up to the limit */
+    long total = o->steps > 0 ? o->steps : (long)o->epochs * r->steps_per_epoch;
+    long after = total - r->st.total_steps - steps;
+    long next = after < r->steps_per_epoch ? after : r->steps_per_epoch;
+    if (next <= 0) return WS_OK;
+    wsi_loader_run q = {want.epoch + 1, 0, (size_t)next * accum};
+    if ((st = ws_loader_queue(r->loader, q.epoch, q.first, q.count, err)) != WS_OK) return st;
+    r->loader_queued = q;
+    return WS_OK;
+}
+
+void wsi_step_upload_facts(const wsi_run *r, ws_run_state *st) {
+    if (!r->upload) return;
+    wsi_upload_stats us = wsi_upload_stats_get(r->upload);
+    st->has_upload = 1;
+    st->upload_batches = (double)us.batches;
+    st->upload_ahead = (double)us.ahead;
+    st->upload_wait_s = us.copy_wait_s;
+    st->loader_wait_s = us.loader_wait_s;
+    st->loader_wait_overlapped_s = us.loader_wait_overlapped_s;
 }
 
 ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
@@ -132,7 +172,8 @@ ws_status wsi_step_frame_setup(wsi_run *r, int graph_by_default, ws_error *err) 
     if ((st = alloc_dev(r, sizeof(wsi_step_stats), "step results", (void **)&r->d_stats, err)) != WS_OK) return st;
     if ((st = ws_cuda_event_create(&r->ev_in, err)) != WS_OK || (st = ws_cuda_event_create(&r->ev_bwd, err)) != WS_OK ||
         (st = ws_cuda_event_create(&r->ev_sync, err)) != WS_OK || (st = ws_cuda_event_create(&r->ev_end, err)) != WS_OK ||
-        (st = ws_cuda_event_create(&r->ev_upload, err)) != WS_OK)
+        (st = ws_cuda_event_create(&r->ev_upload, err)) != WS_OK ||
+        (st = ws_cuda_event_create(&r->ev_micro, err)) != WS_OK)
         return st;
     if (r->ex.precision == WS_FP16) {
         wsi_scaler *s = &r->scaler;
@@ -173,7 +214,8 @@ void wsi_step_frame_free(wsi_run *r) {
     ws_cuda_event_free(r->ev_sync);
     ws_cuda_event_free(r->ev_end);
     ws_cuda_event_free(r->ev_upload);
-    r->ev_in = r->ev_bwd = r->ev_sync = r->ev_end = r->ev_upload = NULL;
+    ws_cuda_event_free(r->ev_micro);
+    r->ev_in = r->ev_bwd = r->ev_sync = r->ev_end = r->ev_upload = r->ev_micro = NULL;
     if (!on_cuda(r)) return;
     ws_mem_free(ex, r->d_stats, sizeof(wsi_step_stats));
     ws_mem_free(ex, r->scaler.d_scale, sizeof(float));
@@ -185,6 +227,8 @@ void wsi_step_frame_free(wsi_run *r) {
 
 void wsi_step_free(wsi_run *r) {
     const ws_exec *ex = &r->ex;
+    wsi_upload_close(r->upload); /* gives its batches back: before the loader closes */
+    r->upload = NULL;
     ws_loader_close(r->loader);
     r->loader = NULL;
     wsi_step_frame_free(r);
@@ -224,9 +268,55 @@ static ws_status load_batch(wsi_run *r, const ws_dataset *ds, int split, size_t 
     return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
 }
 
+/* The loader's batch must be the one this micro-batch of this step trains on: a guard
+ * on the loader's runs (wsi_step_begin_epoch) and on what was uploaded ahead. */
+static ws_status check_batch(const wsi_run *r, int micro, size_t n, uint64_t epoch, size_t seq, ws_error *err) {
+    size_t want = (size_t)r->st.step_in_epoch * (size_t)r->o.accum + (size_t)micro;
+    if (n == 0)
+        return wsi_error(err, WS_ESTATE, "data loader: no batch for epoch %d step %ld (loader run too short)",
+                         r->st.epoch + 1, r->st.step_in_epoch + 1);
+    if (epoch != (uint64_t)r->st.epoch || seq != want)
+        return wsi_error(err, WS_ESTATE, "data loader: batch %zu of epoch %llu came for batch %zu of epoch %d (its "
+                         "runs are out of step with training)", seq, (unsigned long long)epoch + 1, want,
+                         r->st.epoch + 1);
+    return WS_OK;
+}
+
+/* CUDA: the uploaded batch into the model's input d_x (converted to the run's layout and
+ * storage type) and d_labels, on the compute stream. The conversion writes the one buffer
+ * the step's CUDA graph reads, from whichever upload slot the batch came in. */
+static ws_status load_uploaded(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err) {
+    wsi_device_batch db;
+    ws_status st = wsi_upload_next(r->upload, &db, err);
+    if (st != WS_OK) return st;
+    if ((st = check_batch(r, micro, db.n, db.epoch, db.seq, err)) != WS_OK) {
+        wsi_upload_done(r->upload);
+        return st;
+    }
+    const ws_dataset_info *di = ws_dataset_info_get(r->train);
+    size_t n = db.n;
+    *n_out = n;
+    *wait_s += db.loader_wait_s;
+    /* the step's GPU time starts here, with the conversion (train_step_cuda) */
+    if (micro == 0) ws_cuda_event_record(r->cuda, r->ev_in);
+    ws_mem_copy(&r->ex, r->d_labels, db.labels, n * sizeof(int32_t));
+    if (r->loader_u8) {
+        float mean[8], std[8];
+        for (int c = 0; c < di->c && c < 8; c++) {
+            mean[c] = (float)di->norm_mean[c];
+            std[c] = (float)di->norm_std[c];
+        }
+        st = ws_convert_input_u8(&r->ex, r->d_x, db.x, (int)n, di->c, di->h, di->w, mean, std);
+    } else {
+        st = ws_convert_input(&r->ex, r->d_x, db.x, (int)n, di->c, di->h, di->w);
+    }
+    wsi_upload_done(r->upload);
+    return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
+}
+
 /* Micro-batch `micro` of the current step into d_x and d_labels: the loader's next batch
- * (decoded ahead; its buffer is given back once uploaded), or made directly (synthetic
- * samples on the GPU). *wait_s: how long the step waited for its samples. */
+ * (decoded ahead; on CUDA uploaded ahead too, load_uploaded), or made directly (synthetic
+ * samples on the GPU). *wait_s: how long the step waited for the loader. */
 ws_status wsi_classify_load_micro(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err) {
     if (!r->loader) {
         size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
@@ -234,44 +324,21 @@ ws_status wsi_classify_load_micro(wsi_run *r, int micro, size_t *n_out, double *
         *n_out = n;
         return load_batch(r, r->train, 0, n, err);
     }
+    if (r->upload) return load_uploaded(r, micro, n_out, wait_s, err);
     ws_batch *b = NULL;
     ws_status st = ws_loader_next(r->loader, &b, err);
-    if (st != WS_OK) return st;
-    if (!b)
-        return wsi_error(err, WS_ESTATE, "data loader: no batch for epoch %d step %ld (loader run too short)",
-                         r->st.epoch + 1, r->st.step_in_epoch + 1);
-    const ws_dataset_info *di = ws_dataset_info_get(r->train);
+    if (st == WS_OK) st = check_batch(r, micro, b ? b->n : 0, b ? b->epoch : 0, b ? b->seq : 0, err);
+    if (st != WS_OK) {
+        ws_loader_release(r->loader, b);
+        return st;
+    }
     size_t n = b->n;
     *n_out = n;
     *wait_s += b->wait_s;
-    if (!on_cuda(r)) {
-        memcpy(r->h_x, b->x, n * r->in_count * sizeof(float));
-        memcpy(r->h_labels, b->labels, n * sizeof(int32_t));
-        ws_loader_release(r->loader, b);
-        return WS_OK;
-    }
-    ws_mem_upload_async(&r->ex, r->d_labels, b->labels, n * sizeof(int32_t));
-    if (r->loader_u8) {
-        const uint8_t *src = b->x;
-        if (!b->x_on_device) {
-            ws_mem_upload_async(&r->ex, r->d_stage, b->x, n * r->in_count);
-            src = (const uint8_t *)r->d_stage;
-        }
-        float mean[8], std[8];
-        for (int c = 0; c < di->c && c < 8; c++) {
-            mean[c] = (float)di->norm_mean[c];
-            std[c] = (float)di->norm_std[c];
-        }
-        st = ws_convert_input_u8(&r->ex, r->d_x, src, (int)n, di->c, di->h, di->w, mean, std);
-    } else {
-        ws_mem_upload_async(&r->ex, r->d_stage, b->x, n * r->in_count * sizeof(float));
-        st = ws_convert_input(&r->ex, r->d_x, r->d_stage, (int)n, di->c, di->h, di->w);
-    }
-    /* the buffer goes back to the loader once the copies have read it */
-    ws_cuda_event_record(r->cuda, r->ev_upload);
-    ws_cuda_event_sync(r->ev_upload);
+    memcpy(r->h_x, b->x, n * r->in_count * sizeof(float));
+    memcpy(r->h_labels, b->labels, n * sizeof(int32_t));
     ws_loader_release(r->loader, b);
-    return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
+    return WS_OK;
 }
 
 static void on_grads_ready(void *ctx, size_t offset, size_t count) {
@@ -456,16 +523,18 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
     for (int micro = 0; micro < r->o.accum; micro++) {
         double t0 = ws_now_s();
         ws_meter_phase_enter(r->meter, r->phase_data);
-        /* the pinned batch buffers are refilled only once the previous upload is done */
-        if (micro > 0) ws_cuda_event_sync(r->ev_upload);
+        /* the pinned batch buffers are refilled only once the previous upload is done (the
+         * upload slots keep their own order: train/upload.h) */
+        if (micro > 0 && !r->upload) ws_cuda_event_sync(r->ev_upload);
         size_t n = 0;
         double waited = 0;
         if ((st = r->task->load_micro(r, micro, &n, &waited, err)) != WS_OK) return st;
         micro_n[micro] = n;
-        ws_cuda_event_record(r->cuda, r->ev_upload);
+        if (!r->upload) ws_cuda_event_record(r->cuda, r->ev_upload);
         *data_s += ws_now_s() - t0;
         ws_meter_phase_enter(r->meter, r->phase_compute);
-        if (micro == 0) ws_cuda_event_record(r->cuda, r->ev_in);
+        /* with upload slots, load_micro recorded ev_in before the input conversion */
+        if (micro == 0 && !r->upload) ws_cuda_event_record(r->cuda, r->ev_in);
         if (graph) {
             st = run_graph(r, micro, n, err);
         } else {
@@ -474,6 +543,11 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
         }
         if (st != WS_OK) return st;
         samples += (double)n;
+        /* the next micro-batch's upload overlaps this one's forward and backward */
+        if (r->upload && micro < r->o.accum - 1) {
+            ws_cuda_event_record(r->cuda, r->ev_micro);
+            if ((st = wsi_upload_ahead(r->upload, r->ev_micro, err)) != WS_OK) return st;
+        }
     }
     if (!graph) {
         ws_cuda_event_record(r->cuda, r->ev_bwd);
@@ -484,6 +558,9 @@ static ws_status train_step_cuda(wsi_run *r, double lr, double *loss_out, double
         ws_mem_copy(&r->ex, &r->d_stats->found_inf, r->scaler.d_found_inf, sizeof(int));
     ws_mem_download_async(&r->ex, r->h_stats, r->d_stats, sizeof(wsi_step_stats));
     ws_cuda_event_record(r->cuda, r->ev_end);
+    /* the next step's first batch goes up while this step computes; eagerly only until
+     * backward ends, after which the host times the all-reduce wait */
+    if (r->upload && (st = wsi_upload_ahead(r->upload, graph ? r->ev_end : r->ev_bwd, err)) != WS_OK) return st;
     double compute, comm = 0;
     if (graph) {
         ws_cuda_event_sync(r->ev_end);

@@ -54,6 +54,7 @@ ws_train_opts ws_train_opts_default(void) {
     o.synthetic_h = o.synthetic_w = 224;
     o.synthetic_classes = 1000;
     o.data_fraction = 1.0;
+    o.upload_ahead = 1;
     o.crop_size = 224;
     o.resize_size = 256;
     o.crop_scale_min = 0.08;
@@ -266,6 +267,7 @@ static void device_facts(run *r) {
         st->loader_decode_s = lt.decode_s;
         st->gpu_decoded = (double)lt.gpu_decoded;
         st->data_threads = r->o.data_threads;
+        wsi_step_upload_facts(r, st);
     }
     if (!r->cuda) return;
     snprintf(st->device_name, sizeof st->device_name, "%s", ws_cuda_device_name(r->cuda));
@@ -358,8 +360,16 @@ static void phase_totals(run *r, double out[4]) {
 typedef struct {
     int region;
     long step0;
-    double t0, samples0;
+    double t0, samples0, data0;
 } steady_window;
+
+/* This rank's data-phase seconds so far: the rows' and the epoch in progress' (between
+ * steps, before its row is added). */
+static double data_so_far(const run *r) {
+    double s = r->st.ep_data_s;
+    for (size_t i = 0; i < r->st.n_rows; i++) s += r->st.rows[i].data_s;
+    return s;
+}
 
 static void steady_begin(run *r, steady_window *sw) {
     sw->region = -1;
@@ -367,6 +377,7 @@ static void steady_begin(run *r, steady_window *sw) {
     sw->step0 = r->st.total_steps;
     sw->t0 = ws_now_s();
     sw->samples0 = r->st.total_samples;
+    sw->data0 = data_so_far(r);
 }
 
 static ws_status steady_end(run *r, steady_window *sw, ws_error *err) {
@@ -377,6 +388,7 @@ static ws_status steady_end(run *r, steady_window *sw, ws_error *err) {
     st->steady_steps = st->total_steps - sw->step0;
     st->steady_time_s = ws_now_s() - sw->t0;
     st->steady_samples = st->total_samples - sw->samples0;
+    st->steady_data_s = data_so_far(r) - sw->data0;
     ws_epoch_row row;
     memset(&row, 0, sizeof row);
     size_t nd = ws_meter_device_count(r->meter);
@@ -407,7 +419,7 @@ static ws_status steady_end(run *r, steady_window *sw, ws_error *err) {
 static ws_status run_epochs(run *r, ws_error *err) {
     const ws_train_opts *o = &r->o;
     long total_limit = o->steps > 0 ? o->steps : (long)o->epochs * r->steps_per_epoch;
-    steady_window sw = {-1, 0, 0, 0};
+    steady_window sw = {-1, 0, 0, 0, 0};
     const long steady_at = r->st.total_steps + (o->timing_warmup_steps > 0 ? o->timing_warmup_steps : 0);
     if (steady_at == r->st.total_steps && steady_at < total_limit) steady_begin(r, &sw);
     int last_epoch = o->steps > 0 ? (int)((o->steps + r->steps_per_epoch - 1) / r->steps_per_epoch) : o->epochs;

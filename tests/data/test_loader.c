@@ -1,12 +1,15 @@
 /* tests/data/test_loader.c - the prefetching loader (data/loader.c): batches come strictly
  * in order with the sampler's indices and exactly ws_dataset_load_ex's samples, whatever the
  * thread and buffer counts (random ImageNet crops included); several epochs and restarts;
- * stopping mid-epoch (no hang; ASan finds no leak); errors of a sample, of the callback and
+ * a queued run (the next epoch) follows the current one without a gap and is made while the
+ * current one ends; waiting with a time limit; stopping mid-epoch (no hang; ASan finds no
+ * leak); errors of a sample, of the callback and
  * of the consumer (holding every buffer) surface as statuses; the caller's allocator is
  * used; waiting and decoding times are measured; the nvJPEG decoder is refused where there
  * is none, and for what it cannot do. */
 #include "ws_test.h"
 #include "jpeg_tree.h"
+#include "loader_fixture.h"
 #include "core/error.h"
 #include "core/timeutil.h"
 #include "data/loader.h"
@@ -14,29 +17,8 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-static ws_dataset *synthetic(size_t count, int hw) {
-    ws_synthetic_opts o = ws_synthetic_opts_default();
-    o.count = count;
-    o.c = 3;
-    o.h = o.w = hw;
-    o.classes = 5;
-    o.seed = 1;
-    ws_dataset *d;
-    ws_error err = {0};
-    WS_TEST_OK(ws_dataset_open_synthetic(&d, &o, WS_SPLIT_TRAIN, &err));
-    return d;
-}
-
-static ws_sampler *sampler_for(const ws_dataset *d, int batch) {
-    ws_sampler_opts so = ws_sampler_opts_default();
-    so.seed = 2;
-    so.local_batch = batch;
-    ws_sampler *s;
-    ws_error err = {0};
-    const ws_dataset_info *info = ws_dataset_info_get(d);
-    WS_TEST_OK(ws_sampler_open(&s, ws_dataset_labels(d), info->count, info->classes, &so, &err));
-    return s;
-}
+static ws_dataset *synthetic(size_t count, int hw) { return fixture_synthetic(count, hw, 5, 1); }
+static ws_sampler *sampler_for(const ws_dataset *d, int batch) { return fixture_sampler(d, batch, 2); }
 
 /* Runs a whole epoch through a loader and checks every batch against a direct load. */
 static void check_epoch(ws_loader *l, const ws_dataset *d, ws_sampler *ref, uint64_t epoch, ws_sample_format fmt) {
@@ -182,6 +164,124 @@ static ws_loader_opts every_index_opts(size_t *per, int threads, int prefetch) {
     return o;
 }
 
+/* A run queued behind the current one: its batches come right after, in order, with a
+ * direct load's content, and are made before the consumer reaches them. */
+static void test_queued_run_follows(void **state) {
+    (void)state;
+    ws_dataset *d = synthetic(203, 9);
+    ws_sampler *s = sampler_for(d, 16), *ref = sampler_for(d, 16);
+    ws_loader_opts o = ws_loader_opts_default();
+    o.threads = 3;
+    o.prefetch = 4;
+    o.max_batch = 16;
+    o.indices = ws_loader_sampler_indices;
+    o.indices_ctx = s;
+    ws_loader *l;
+    ws_error err = {0};
+    WS_TEST_OK(ws_loader_open(&l, d, &o, &err));
+    assert_int_equal(ws_loader_queue(l, 1, 0, 13, &err), WS_ESTATE); /* nothing to follow */
+    assert_non_null(strstr(err.msg, "ws_loader_start"));
+    assert_int_equal(ws_loader_remaining(l), 0);
+    WS_TEST_OK(ws_loader_start(l, 0, 5, 8, &err)); /* epoch 0 from step 5, then all of epoch 1 */
+    WS_TEST_OK(ws_loader_queue(l, 1, 0, 13, &err));
+    assert_int_equal(ws_loader_queue(l, 2, 0, 13, &err), WS_ESTATE); /* one at a time */
+    assert_non_null(strstr(err.msg, "queued already"));
+    assert_int_equal(ws_loader_remaining(l), 21);
+    size_t bytes = ws_dataset_sample_bytes(d, WS_SAMPLES_NCHW_F32);
+    float *want = malloc(16 * bytes);
+    int64_t idx[16];
+    int32_t lab[16];
+    for (size_t k = 0; k < 21; k++) {
+        uint64_t epoch = k < 8 ? 0 : 1;
+        size_t seq = k < 8 ? 5 + k : k - 8;
+        ws_batch *b;
+        WS_TEST_OK(ws_loader_next(l, &b, &err));
+        assert_non_null(b);
+        assert_int_equal(b->epoch, epoch);
+        assert_int_equal(b->seq, seq);
+        size_t n = ws_sampler_batch(ref, epoch, seq, idx);
+        assert_int_equal(b->n, n);
+        ws_load_opts lo = {.epoch = epoch, .format = WS_SAMPLES_NCHW_F32};
+        WS_TEST_OK(ws_dataset_load_ex(d, idx, n, &lo, want, lab, &err));
+        assert_memory_equal(b->labels, lab, n * sizeof *lab);
+        if (memcmp(b->x, want, n * bytes)) fail_msg("batch %zu (epoch %llu seq %zu) differs from a direct load", k,
+                                                    (unsigned long long)epoch, seq);
+        ws_loader_release(l, b);
+        assert_int_equal(ws_loader_remaining(l), (k < 8 ? 20 : 22) - k);
+        /* the first run handed out: the next may be queued (epoch 2's first two steps) */
+        if (k == 7) {
+            WS_TEST_OK(ws_loader_queue(l, 2, 0, 2, &err));
+            assert_int_equal(ws_loader_remaining(l), 15);
+        }
+    }
+    ws_batch *b;
+    for (size_t k = 0; k < 2; k++) {
+        WS_TEST_OK(ws_loader_next(l, &b, &err));
+        assert_int_equal(b->epoch, 2);
+        assert_int_equal(b->seq, k);
+        ws_loader_release(l, b);
+    }
+    WS_TEST_OK(ws_loader_next(l, &b, &err));
+    assert_null(b);
+    assert_int_equal(ws_loader_totals_get(l).batches, 23);
+    /* a new start forgets the queue */
+    WS_TEST_OK(ws_loader_start(l, 3, 0, 1, &err));
+    WS_TEST_OK(ws_loader_queue(l, 4, 0, 1, &err));
+    WS_TEST_OK(ws_loader_start(l, 5, 2, 1, &err));
+    WS_TEST_OK(ws_loader_next(l, &b, &err));
+    assert_int_equal(b->epoch, 5);
+    assert_int_equal(b->seq, 2);
+    ws_loader_release(l, b);
+    WS_TEST_OK(ws_loader_next(l, &b, &err));
+    assert_null(b);
+    free(want);
+    ws_loader_close(l);
+    ws_sampler_close(s);
+    ws_sampler_close(ref);
+    ws_dataset_close(d);
+}
+
+/* ws_loader_next_within: nothing yet is no error and costs no more than asked; a queued
+ * run's first batch is made while the consumer does not ask (the threads went on past the
+ * end of the first run). */
+static void test_next_within_and_queue_ahead(void **state) {
+    (void)state;
+    slow_impl m = {.sleep_s = 0.05, .fail_index = -1};
+    ws_dataset *d = slow_dataset(&m, 1000);
+    size_t per = 4;
+    ws_loader_opts o = every_index_opts(&per, 1, 3);
+    ws_loader *l;
+    ws_error err = {0};
+    WS_TEST_OK(ws_loader_open(&l, d, &o, &err));
+    WS_TEST_OK(ws_loader_start(l, 0, 0, 1, &err));
+    WS_TEST_OK(ws_loader_queue(l, 1, 10, 1, &err));
+    ws_batch *b;
+    double t0 = ws_now_s();
+    WS_TEST_OK(ws_loader_next_within(l, &b, 0, &err)); /* the batch needs 4 x 0.05 s */
+    assert_null(b);
+    WS_TEST_OK(ws_loader_next_within(l, &b, 0.01, &err));
+    assert_null(b);
+    double waited = ws_now_s() - t0;
+    assert_true(waited >= 0.009);
+    assert_int_equal(ws_loader_remaining(l), 2);
+    WS_TEST_OK(ws_loader_next_within(l, &b, 30, &err));
+    assert_non_null(b);
+    assert_int_equal(b->seq, 0);
+    ws_loader_release(l, b);
+    /* the queued run's batch comes without another call to start (within 30 s: it needs 0.2) */
+    WS_TEST_OK(ws_loader_next_within(l, &b, 30, &err));
+    assert_non_null(b);
+    assert_int_equal(b->epoch, 1);
+    assert_int_equal(b->seq, 10);
+    assert_int_equal(b->indices[0], 40);
+    ws_loader_release(l, b);
+    WS_TEST_OK(ws_loader_next_within(l, &b, 0, &err));
+    assert_null(b);
+    assert_int_equal(ws_loader_remaining(l), 0);
+    ws_loader_close(l);
+    ws_dataset_close(d);
+}
+
 static void test_stop_mid_epoch_and_restart(void **state) {
     (void)state;
     slow_impl m = {.sleep_s = 0.002, .fail_index = -1};
@@ -291,13 +391,13 @@ static void test_errors_surface_at_next(void **state) {
 
 typedef struct {
     int allocs, frees;
-    size_t bytes;
+    size_t bytes; /* the largest */
 } counting;
 
 static void *count_alloc(void *ctx, size_t n) {
     counting *c = ctx;
     c->allocs++;
-    c->bytes = n;
+    if (n > c->bytes) c->bytes = n;
     return malloc(n);
 }
 
@@ -322,15 +422,15 @@ static void test_allocator_and_options(void **state) {
     ws_loader *l;
     ws_error err = {0};
     WS_TEST_OK(ws_loader_open(&l, d, &o, &err));
-    assert_int_equal(c.allocs, 3); /* one buffer per prefetch slot, at open */
+    assert_int_equal(c.allocs, 6); /* samples and labels per prefetch slot, at open */
     assert_int_equal(c.bytes, 8 * 3 * 4 * 4 * sizeof(float));
     WS_TEST_OK(ws_loader_start(l, 0, 0, 5, &err));
     ws_batch *b;
     WS_TEST_OK(ws_loader_next(l, &b, &err));
     ws_loader_release(l, b);
-    assert_int_equal(c.allocs, 3); /* nothing per batch */
+    assert_int_equal(c.allocs, 6); /* nothing per batch */
     ws_loader_close(l);
-    assert_int_equal(c.frees, 3);
+    assert_int_equal(c.frees, 6);
 
     ws_loader_opts bad = o;
     bad.max_batch = 0;
@@ -366,6 +466,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_content),
         cmocka_unit_test(test_imagenet_same_whatever_the_threads),
+        cmocka_unit_test(test_queued_run_follows),
+        cmocka_unit_test(test_next_within_and_queue_ahead),
         cmocka_unit_test(test_stop_mid_epoch_and_restart),
         cmocka_unit_test(test_errors_surface_at_next),
         cmocka_unit_test(test_allocator_and_options),

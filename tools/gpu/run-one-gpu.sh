@@ -25,6 +25,12 @@
 #               run with WATTSCALE_PROFILE=1 and DEBUG logs: each shape's choices land in
 #               conv-api/conv-choices.txt, samples/s and process wall time (planning
 #               included) in conv-api/summary.txt              (~4-5 min, estimated, not measured)
+#   imagenet-e2e  issue #8's goal, decoding is not the bottleneck: an ImageNet-like tree of
+#               25,600 JPEGs (10 x 2,560, ~500x375; 100 steps of 256 per epoch), then ResNet-50
+#               bf16 LBS 256, 60 steps (steady window: the last 50) with synthetic data made
+#               on the GPU, CPU decoding with 16 and 15 threads, nvJPEG, and 16 threads with
+#               --upload-ahead off, in turn, twice; prints samples/s, J/sample and the data
+#               phase's share of the steady window of each run, and the means (~4 min)
 # NCCL_NVLS_ENABLE=0 as everywhere. Everything also goes into $OUT/one-gpu.tar.gz; checkpoints
 # (*.wstf) never come back (too large).
 set -uo pipefail
@@ -123,7 +129,65 @@ for p in "${phases[@]}"; do
       grep -E "conv [0-9]+x[0-9]+x" "$d/profile.log" > "$d/conv-choices.txt"
       grep -E "planned in" "$d/conv-choices.txt" | tail -1
       grep -cE "(fwd|dx|dx\+|dw): graph" "$d/conv-choices.txt" | sed 's/^/routes won by the graph API: /' ;;
-    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum conv-api)" >&2; rc=2 ;;
+    imagenet-e2e)
+      tree=/tmp/ws-e2e-tree
+      if [ ! -d $tree/train ]; then
+        build-gpu/bin/ws_make_jpeg_tree $tree --classes 10 --train 2560 --val 2 --threads "$(nproc)" \
+          > "$OUT/$p/tree.log" 2>&1 || { rc=1; tail -5 "$OUT/$p/tree.log"; continue; }
+      fi
+      cat "$OUT/$p/tree.log" 2>/dev/null
+      e2e=(train --model resnet50 --device cuda --precision bf16 --local-batch 256 --steps 60 --timing-warmup-steps 10
+           --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant --log-every 1000000)
+      for round in 1 2; do
+        for v in synthetic cpu16 cpu15 nvjpeg cpu16-sync; do
+          case $v in
+            synthetic)  f=(--data synthetic --synthetic-count 2000000) ;;
+            cpu16)      f=(--data imagenet:$tree --data-threads 16) ;;
+            cpu15)      f=(--data imagenet:$tree --data-threads 15) ;;
+            nvjpeg)     f=(--data imagenet:$tree --data-threads 16 --decoder nvjpeg) ;;
+            cpu16-sync) f=(--data imagenet:$tree --data-threads 16 --upload-ahead off) ;;
+          esac
+          $ws "${e2e[@]}" "${f[@]}" --out "$OUT/$p/$v-r$round" > "$OUT/$p/$v-r$round.log" 2>&1 \
+            || { rc=1; tail -3 "$OUT/$p/$v-r$round.log"; }
+          rm -f "$OUT/$p/$v-r$round"/*.wstf
+        done
+      done
+      python3 - "$OUT/$p" <<'PY' 2>&1 | tee "$OUT/$p/summary.txt"
+import glob, json, os, sys
+d = sys.argv[1]
+def fmt(v, spec):
+    return format(v, spec) if isinstance(v, (int, float)) else "-"
+rows = {}
+print("samples/s, J/sample, data share: the steady window; ahead (batches uploaded ahead) and waits: the whole run")
+print(f"{'run':16} {'samples/s':>10} {'J/sample':>9} {'data share':>10} {'ahead':>9} {'upload wait s':>13} "
+      f"{'loader wait s':>13} {'hidden wait s':>13}")
+for f in sorted(glob.glob(f"{d}/*/run.json")):
+    name = os.path.basename(os.path.dirname(f))
+    r = json.load(open(f))
+    s, data = r["totals"].get("steady") or {}, r.get("data") or {}
+    if not s:
+        print(f"{name:16} no steady window (status {r.get('status')})")
+        continue
+    share = s["data_s"] / s["time_s"]
+    up = data.get("batches_uploaded")
+    ahead = f"{data.get('batches_uploaded_ahead')}/{up}" if up is not None else "-"
+    print(f"{name:16} {s['samples_per_s']:10.1f} {fmt(s.get('j_per_sample'), '.4f'):>9} {share:10.2%} {ahead:>9} "
+          f"{fmt(data.get('upload_wait_s'), '.3f'):>13} {fmt(data.get('loader_wait_s'), '.3f'):>13} "
+          f"{fmt(data.get('loader_wait_overlapped_s'), '.3f'):>13}")
+    rows.setdefault(name.rsplit("-r", 1)[0], []).append((s["samples_per_s"], s.get("j_per_sample"), share))
+def mean(xs):
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    return sum(xs) / len(xs) if xs else None
+print("means over the rounds (steady window: steps 11-60):")
+base = mean([x[0] for x in rows.get("synthetic", [])])
+for v, rs in rows.items():
+    sps = mean([x[0] for x in rs])
+    rel = f", {sps / base:.1%} of synthetic" if base else ""
+    print(f"  {v:12} {sps:8.1f} samples/s, {fmt(mean([x[1] for x in rs]), '.4f')} J/sample, "
+          f"data share {mean([x[2] for x in rs]):.2%}{rel} ({len(rs)} runs)")
+PY
+      ;;
+    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum conv-api imagenet-e2e)" >&2; rc=2 ;;
   esac
 done
 # a device call returns only a few files: everything (less checkpoints) in one archive too
