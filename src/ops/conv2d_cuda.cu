@@ -262,12 +262,16 @@ static ws_status legacy_find(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *
     return WS_OK;
 }
 
-/* Heuristic choice that fits what is reserved: for shapes never planned, and for a
+/* The workspace a step may use beside p's dW stage: what is reserved now. */
+static size_t reserved_for(const ws_cuda_ctx *c, const struct wsi_conv_plan *p) {
+    return c->workspace_bytes > p->dw_stage ? c->workspace_bytes - p->dw_stage : 0;
+}
+
+/* Heuristic choice that fits avail bytes of workspace: for shapes never planned, and for a
  * graph-API shape whose call has misaligned pointers. Fatal when even the workspace-free
  * algorithms are unavailable (cannot happen for valid shapes). */
-static void legacy_heuristic(ws_cuda_ctx *c, struct wsi_conv_plan *p) {
+static void legacy_heuristic(ws_cuda_ctx *c, struct wsi_conv_plan *p, size_t avail) {
     cudnnHandle_t h = c->cudnn;
-    size_t avail = c->workspace_bytes > p->dw_stage ? c->workspace_bytes - p->dw_stage : 0;
     int got = 0, i;
     {
         cudnnConvolutionFwdAlgoPerf_t perf[16];
@@ -699,9 +703,25 @@ static void describe(struct wsi_conv_plan *p) {
     }
 }
 
+/* A deterministic context takes cuDNN's heuristic choice, untimed, whatever
+ * WATTSCALE_CUDNN_API says: choices by timing differ between processes when two candidates
+ * run about as fast, and different algorithms round differently, so two deterministic runs
+ * of the same job parted after a few steps (test_train_imagenet_cuda on an H200, 2026-12-01:
+ * 8e-3 relative by step 14 with the graph API timed in). As PyTorch with deterministic
+ * algorithms and benchmark mode off. */
 static ws_status plan_shape(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *err) {
     double t0 = ws_now_s();
     ws_status st;
+    if (c->deterministic) {
+        legacy_heuristic(c, p, workspace_limit(c)); /* plan time: the workspace is reserved after */
+        p->route[R_FWD].ws = p->fwd_ws;
+        p->route[R_DX].ws = p->route[R_DX_ACC].ws = p->bwd_data_ws;
+        p->route[R_DW].ws = p->bwd_filter_ws;
+        p->measured = 1;
+        describe(p);
+        ws_log(WS_LOG_DEBUG, "%s: %s (deterministic: cuDNN's heuristic choice, untimed)", p->name, p->apis);
+        return WS_OK;
+    }
     if (c->conv_api != WSI_CONV_API_GRAPH && (st = legacy_find(c, p, err)) != WS_OK) return st;
     p->route[R_FWD].ws = p->fwd_ws;
     p->route[R_DX].ws = p->route[R_DX_ACC].ws = p->bwd_data_ws;
@@ -747,7 +767,7 @@ static struct wsi_conv_plan *plan_for_step(ws_cuda_ctx *c, const ws_conv2d_desc 
     if (p) return p;
     ws_error e = {WS_OK, ""};
     if (!(p = new_plan(c, d, act, &e))) ws_fatal("%s", e.msg);
-    legacy_heuristic(c, p);
+    legacy_heuristic(c, p, reserved_for(c, p));
     for (int r = 0; r < R_COUNT; r++)
         p->route[r].ws = r == R_FWD ? p->fwd_ws : r == R_DW ? p->bwd_filter_ws : p->bwd_data_ws;
     describe(p);
@@ -800,7 +820,7 @@ static void step(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, const void *x, 
             graph = 0;
         }
     }
-    if (!graph && !p->legacy_ready) legacy_heuristic(c, p);
+    if (!graph && !p->legacy_ready) legacy_heuristic(c, p, reserved_for(c, p));
     char *stage = (char *)c->workspace;
     cudnnStatus_t s = run_route(c, p, r, graph ? &rt->plan : NULL, graph ? rt->staged : p->act != WS_FP32, 1, x, w, y,
                                 dx, dw, stage, stage + p->dw_stage);
