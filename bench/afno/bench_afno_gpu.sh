@@ -77,20 +77,7 @@ for prec in "${precs[@]}"; do
     grep "lbs $lbs" "$out/torch-$name.log"
     # the modes that did not finish (a timeout) are recorded as skipped; a failure only when
     # the eager mode has no result
-    python3 - "$out/torch-$name/bench_torch_afno.json" "$modes" "$lbs" "$rc" "$limit" <<'PY'
-import json, os, sys
-f, modes, lbs, rc, limit = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-j = json.load(open(f)) if os.path.exists(f) else {"schema": "wattscale.bench_torch_afno/1", "env": {}, "runs": []}
-have = {r["mode"] for r in j["runs"]}
-why = f"timed out: the process hit its {limit} s limit" if rc in (124, 137) else f"the process exited {rc}"
-for m in modes:
-    if m not in have:
-        j["runs"].append({"mode": m, "lbs": lbs, "skipped": why + (" (torch.compile warm-up)" if "compile" in m else "")})
-os.makedirs(os.path.dirname(f), exist_ok=True)
-json.dump(j, open(f, "w"), indent=1)
-eager = [r for r in j["runs"] if r["mode"] == modes[0]]
-sys.exit(0 if eager and ("samples_per_s" in eager[0] or eager[0].get("oom")) else 1)
-PY
+    python3 bench/afno/torch_outcome.py "$out/torch-$name/bench_torch_afno.json" "$modes" "$lbs" "$rc" "$limit"
     [ $? -ne 0 ] && { failed+=("torch $name (exit $rc$([ $rc = 124 ] && echo ': timed out'))"); tail -5 "$out/torch-$name.log"; }
   done
 done

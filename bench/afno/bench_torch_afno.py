@@ -25,7 +25,9 @@ Energy: NVML's total-energy counter (pynvml, mJ) read around each timed window, 
 torch.cuda.synchronize(); the counter advanced 10 times a second on the H100s of docs/results.md,
 so each window carries +-2 x 0.1 s x mean power (written as uncertainty_j). Idle power is read
 over 2 s before the first run. Matrix-product flops per sample (an estimate: FFTs and
-element-wise work left out; training = 3 x forward) give achieved TFLOP/s."""
+element-wise work left out; training = 3 x forward) give achieved TFLOP/s.
+bench/afno/torch_ddp_afno.py (the same on N GPUs with DDP) imports the network, the step and
+the settings from here (build_net, make_step, exact_fp32, base_env)."""
 import argparse
 import json
 import os
@@ -39,6 +41,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "fixtures"))
 from afnonet_torch import AFNONet, FULL_CONFIG, FULL_PARAMS, init_fourcastnet, param_count, rel_l2  # noqa: E402
 
+MODES = ("fp32", "bf16", "bf16-compile", "fp32-compile")
 SMALL_CONFIG = dict(img_h=64, img_w=128, patch=8, in_c=4, out_c=4, embed=64, depth=2, num_blocks=4)
 COUNTER_PERIOD_S = 0.1
 
@@ -54,6 +57,23 @@ def matmul_flops_per_sample(c):
     return 2 * L * pin * E + c["depth"] * (4 * L * E * hid + 16 * K * E * bsf) + 2 * L * E * pout
 
 
+def torch_gpu_uuid(index):
+    """NVML's name of CUDA device `index` ("GPU-<uuid>"), or None where torch does not give it.
+    CUDA_VISIBLE_DEVICES renumbers CUDA's devices but not NVML's, so GPUs are matched by UUID."""
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    return None if uuid is None else "GPU-" + str(uuid)
+
+
+def nvml_handle_by_uuid(pynvml, uuid):
+    """The NVML handle of the GPU named `uuid` ("GPU-..."), or None."""
+    for key in (uuid, uuid.encode()):
+        try:
+            return pynvml.nvmlDeviceGetHandleByUUID(key)
+        except Exception:  # noqa: BLE001 - pynvml versions differ in str/bytes
+            continue
+    return None
+
+
 class Energy:
     """NVML total-energy counter of the GPU torch runs on (by UUID), or a reason why not."""
 
@@ -66,14 +86,9 @@ class Energy:
             import pynvml
             pynvml.nvmlInit()
             self.nvml = pynvml
-            uuid = getattr(torch.cuda.get_device_properties(0), "uuid", None)
+            uuid = torch_gpu_uuid(0)
             if uuid is not None:
-                for key in ("GPU-" + str(uuid), ("GPU-" + str(uuid)).encode()):
-                    try:
-                        self.handle = pynvml.nvmlDeviceGetHandleByUUID(key)
-                        break
-                    except Exception:  # noqa: BLE001 - pynvml versions differ in str/bytes
-                        continue
+                self.handle = nvml_handle_by_uuid(pynvml, uuid)
             if self.handle is None:
                 self.handle = pynvml.nvmlDeviceGetHandleByIndex(0)
                 self.reason = "GPU matched by index 0, not by UUID"
@@ -90,22 +105,20 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def one_run(net, cfg, mode, lbs, args, energy, log):
-    device = args.device
-    row = {"mode": mode, "lbs": lbs}
-    model = net
-    if mode.endswith("-compile"):
-        model = torch.compile(net)
+def make_step(model, params, cfg, mode, lbs, device):
+    """FourCastNet's training step for `mode` on one random batch of `lbs` samples: zero_grad,
+    forward (under bf16 autocast for the bf16 modes), rel-L2 in float32, backward, Adam lr 5e-4
+    (fused where available) over `params`. `model` is what is called: the network, or it
+    compiled or wrapped in DistributedDataParallel (bench/afno/torch_ddp_afno.py)."""
     bf16 = mode.startswith("bf16")
     opt_kw = {"fused": True} if device == "cuda" else {}
+    params = list(params)
     try:
-        opt = torch.optim.Adam(net.parameters(), lr=5e-4, **opt_kw)
+        opt = torch.optim.Adam(params, lr=5e-4, **opt_kw)
     except (TypeError, RuntimeError):
-        opt = torch.optim.Adam(net.parameters(), lr=5e-4)
-    shape_in = (lbs, cfg["in_c"], cfg["img_h"], cfg["img_w"])
-    shape_out = (lbs, cfg["out_c"], cfg["img_h"], cfg["img_w"])
-    x = torch.randn(shape_in, device=device)
-    y = torch.randn(shape_out, device=device)
+        opt = torch.optim.Adam(params, lr=5e-4)
+    x = torch.randn((lbs, cfg["in_c"], cfg["img_h"], cfg["img_w"]), device=device)
+    y = torch.randn((lbs, cfg["out_c"], cfg["img_h"], cfg["img_w"]), device=device)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -116,15 +129,34 @@ def one_run(net, cfg, mode, lbs, args, energy, log):
         opt.step()
         return loss
 
+    return step
+
+
+def warm_up(step, device, warmup, row):
+    """The first step, timed into row["first_step_s"] (with compilation for -compile), then
+    warmup - 1 more; the peak-memory count starts here. Returns the mean time of those others
+    (None without any)."""
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     t = time.perf_counter()
     step()
     sync(device)
-    row["first_step_s"] = time.perf_counter() - t  # includes compilation for -compile
-    for _ in range(args.warmup - 1):
+    row["first_step_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(warmup - 1):
         step()
     sync(device)
+    return (time.perf_counter() - t) / (warmup - 1) if warmup > 1 else None
+
+
+def one_run(net, cfg, mode, lbs, args, energy, log):
+    device = args.device
+    row = {"mode": mode, "lbs": lbs}
+    model = net
+    if mode.endswith("-compile"):
+        model = torch.compile(net)
+    step = make_step(model, net.parameters(), cfg, mode, lbs, device)
+    warm_up(step, device, args.warmup, row)
     e0, t0 = energy.read_mj(), time.perf_counter()
     steps = 0
     while True:
@@ -160,6 +192,44 @@ def one_run(net, cfg, mode, lbs, args, energy, log):
     return row
 
 
+def exact_fp32():
+    """fp32 as the study's: no TF32 in matrix products or convolutions."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.set_float32_matmul_precision("highest")
+
+
+def build_net(cfg, device, check_full, prog):
+    """FourCastNet's AFNONet of `cfg` on `device`, seeded and initialised as FourCastNet does;
+    with check_full, exits unless it has FourCastNet's parameter count. Returns (net, params)."""
+    torch.manual_seed(0)
+    with torch.device(device):
+        net = AFNONet(**cfg)
+    init_fourcastnet(net)
+    n_params = param_count(net)
+    if check_full and n_params != FULL_PARAMS:
+        sys.exit(f"{prog}: the network has {n_params} parameters, FourCastNet's has {FULL_PARAMS}")
+    return net, n_params
+
+
+def base_env(device, cfg, n_params, gpu_index=0):
+    """What every result file records about the software, the network and the GPU."""
+    env = {"torch": torch.__version__, "python": platform.python_version(), "device": device,
+           "config": cfg, "params": n_params, "flop_per_sample_matmul_train_est": 3 * matmul_flops_per_sample(cfg),
+           "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "tf32": False}
+    if device == "cuda":
+        p = torch.cuda.get_device_properties(gpu_index)
+        env.update(gpu=p.name, gpu_mem_gib=p.total_memory / 2 ** 30, cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version())
+    return env
+
+
+def check_modes(modes, prog):
+    for mode in modes:
+        if mode not in MODES:
+            sys.exit(f"{prog}: unknown mode {mode} ({', '.join(MODES)})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lbs", default="1,2,3,4")
@@ -173,6 +243,8 @@ def main():
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", default=os.environ.get("OUT") or "out/bench_afno")
     args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    check_modes(modes, "bench_torch_afno")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     logf = open(out / "bench_torch_afno.log", "w")
@@ -183,24 +255,10 @@ def main():
         logf.flush()
 
     start = time.perf_counter()
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+    exact_fp32()
     cfg = SMALL_CONFIG if args.small else FULL_CONFIG
-    torch.manual_seed(0)
-    with torch.device(args.device):
-        net = AFNONet(**cfg)
-    init_fourcastnet(net)
-    n_params = param_count(net)
-    if not args.small and n_params != FULL_PARAMS:
-        sys.exit(f"bench_torch_afno: the network has {n_params} parameters, FourCastNet's has {FULL_PARAMS}")
-    env = {"torch": torch.__version__, "python": platform.python_version(), "device": args.device,
-           "config": cfg, "params": n_params, "flop_per_sample_matmul_train_est": 3 * matmul_flops_per_sample(cfg),
-           "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "tf32": False}
-    if args.device == "cuda":
-        p = torch.cuda.get_device_properties(0)
-        env.update(gpu=p.name, gpu_mem_gib=p.total_memory / 2 ** 30, cuda=torch.version.cuda,
-                   cudnn=torch.backends.cudnn.version())
+    net, n_params = build_net(cfg, args.device, not args.small, "bench_torch_afno")
+    env = base_env(args.device, cfg, n_params)
     energy = Energy(args.device)
     env["energy"] = "nvml total-energy counter" if energy.handle is not None else None
     env["energy_note"] = energy.reason
@@ -220,12 +278,10 @@ def main():
 
     lbs_list = [int(v) for v in args.lbs.split(",") if v]
     compile_broken = None
-    for mode in [m for m in args.modes.split(",") if m]:
-        if mode not in ("fp32", "bf16", "bf16-compile", "fp32-compile"):
-            sys.exit(f"bench_torch_afno: unknown mode {mode} (fp32, bf16, bf16-compile, fp32-compile)")
+    for mode in modes:
         for lbs in lbs_list:
             left = args.budget - (time.perf_counter() - start)
-            need = args.seconds + 10 + (60 if mode.endswith("-compile") and not rows_with(rows, mode) else 0)
+            need = seconds_needed(rows, mode, args.seconds)
             if left < need:
                 rows.append({"mode": mode, "lbs": lbs, "skipped": f"time budget ({left:.0f} s left of {args.budget:.0f})"})
                 log(f"{mode:>13} lbs {lbs}: skipped (time budget)")
@@ -257,6 +313,12 @@ def main():
 
 def rows_with(rows, mode):
     return any(r.get("mode") == mode and "samples_per_s" in r for r in rows)
+
+
+def seconds_needed(rows, mode, seconds):
+    """What a run needs of the time budget: its timed window and 10 s, and 60 s more for the
+    first torch.compile of a mode (its warm-up)."""
+    return seconds + 10 + (60 if mode.endswith("-compile") and not rows_with(rows, mode) else 0)
 
 
 if __name__ == "__main__":

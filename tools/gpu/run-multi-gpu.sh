@@ -14,15 +14,18 @@
 #             configs/gpu-2.yaml on 2-3 GPUs,
 #             configs/gpu-8-resnet50-bf16.yaml on 8 (for 4, edit its gpus: lists first);
 #             ingest and report its database on the CPU machine (the GPU machine has no GSL)
+#   afno      full-size FourCastNet on 1 and 2 GPUs, wattscale (mpirun + NCCL) against PyTorch
+#             DDP (torchrun), fp32 and bf16 (torch.compile on 2 GPUs), LBS 1 and 2 per GPU
+#             (bench/afno/bench_afno_multi_gpu.sh, its flags from WS_AFNO_ARGS; ~7.5 min)
 # Everything goes under $OUT/<phase>/ and, because a device call returns few files, into
 # $OUT/multi-gpu.tar.gz as well. NCCL_NVLS_ENABLE=0 throughout. Budget: check ~4 min after
-# the build, allreduce ~1 min, scaling ~12 min on 2 GPUs, study ~10 min (2 GPUs).
+# the build, allreduce ~1 min, scaling ~12 min on 2 GPUs, study ~10 min (2 GPUs), afno ~7.5 min.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export OUT=${OUT:-/tmp/multi-gpu}
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0
-phases=("$@"); [ ${#phases[@]} -eq 0 ] && phases=(check allreduce scaling study)
+phases=("$@"); [ ${#phases[@]} -eq 0 ] && phases=(check allreduce scaling study afno)
 source tools/gpu/setup.sh || exit 1
 n=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU') || n=0
 echo "$n GPUs"; nvidia-smi topo -m > "$OUT/topo.txt" 2>&1
@@ -49,7 +52,11 @@ for p in "${phases[@]}"; do
       build-gpu/bin/wattscale study run "$cfg" > "$OUT/study/run.log" 2>&1 || rc=1
       build-gpu/bin/wattscale study status "$cfg" 2>&1 | tail -3
       rsync -a --exclude="*.wstf" "out/$name" "$OUT/study/" 2>/dev/null || cp -r "out/$name" "$OUT/study/" ;;
-    *) echo "unknown phase $p (check allreduce scaling study)" >&2; rc=2 ;;
+    afno)
+      eval "afno_args=(${WS_AFNO_ARGS:-})"
+      OUT=$OUT/afno bash bench/afno/bench_afno_multi_gpu.sh "${afno_args[@]}" > "$OUT/afno/run.log" 2>&1 || rc=1
+      cat "$OUT/afno/summary.md" 2>/dev/null; grep -E "^bench_afno_multi_gpu|^== [0-9]+ s in all" "$OUT/afno/run.log" ;;
+    *) echo "unknown phase $p (check allreduce scaling study afno)" >&2; rc=2 ;;
   esac
 done
 tar -C "$OUT" --exclude=multi-gpu.tar.gz --exclude="*.wstf" -czf /tmp/multi-gpu.tar.gz . && mv /tmp/multi-gpu.tar.gz "$OUT/"
