@@ -54,7 +54,7 @@ ws_train_opts ws_train_opts_default(void) {
     o.synthetic_h = o.synthetic_w = 224;
     o.synthetic_classes = 1000;
     o.data_fraction = 1.0;
-    o.upload_ahead = 1;
+    o.upload_ahead = 0; /* train.h: until its GPU test passes */
     o.crop_size = 224;
     o.resize_size = 256;
     o.crop_scale_min = 0.08;

@@ -32,8 +32,10 @@ typedef struct {
     int dct_scaling;           /* 1: libjpeg decodes at reduced size where the crop allows */
     int data_threads;          /* loader decode threads; 0: all cores */
     int decoder;               /* ws_decoder: WS_DECODER_CPU (0) or WS_DECODER_NVJPEG (1) */
-    int upload_ahead;          /* CUDA: 1 (default) copies each loader batch to the GPU while the
-                                  step before computes (train/upload.h); 0: when the step needs it */
+    int upload_ahead;          /* CUDA: 1 copies each loader batch to the GPU while the step before
+                                  computes (train/upload.h); 0 (default, until test_train_imagenet_cuda
+                                  passes on a GPU: it failed once, docs/results.md): when the step
+                                  needs it */
     /* forecasting (--model afno on swe:DIR | era5:DIR; train/task_forecast.c): the AFNO's
      * sizes (models/afno.h; defaults FourCastNet's, the grid and channels from the data) and
      * FourCastNet's recipe */

@@ -142,9 +142,9 @@ for p in "${phases[@]}"; do
         for v in synthetic cpu16 cpu15 nvjpeg cpu16-sync; do
           case $v in
             synthetic)  f=(--data synthetic --synthetic-count 2000000) ;;
-            cpu16)      f=(--data imagenet:$tree --data-threads 16) ;;
-            cpu15)      f=(--data imagenet:$tree --data-threads 15) ;;
-            nvjpeg)     f=(--data imagenet:$tree --data-threads 16 --decoder nvjpeg) ;;
+            cpu16)      f=(--data imagenet:$tree --data-threads 16 --upload-ahead on) ;;
+            cpu15)      f=(--data imagenet:$tree --data-threads 15 --upload-ahead on) ;;
+            nvjpeg)     f=(--data imagenet:$tree --data-threads 16 --decoder nvjpeg --upload-ahead on) ;;
             cpu16-sync) f=(--data imagenet:$tree --data-threads 16 --upload-ahead off) ;;
           esac
           $ws "${e2e[@]}" "${f[@]}" --out "$OUT/$p/$v-r$round" > "$OUT/$p/$v-r$round.log" 2>&1 \
