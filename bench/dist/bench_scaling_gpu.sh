@@ -50,7 +50,7 @@ for prec in "${precs[@]}"; do
       for r in $(seq 1 "$reps"); do
         tag=$prec-$s-g$n-r$r
         echo "== $tag: $n GPUs, GBS $gbs, LBS $lbs, $steps steps after $warm warm-up steps"
-        "${mpi[@]}" -np "$n" -x NCCL_NVLS_ENABLE "$ws" train --model resnet50 --data synthetic \
+        timeout -k 10 600 "${mpi[@]}" -np "$n" -x NCCL_NVLS_ENABLE "$ws" train --model resnet50 --data synthetic \
           --synthetic-count 2000000 --device cuda --precision "$prec" --global-batch "$gbs" --local-batch "$lbs" \
           --steps $((steps + warm)) --timing-warmup-steps $warm --eval-every 0 --checkpoint-every 0 \
           --lr 0.1 --warmup-epochs 0 --schedule constant --out "$out/ws-$tag" --log-every 1000000 \
