@@ -144,7 +144,9 @@ static double number_or_nan(const char *s) {
     return end != s ? v : NAN;
 }
 
-/* sacct's line for the job allocation: "ID|STATE|ELAPSED|ENERGY"; 1 when found */
+/* sacct's line for the job allocation: "ID|STATE|ELAPSED|ENERGY"; 1 when found, -1 when
+ * found without a state (ask again: an empty state must not read as "ended", which would
+ * store the run before its accounting, without sacct's energy), 0 when not found */
 static int ask_sacct(ws_store_job *job) {
     if (!ws_proc_on_path("sacct")) return 0;
     char out[4096], errout[512];
@@ -159,6 +161,7 @@ static int ask_sacct(ws_store_job *job) {
             f[k++] = t;
         if (k < 2 || strcmp(f[0], job->job_id) != 0) continue;
         f[1][strcspn(f[1], " ")] = 0; /* "CANCELLED by 0" */
+        if (!f[1][0]) return -1;
         snprintf(job->state, sizeof job->state, "%s", f[1]);
         job->elapsed_s = k > 2 ? number_or_nan(f[2]) : NAN;
         double e = k > 3 ? number_or_nan(f[3]) : NAN;
@@ -182,7 +185,9 @@ static int ask_squeue(ws_store_job *job) {
 
 int wsi_slurm_poll(const wsi_launch_ctx *c, const char *dir, ws_store_job *job) {
     (void)c;
-    if (ask_sacct(job) || ask_squeue(job)) return !wsi_slurm_state_active(job->state);
+    int sacct = ask_sacct(job);
+    if (sacct < 0) return 0; /* sacct knows the job but gave no state: still ours to follow */
+    if (sacct || ask_squeue(job)) return !wsi_slurm_state_active(job->state);
     /* neither knows it (no accounting, and gone from the queue): it has ended; the run
      * record says how */
     char path[PATH_MAX + 16], *text = NULL;
