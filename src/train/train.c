@@ -680,12 +680,10 @@ static ws_status choose_meter_gpus(run *r, char (**ids)[96], const char ***uuids
     wsi_rank_gpu *table = calloc((size_t)r->world, sizeof *table);
     *ids = calloc((size_t)r->world, sizeof **ids);
     *uuids = calloc((size_t)r->world + 1, sizeof **uuids);
+    /* a rank that cannot allocate skips the collective: its error aborts the world (out:) */
     ws_status st = table && *ids && *uuids ? WS_OK : wsi_error(err, WS_ENOMEM, "no memory for the GPU table");
-    /* every rank joins the collective, also one that failed to allocate, so none waits */
-    ws_status gst = wsi_meter_gpus_gather(r->w, r->cuda ? ws_cuda_device_uuid(r->cuda) : "",
-                                          table ? table : &(wsi_rank_gpu){0}, err);
+    if (st == WS_OK) st = wsi_meter_gpus_gather(r->w, r->cuda ? ws_cuda_device_uuid(r->cuda) : "", table, err);
     size_t n = 0;
-    if (st == WS_OK) st = gst;
     if (st == WS_OK) st = wsi_meter_gpus_of_node(table, r->world, ws_world_node(r->w), *ids, &n, err);
     for (size_t k = 0; st == WS_OK && k < n; k++) (*uuids)[k] = (*ids)[k];
     free(table);
