@@ -19,12 +19,13 @@
 # are left; one that does not fit is recorded as skipped with the reason. No other run starts
 # after --max-seconds either (noted in skipped.txt), so the whole stays under about 8 minutes.
 # Every run under `timeout`, so a hang ends as a failure; NCCL_NVLS_ENABLE=0 always. GPU counts
-# above what the machine has are skipped with a note. Energy: NVML counters; wattscale's meter
-# counts every GPU of the machine, PyTorch's rank 0 reads both that and the GPUs used (the
-# summary shows both; bench/afno/summarize_afno_multi.py says how).
+# above what the machine has are skipped with a note. Energy: NVML counters of the GPUs used on
+# both sides (wattscale: --meter-gpus used, its meter reads its ranks' GPUs by UUID; PyTorch:
+# each rank its own GPU); PyTorch's rank 0 also reads every GPU of the machine
+# (bench/afno/summarize_afno_multi.py says how the columns are made).
 # --small --device cpu: a smoke test of this script and wattscale's side on the CPU (a small
-# AFNO on a 4x64x128 grid, ranks as "GPUs", build/bin/wattscale, fp32; PyTorch's side with gloo
-# where torch is installed, else skipped with a note).
+# AFNO on a 4x64x128 grid, ranks as "GPUs", build/bin/wattscale, fp32, --meter-gpus all since
+# CPU ranks use no GPU; PyTorch's side with gloo where torch is installed, else skipped with a note).
 # Writes under $OUT (default /tmp/bench-afno-multi): gpu.csv, topo.txt, gN/ws-P-L/run.json and
 # .log, gN/torch-P-L/ and gN/torch-bf16-compile-L/ (torch_ddp_afno.json and .log), skipped.txt
 # (points not run or failed, and why), summary.json and summary.md (printed). Exits non-zero,
@@ -100,7 +101,7 @@ if [ $small = 1 ]; then  # bench_torch_afno.py's SMALL_CONFIG
 else
   shape=20x720x1440; model=(); torch_small=()
 fi
-ws_dev=(--device "$device"); [ $device = cpu ] && ws_dev+=(--threads 1)
+ws_dev=(--device "$device" --meter-gpus used); [ $device = cpu ] && ws_dev=(--device cpu --threads 1 --meter-gpus all)
 torch_dev=(); [ $device = cpu ] && torch_dev=(--device cpu)
 warm=3; failed=()
 

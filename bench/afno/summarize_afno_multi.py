@@ -4,14 +4,16 @@ FourCastNet data-parallel on 1..N GPUs, wattscale (DIR/gN/ws-P-L/run.json, total
 PyTorch DDP (DIR/gN/torch-*/torch_ddp_afno.json), one row per run, with the rows of
 summarize_afno.py (imported) and per GPU count: GBS, samples/s of the world and per GPU, the
 scaling efficiency (samples/s / (N x samples/s on 1 GPU), same implementation, mode and LBS),
-and two energies per sample from the NVML energy counters:
-  - "machine": every GPU of the machine. wattscale's meter counts all GPUs on the node (one
-    meter per node), so this is its figure as recorded; PyTorch's rank 0 reads the same GPUs.
-    Both measured; wattscale's ratio to PyTorch's best uses this one (like with like).
-  - "used": the GPUs the run trained on. PyTorch's is measured. wattscale's equals its machine
-    figure when it used every GPU; on 1 GPU of a larger machine it is an estimate, marked "~":
-    the steady window's energy less each unused GPU's mean power over the run (idle) times the
-    window; otherwise n/a.
+and energies per sample from the NVML energy counters:
+  - "GPUs used": the GPUs the run trained on. wattscale's meter reads exactly those with
+    --meter-gpus used (its default; energy.gpu_metering in the run record says which mode
+    and which UUIDs), PyTorch's ranks read their own GPU. Both measured; wattscale's ratio to
+    PyTorch's best uses this one (like with like). A wattscale record metered with
+    --meter-gpus all (or older than the flag: every GPU of the node) counts as "GPUs used"
+    only when it used every GPU of the machine; otherwise n/a (no estimate).
+  - "machine": every GPU of the machine, idle ones included. Shown only where both sides
+    have it measured: PyTorch's rank 0 always reads it; wattscale only with --meter-gpus all
+    (or when it used every GPU).
 PyTorch's best at a point (same GPU count, precision, LBS) is its mode with the most samples/s
 (bf16: autocast eager or torch.compile'd), as in summarize_afno.py. Lines of DIR/skipped.txt
 (points the script did not run or that failed, and why) are printed under the table. Writes DIR/summary.json;
@@ -31,25 +33,23 @@ SCRIPT_MODES = ("fp32", "bf16", "bf16-compile")  # PyTorch's modes bench_afno_mu
 
 def ws_multi_row(rec, f):
     r = ws_row(rec, f)
-    st = rec.get("totals", {}).get("steady") or {}
     gpus = int(rec.get("world", {}).get("size", 1))
-    devs = rec.get("energy", {}).get("devices", [])
+    energy = rec.get("energy", {})
+    devs = energy.get("devices", [])
     metered = [d for d in devs if d.get("kind") == "gpu"]
+    gm = energy.get("gpu_metering") or {}
+    mode = gm.get("mode", "all")  # records older than --meter-gpus metered every GPU of the node
+    machine = len(metered) + len(gm.get("left_out", []))  # the node's GPUs NVML listed
     other_kinds = sorted({d.get("kind") for d in devs if d.get("kind") != "gpu" and d.get("energy_j") is not None})
-    r.update(gpus=gpus, gbs=rec["config"].get("global_batch"), machine_gpus=len(metered),
-             j_per_sample_machine=r.pop("j_per_sample"), mean_power_w_machine=r.pop("mean_power_w"))
+    j, w = r.pop("j_per_sample"), r.pop("mean_power_w")
+    every = metered and len(metered) == machine  # the meter read every GPU of the machine
+    r.update(gpus=gpus, gbs=rec["config"].get("global_batch"), machine_gpus=machine or None, meter_gpus=mode,
+             metered_gpus=len(metered), j_per_sample_machine=j if every else None,
+             mean_power_w_machine=w if every else None, j_per_sample_used=None, mean_power_w_used=None)
     if other_kinds:  # RAPL was there: the steady energy holds CPU/DRAM too, PyTorch's does not
         r["energy_also"] = other_kinds
-    r["j_per_sample_used"], r["j_per_sample_used_est"] = None, False
-    if r["j_per_sample_machine"] is not None and metered:
-        if len(metered) == gpus:
-            r["j_per_sample_used"] = r["j_per_sample_machine"]
-        elif gpus == 1 and st.get("energy_j") and st.get("samples"):
-            uuid = rec.get("device", {}).get("uuid")
-            idle = [d.get("mean_power_w") for d in metered if d.get("id") != uuid]
-            if uuid and len(idle) == len(metered) - 1 and all(p is not None for p in idle):
-                r["j_per_sample_used"] = (st["energy_j"] - sum(idle) * st["time_s"]) / st["samples"]
-                r["j_per_sample_used_est"] = True
+    if metered and (mode == "used" or len(metered) == gpus):
+        r["j_per_sample_used"], r["mean_power_w_used"] = j, w
     return r
 
 
@@ -58,8 +58,7 @@ def torch_multi_row(j, run, f):
     r.update(gpus=int(run.get("gpus") or j.get("env", {}).get("world") or 1), gbs=run.get("gbs"),
              machine_gpus=run.get("machine_gpus") or len(j.get("env", {}).get("machine_gpu_uuids") or []) or None,
              j_per_sample_machine=run.get("machine_j_per_sample"), mean_power_w_machine=run.get("machine_mean_power_w"),
-             j_per_sample_used=r.pop("j_per_sample"), j_per_sample_used_est=False)
-    r.pop("mean_power_w")
+             j_per_sample_used=r.pop("j_per_sample"), mean_power_w_used=r.pop("mean_power_w"))
     return r
 
 
@@ -110,7 +109,7 @@ def main():
         if r["impl"] == "wattscale":
             same = [t for t in rows if t["impl"] != "wattscale" and t["gpus"] == r["gpus"] and t["lbs"] == r["lbs"]
                     and t["precision"] in torch_modes_of(r["precision"])]
-            compare_with_best(r, same, energy_key="j_per_sample_machine")
+            compare_with_best(r, same, energy_key="j_per_sample_used")
             # PyTorch's modes of this point without a figure, and why (the script runs these)
             status = {t["precision"]: t["status"] for t in same if not t.get("samples_per_s")}
             status.update({m: "not run" + (" at this GPU count: --compile-gpus" if "compile" in m else "")
@@ -123,26 +122,31 @@ def main():
     dev = next((r["device"] for r in rows if r.get("device")), "?")
     where = f"{machine} x {dev}" if machine else "a machine without NVML GPUs (a smoke test)"
     machine_gpus = f"{machine} GPUs" if machine else "machine"
+    # the all-GPU figure only where both sides measured it
+    show_machine = any(r["impl"] == "wattscale" and r.get("j_per_sample_machine") is not None for r in rows) and \
+        any(r["impl"] != "wattscale" and r.get("j_per_sample_machine") is not None for r in rows)
+    modes = sorted({r["meter_gpus"] for r in rows if r["impl"] == "wattscale"})
     print(f"FourCastNet (AFNO, {network(rows)}) data-parallel training on {where}; wattscale (mpirun, one "
           "rank per GPU, NCCL) against PyTorch DDP (torchrun, NCCL); J/sample from the NVML energy counters "
           "(GPUs only)")
     for prec in sorted({base_precision(r) for r in rows}):
         print(f"\n### {prec}\n")
+        machine_head = f" J/sample ({machine_gpus}) | W ({machine_gpus}) |" if show_machine else ""
         print("| GPUs | LBS/GPU | GBS | impl | status | steps | samples/s | per GPU | scaling eff. "
-              f"| J/sample ({machine_gpus}) | J/sample (GPUs used) | W ({machine_gpus}) | peak GiB | torch ref "
+              f"| J/sample (GPUs used) | W (GPUs used) |{machine_head} peak GiB | torch ref "
               "| speed vs torch | J/sample vs torch |")
-        print("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|")
+        print("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if show_machine else "")
+              + "---:|---|---:|---:|")
         for r in sorted((r for r in rows if base_precision(r) == prec),
                         key=lambda r: (r["gpus"], r["lbs"], r["impl"] != "wattscale", r["precision"])):
             impl = r["impl"] if r["impl"] == "wattscale" else f"{r['impl']} {r['precision']}"
-            used = fmt(r.get("j_per_sample_used"), ".1f")
-            if r.get("j_per_sample_used_est") and used != "n/a":
-                used = "~" + used
+            machine_cells = (f" {fmt(r.get('j_per_sample_machine'), '.1f')} | {fmt(r.get('mean_power_w_machine'), '.0f')} |"
+                             if show_machine else "")
             print(f"| {r['gpus']} | {r['lbs']} | {fmt(r.get('gbs'), 'd')} | {impl} | {r['status']} "
                   f"| {fmt(r.get('steps'), 'd')} | {fmt(r.get('samples_per_s'), '.3f')} "
                   f"| {fmt(r.get('samples_per_s_per_gpu'), '.3f')} | {fmt(r.get('scaling_efficiency'), '.3f')} "
-                  f"| {fmt(r.get('j_per_sample_machine'), '.1f')} | {used} | {fmt(r.get('mean_power_w_machine'), '.0f')} "
-                  f"| {fmt(r.get('peak_mem_gib'), '.1f')} | {r.get('torch_ref') or ''} "
+                  f"| {fmt(r.get('j_per_sample_used'), '.1f')} | {fmt(r.get('mean_power_w_used'), '.0f')} |"
+                  f"{machine_cells} {fmt(r.get('peak_mem_gib'), '.1f')} | {r.get('torch_ref') or ''} "
                   f"| {fmt(r.get('speed_vs_pytorch'), '.2f')} | {fmt(r.get('energy_vs_pytorch'), '.2f')} |")
     for r in sorted((r for r in rows if r["impl"] == "wattscale"), key=lambda r: (r["precision"], r["gpus"], r["lbs"])):
         m = missing[id(r)]
@@ -156,10 +160,12 @@ def main():
             print(f"{head}: no PyTorch result to compare with" + (f" ({', '.join(m)})" if m else ""))
     also = sorted({k for r in rows for k in r.get("energy_also", [])})
     print("\nscaling eff. = samples/s / (GPUs x samples/s on 1 GPU), same implementation, mode and LBS. "
-          f"J/sample ({machine_gpus}): every GPU of the machine, as wattscale's meter counts (PyTorch: rank 0 "
-          "reads the same counters); the ratios to PyTorch use it. J/sample (GPUs used): PyTorch measured; "
-          "wattscale's equals the machine figure when it used every GPU, \"~\" marks an estimate (the window's "
-          "energy less the unused GPUs' mean power over the run times the window).")
+          "J/sample (GPUs used): the energy of the GPUs the run trained on, measured on both sides (wattscale: "
+          f"its meter with --meter-gpus {'/'.join(modes) or 'used'}, as its run records say; PyTorch: each rank "
+          "its own GPU); the ratios to PyTorch use it. n/a: not measured (a wattscale record metered with "
+          "--meter-gpus all on fewer GPUs than the machine has)."
+          + (f" J/sample ({machine_gpus}): every GPU of the machine, idle ones included, where both sides "
+             "measured it." if show_machine else ""))
     if also:
         print(f"wattscale's energy also includes {', '.join(also)} (RAPL) here; PyTorch's is GPUs only.")
     skipped = os.path.join(d, "skipped.txt")

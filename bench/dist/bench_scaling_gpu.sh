@@ -7,7 +7,8 @@
 #   series gbs256: constant global batch 256 (LBS 256/N); series lbs256: constant LBS 256
 #   (GBS 256 N). Synthetic ImageNet-shaped samples generated on each GPU, as both programs
 #   do; a steady window of about 8 s after 15 warm-up steps; samples/s from wall time,
-#   J/sample from the NVML energy counters of all the GPUs used.
+#   J/sample from the NVML energy counters of the GPUs used, on both sides (wattscale:
+#   --meter-gpus used, its meter reads its ranks' GPUs by UUID; PyTorch: each rank its own).
 # NCCL_NVLS_ENABLE=0 always (NVLink multicast stays off on the lent machines). GPU counts above
 # what nvidia-smi lists are skipped with a note. Results: $OUT/ws-*/run.json, $OUT/ddp-*.json,
 # $OUT/*.log and $OUT/scaling.md (printed).
@@ -51,7 +52,7 @@ for prec in "${precs[@]}"; do
         tag=$prec-$s-g$n-r$r
         echo "== $tag: $n GPUs, GBS $gbs, LBS $lbs, $steps steps after $warm warm-up steps"
         timeout -k 10 600 "${mpi[@]}" -np "$n" -x NCCL_NVLS_ENABLE "$ws" train --model resnet50 --data synthetic \
-          --synthetic-count 2000000 --device cuda --precision "$prec" --global-batch "$gbs" --local-batch "$lbs" \
+          --synthetic-count 2000000 --device cuda --meter-gpus used --precision "$prec" --global-batch "$gbs" --local-batch "$lbs" \
           --steps $((steps + warm)) --timing-warmup-steps $warm --eval-every 0 --checkpoint-every 0 \
           --lr 0.1 --warmup-epochs 0 --schedule constant --out "$out/ws-$tag" --log-every 1000000 \
           > "$out/ws-$tag.log" 2>&1 || { echo "wattscale $tag failed:"; tail -5 "$out/ws-$tag.log"; }

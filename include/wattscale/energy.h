@@ -90,14 +90,33 @@ typedef struct {
                                   * the H100 machine) at most this often, power every interval;
                                   * boundaries (start, stop, regions, reads) always read them.
                                   * Default 1000; 0: every interval. */
+    const char *const *gpu_uuids; /* the GPUs to meter, by NVML UUID ("GPU-8c2f...", as nvidia-smi -L
+                                  * shows; spelling normalised by ws_gpu_uuid_normalize), a
+                                  * NULL-terminated list; NULL: every GPU (the default); an empty
+                                  * list ({NULL}): none. The others are never read (they may be
+                                  * another job's) and are listed by ws_meter_left_out. A UUID that
+                                  * matches none of the GPUs NVML lists fails ws_meter_open. Read
+                                  * only during ws_meter_open. CPU/DRAM (RAPL) cannot be selected:
+                                  * a package is shared by everything running on it. */
 } ws_meter_opts;
+
+/* A device the meter found and did not meter, and why ("not selected"). */
+typedef struct {
+    ws_domain domain;
+    char name[96];
+    char id[96];               /* GPU UUID */
+    char bus_id[32];
+    char reason[64];
+} ws_left_out_device;
 
 typedef struct ws_meter ws_meter;
 
 WS_API ws_meter_opts ws_meter_opts_default(void);
 
 /* Finds the sensors. Succeeds with zero devices (every domain then missing, with reasons);
- * fails only on bad options or no memory. */
+ * fails only on bad options (a malformed or unmatched gpu_uuids entry: WS_EINVAL naming it)
+ * or no memory. Without NVML (no driver) a selection cannot be checked: the GPU domain is
+ * then missing, as without one. */
 WS_API ws_status ws_meter_open(ws_meter **out, const ws_meter_opts *opts, ws_error *err);
 WS_API void ws_meter_close(ws_meter *m); /* NULL is a no-op; stops the sampler if running */
 
@@ -105,6 +124,15 @@ WS_API size_t ws_meter_device_count(const ws_meter *m);
 WS_API const ws_device_info *ws_meter_device(const ws_meter *m, size_t i);
 WS_API size_t ws_meter_missing_count(const ws_meter *m);
 WS_API const ws_missing_domain *ws_meter_missing(const ws_meter *m, size_t i);
+/* Devices left out by ws_meter_opts.gpu_uuids, in NVML's order. */
+WS_API size_t ws_meter_left_out_count(const ws_meter *m);
+WS_API const ws_left_out_device *ws_meter_left_out(const ws_meter *m, size_t i);
+/* A GPU UUID in NVML's spelling: blanks around it dropped, the prefix "GPU-" (added when
+ * missing) or "MIG-" in upper case, the rest in lower case; CUDA's cudaDeviceProp.uuid
+ * printed as 8-4-4-4-12 hex digits and NVML's nvmlDeviceGetUUID then compare equal. Returns
+ * 0, or -1 when `in` is no UUID (empty; characters other than hex digits and '-' after a
+ * "GPU-" prefix; too long for out). */
+WS_API int ws_gpu_uuid_normalize(char *out, size_t size, const char *in);
 /* Warnings met while opening sensors or sampling (a skipped zone, a failed read); the
  * strings belong to the meter. */
 WS_API size_t ws_meter_warning_count(const ws_meter *m);

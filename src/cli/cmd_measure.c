@@ -40,6 +40,9 @@ static void usage(FILE *f) {
             "  --json FILE          write the report as JSON (schema wattscale.measure/1)\n"
             "  --csv FILE           write the power time series: time_s,device,kind,power_w,energy_j\n"
             "  --sensors LIST       comma list of nvml,powercap,perf (default: all)\n"
+            "  --gpus UUID,...|all  meter only these GPUs, by UUID as nvidia-smi -L shows (default: all);\n"
+            "                       the others are not read and are listed as left out. CPU and DRAM\n"
+            "                       (RAPL) are per package: they cannot be split by job\n"
             "  --pue X              power usage effectiveness for the footprint (default 1.0)\n"
             "  --carbon G           grid intensity, gCO2e per kWh (default 475)\n"
             "  --price P            energy price per kWh (default 0.30)\n"
@@ -77,6 +80,35 @@ static int parse_sensors(const char *list, unsigned *out) {
         }
     }
     *out = mask;
+    return 0;
+}
+
+/* "all" leaves *out NULL; else a NULL-terminated list of the comma-separated UUIDs, in
+ * `storage` (a copy of list the caller frees). */
+static int parse_gpus(const char *list, char **storage, char ***out) {
+    *out = NULL;
+    *storage = NULL;
+    if (!strcmp(list, "all")) return 0;
+    size_t n = 1;
+    for (const char *c = list; *c; c++) n += *c == ',';
+    char *copy = strdup(list);
+    char **uuids = calloc(n + 1, sizeof *uuids);
+    if (!copy || !uuids) {
+        free(copy);
+        free(uuids);
+        fprintf(stderr, "wattscale measure: out of memory\n");
+        return -1;
+    }
+    size_t k = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) uuids[k++] = tok;
+    if (k == 0) {
+        free(copy);
+        free(uuids);
+        fprintf(stderr, "wattscale measure: --gpus wants GPU UUIDs separated by commas (nvidia-smi -L) or all\n");
+        return -1;
+    }
+    *storage = copy;
+    *out = uuids;
     return 0;
 }
 
@@ -125,7 +157,17 @@ static pid_t spawn(char **argv, int *exit_code) {
     return pid;
 }
 
+static int run_measure(int argc, char **argv, char **gpu_storage, char ***gpu_uuids);
+
 int ws_cmd_measure(int argc, char **argv) {
+    char *gpu_storage = NULL, **gpu_uuids = NULL;
+    int rc = run_measure(argc, argv, &gpu_storage, &gpu_uuids);
+    free(gpu_storage);
+    free(gpu_uuids);
+    return rc;
+}
+
+static int run_measure(int argc, char **argv, char **gpu_storage, char ***gpu_uuids) {
     ws_meter_opts opts = ws_meter_opts_default();
     ws_footprint_opts fopts = ws_footprint_opts_default();
     const char *json_path = NULL, *csv_path = NULL;
@@ -157,6 +199,11 @@ int ws_cmd_measure(int argc, char **argv) {
             csv_path = argv[++i];
         } else if (!strcmp(a, "--sensors")) {
             if (parse_sensors(argv[++i], &opts.sensors)) return EXIT_OURS;
+        } else if (!strcmp(a, "--gpus")) {
+            free(*gpu_storage);
+            free(*gpu_uuids);
+            if (parse_gpus(argv[++i], gpu_storage, gpu_uuids)) return EXIT_OURS;
+            opts.gpu_uuids = (const char *const *)*gpu_uuids;
         } else if (!strcmp(a, "--pue")) {
             if (parse_double(a, argv[++i], 1, 10, &fopts.pue)) return EXIT_OURS;
         } else if (!strcmp(a, "--carbon")) {

@@ -3,6 +3,7 @@
  * flag is explained by --help. Exit status: 0 done, 1 the run failed, 2 bad flags. */
 #include "cli/commands.h"
 #include "core/log.h"
+#include "train/meter_gpus.h"
 #include "train/train.h"
 
 #include <errno.h>
@@ -92,6 +93,8 @@ static void usage(FILE *f) {
             "  --val-limit N           evaluate on at most N validation samples\n"
             "  --step-log FILE         CSV epoch,step,loss,lr of every step (loss averaged over ranks)\n"
             "  --meter-interval MS     energy sampling interval (default 100)\n"
+            "  --meter-gpus used|all   GPUs whose energy counts: those the ranks use, found by UUID (default;\n"
+            "                          none on --device cpu), or every GPU of each node (an exclusive node)\n"
             "data parallelism (launch with mpirun -np N or srun; the world comes from the launcher)\n"
             "  --bucket-mb MB          gradient all-reduce bucket size (default 25)\n"
             "  --watchdog S            end the job when a rank makes no progress for S seconds (600; 0 off)\n"
@@ -397,6 +400,11 @@ int ws_cmd_train(int argc, char **argv) {
         } else if (!strcmp(a, "--meter-interval")) {
             DOUBLE_ARG(10, 60000);
             o.meter_interval_ms = d;
+        } else if (!strcmp(a, "--meter-gpus")) {
+            NEED_VALUE();
+            if (!strcmp(v, "used")) o.meter_gpus = WS_METER_GPUS_USED;
+            else if (!strcmp(v, "all")) o.meter_gpus = WS_METER_GPUS_ALL;
+            else return bad(a, v, "is used (the GPUs this run trains on) or all (every GPU of the node)");
         } else if (!strcmp(a, "--step-log")) {
             NEED_VALUE();
             snprintf(o.step_log, sizeof o.step_log, "%s", v);

@@ -60,6 +60,10 @@ void ws_measure_print_table(FILE *f, const ws_measure_result *r) {
         const ws_missing_domain *x = ws_meter_missing(m, i);
         fprintf(f, "not measured: %s: %s\n", ws_domain_name(x->domain), x->reason);
     }
+    for (size_t i = 0; i < ws_meter_left_out_count(m); i++) {
+        const ws_left_out_device *x = ws_meter_left_out(m, i);
+        fprintf(f, "left out: %s %s (%s): %s (--gpus)\n", ws_domain_name(x->domain), x->name, x->id, x->reason);
+    }
     ws_footprint fp = ws_footprint_of(total, &r->footprint);
     if (any)
         fprintf(f,
@@ -100,6 +104,7 @@ ws_status ws_measure_write_json(const char *path, const ws_measure_result *r, ws
         cJSON_AddItemToArray(devs, wsi_energy_device_json(ws_meter_device(m, i), &r->energy[i],
                                                           ws_meter_observed_counter_period_s(m, i)));
     cJSON_AddItemToObject(root, "missing", wsi_energy_missing_json(m));
+    cJSON_AddItemToObject(root, "left_out", wsi_energy_left_out_json(m));
     cJSON *totals = wsi_energy_totals_json(m, r->energy, n, r->duration_s);
     cJSON_AddItemToObject(root, "totals", totals);
     double by[WS_DOMAIN_COUNT];

@@ -51,6 +51,21 @@ cJSON *wsi_energy_missing_json(const ws_meter *m) {
     return a;
 }
 
+cJSON *wsi_energy_left_out_json(const ws_meter *m) {
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < ws_meter_left_out_count(m); i++) {
+        const ws_left_out_device *x = ws_meter_left_out(m, i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "kind", ws_domain_name(x->domain));
+        cJSON_AddStringToObject(o, "name", x->name);
+        cJSON_AddStringToObject(o, "id", x->id);
+        if (x->bus_id[0]) cJSON_AddStringToObject(o, "bus_id", x->bus_id);
+        cJSON_AddStringToObject(o, "reason", x->reason);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
 double wsi_energy_sum(const ws_meter *m, const ws_device_energy *e, size_t n, double by_domain[WS_DOMAIN_COUNT],
                       double *uncertainty_j) {
     double total = 0, unc = 0;

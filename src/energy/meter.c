@@ -81,6 +81,8 @@ struct ws_meter {
     size_t n_dev;
     ws_missing_domain missing[WS_DOMAIN_COUNT];
     size_t n_missing;
+    ws_left_out_device *left_out; /* GPUs found and not selected (opts.gpu_uuids) */
+    size_t n_left_out;
     char *warnings[MAX_WARNINGS];
     size_t n_warnings;
 
@@ -191,16 +193,97 @@ static const char *env_or(const char *opt, const char *env, const char *fallback
     return v && *v ? v : fallback;
 }
 
-static void open_gpus(ws_meter *m) {
+/* The GPU selection while opening: the wanted UUIDs (normalised) and which matched. */
+typedef struct {
+    ws_meter *m;
+    char (*uuid)[96];
+    int *matched;
+    size_t n;
+    size_t seen;   /* GPUs NVML showed us */
+    int no_memory;
+} gpu_selection;
+
+static int keep_selected_gpu(void *ctx, const ws_device_info *gpu) {
+    gpu_selection *sel = ctx;
+    sel->seen++;
+    char id[96];
+    int keep = 0;
+    if (ws_gpu_uuid_normalize(id, sizeof id, gpu->id) == 0)
+        for (size_t k = 0; k < sel->n; k++)
+            if (!strcmp(id, sel->uuid[k])) keep = sel->matched[k] = 1; /* duplicates: ranks sharing a GPU */
+    if (keep) return 1;
+    ws_meter *m = sel->m;
+    ws_left_out_device *grown = realloc(m->left_out, (m->n_left_out + 1) * sizeof *grown);
+    if (!grown) {
+        sel->no_memory = 1;
+        return 0;
+    }
+    m->left_out = grown;
+    ws_left_out_device *x = &m->left_out[m->n_left_out++];
+    memset(x, 0, sizeof *x);
+    x->domain = gpu->domain;
+    snprintf(x->name, sizeof x->name, "%s", gpu->name);
+    snprintf(x->id, sizeof x->id, "%s", gpu->id);
+    snprintf(x->bus_id, sizeof x->bus_id, "%s", gpu->bus_id);
+    snprintf(x->reason, sizeof x->reason, "not selected");
+    return 0;
+}
+
+/* Every GPU, or the selected ones; a selected UUID NVML does not list is the caller's
+ * mistake (a typo, a GPU of another node, a MIG instance), not a missing sensor. */
+static ws_status open_gpus(ws_meter *m, const char *const *uuids, ws_error *err) {
     ws_error e = {0};
     wsi_sensor *s = NULL;
     const char *lib = env_or(m->opts.nvml_library, "WATTSCALE_NVML_LIBRARY", NULL);
-    ws_status st = wsi_nvml_open(&s, lib, sensor_warn, m, &e);
-    if (st == WS_OK && s) {
+    gpu_selection sel = {.m = m};
+    wsi_device_filter filter = {.keep = keep_selected_gpu, .ctx = &sel};
+    ws_status st = WS_OK;
+    if (uuids) {
+        while (uuids[sel.n]) sel.n++;
+        sel.uuid = calloc(sel.n + 1, sizeof *sel.uuid);
+        sel.matched = calloc(sel.n + 1, sizeof *sel.matched);
+        if (!sel.uuid || !sel.matched) {
+            st = wsi_error(err, WS_ENOMEM, "meter: no memory for the GPU selection");
+            goto done;
+        }
+        for (size_t k = 0; k < sel.n; k++)
+            if (ws_gpu_uuid_normalize(sel.uuid[k], sizeof sel.uuid[k], uuids[k]) != 0) {
+                st = wsi_error(err, WS_EINVAL,
+                               "meter: '%s' in the GPU selection is not a GPU UUID (GPU-xxxxxxxx-xxxx-xxxx-xxxx-"
+                               "xxxxxxxxxxxx, as nvidia-smi -L shows)", uuids[k]);
+                goto done;
+            }
+    }
+    ws_status nst = wsi_nvml_open(&s, lib, uuids ? &filter : NULL, sensor_warn, m, &e);
+    if (sel.no_memory) {
+        if (s) s->ops->close(s);
+        st = wsi_error(err, WS_ENOMEM, "meter: no memory for the list of GPUs left out");
+        goto done;
+    }
+    if (nst == WS_OK && s) {
         wsi_meter_add_sensor(m, s, &e);
     } else {
-        add_missing(m, WS_DOMAIN_GPU, st, e.msg);
+        add_missing(m, WS_DOMAIN_GPU, nst, e.msg);
     }
+    for (size_t k = 0; sel.seen > 0 && k < sel.n; k++)
+        if (!sel.matched[k]) {
+            char listed[600] = "";
+            size_t len = 0;
+            for (size_t i = 0; i < m->n_dev && len < sizeof listed; i++)
+                if (m->dev[i].info.domain == WS_DOMAIN_GPU)
+                    len += (size_t)snprintf(listed + len, sizeof listed - len, "%s%s", len ? ", " : "", m->dev[i].info.id);
+            for (size_t i = 0; i < m->n_left_out && len < sizeof listed; i++)
+                len += (size_t)snprintf(listed + len, sizeof listed - len, "%s%s", len ? ", " : "", m->left_out[i].id);
+            st = wsi_error(err, WS_EINVAL,
+                           "meter: GPU %s (selected) matches none of the %zu GPUs NVML lists here (%s); a MIG "
+                           "instance is metered through its parent GPU's UUID (nvidia-smi -L), or meter all GPUs",
+                           uuids[k], sel.seen, listed);
+            break;
+        }
+done:
+    free(sel.uuid);
+    free(sel.matched);
+    return st;
 }
 
 static int has_domain(const ws_meter *m, ws_domain d) {
@@ -268,10 +351,17 @@ ws_status ws_meter_open(ws_meter **out, const ws_meter_opts *opts, ws_error *err
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&m->wake, &ca);
     pthread_condattr_destroy(&ca);
-    if (o.sensors & WS_SENSOR_NVML)
-        open_gpus(m);
-    else
+    const char *const *gpu_uuids = o.gpu_uuids;
+    m->opts.gpu_uuids = NULL; /* the caller's list: not kept past open */
+    if (o.sensors & WS_SENSOR_NVML) {
+        ws_status st = open_gpus(m, gpu_uuids, err);
+        if (st != WS_OK) {
+            ws_meter_close(m);
+            return st;
+        }
+    } else {
         add_missing(m, WS_DOMAIN_GPU, WS_ENOSENSOR, "GPU sensors not requested");
+    }
     if (o.sensors & (WS_SENSOR_RAPL_POWERCAP | WS_SENSOR_RAPL_PERF)) {
         open_rapl(m);
     } else {
@@ -645,6 +735,10 @@ size_t ws_meter_device_count(const ws_meter *m) { return m->n_dev; }
 const ws_device_info *ws_meter_device(const ws_meter *m, size_t i) { return i < m->n_dev ? &m->dev[i].info : NULL; }
 size_t ws_meter_missing_count(const ws_meter *m) { return m->n_missing; }
 const ws_missing_domain *ws_meter_missing(const ws_meter *m, size_t i) { return i < m->n_missing ? &m->missing[i] : NULL; }
+size_t ws_meter_left_out_count(const ws_meter *m) { return m->n_left_out; }
+const ws_left_out_device *ws_meter_left_out(const ws_meter *m, size_t i) {
+    return i < m->n_left_out ? &m->left_out[i] : NULL;
+}
 size_t ws_meter_warning_count(const ws_meter *m) { return m->n_warnings; }
 const char *ws_meter_warning(const ws_meter *m, size_t i) { return i < m->n_warnings ? m->warnings[i] : NULL; }
 
@@ -787,6 +881,7 @@ void ws_meter_close(ws_meter *m) {
     }
     for (size_t w = 0; w < m->n_warnings; w++) free(m->warnings[w]);
     free(m->regions);
+    free(m->left_out);
     free(m->dev);
     free(m->start_snap);
     free(m->stop_snap);

@@ -209,11 +209,14 @@ static int probe_fields_combined(const nvml_fns *fn, const nvml_gpu *g) {
            fv[1].nvml_return == WSI_NVML_SUCCESS;
 }
 
-/* Fills g->info. Returns 0 when the GPU must be skipped (neither energy nor power). Only
+/* Fills the sensor part of g->info (after identify_gpu). Returns 0 when the GPU must be
+ * skipped (neither energy nor power). Only
  * NOT_SUPPORTED counts as "this GPU has no such sensor"; any other error at open (GPU lost,
  * a driver hiccup) leaves the sensor in place, so that reads report it instead of the GPU
  * silently losing its counter. */
-static int describe_gpu(const nvml_fns *fn, nvml_gpu *g, wsi_warn_fn warn, void *ctx) {
+/* Fills the identity part of g->info (UUID, name, PCI bus id): what a filter decides on.
+ * Reads no power or energy. */
+static void identify_gpu(const nvml_fns *fn, nvml_gpu *g, wsi_warn_fn warn, void *ctx) {
     ws_device_info *info = &g->info;
     memset(info, 0, sizeof *info);
     info->domain = WS_DOMAIN_GPU;
@@ -240,7 +243,11 @@ static int describe_gpu(const nvml_fns *fn, nvml_gpu *g, wsi_warn_fn warn, void 
         snprintf(info->name, sizeof info->name, "NVIDIA GPU %u", g->index);
     }
     probe_bus_id(fn, g, info->bus_id, sizeof info->bus_id);
+}
 
+static int describe_gpu(const nvml_fns *fn, nvml_gpu *g, wsi_warn_fn warn, void *ctx) {
+    ws_device_info *info = &g->info;
+    wsi_nvml_return rc;
     unsigned int limit_mw = 0;
     if (fn->get_power_limit(g->handle, &limit_mw) == WSI_NVML_SUCCESS) info->power_limit_w = limit_mw / 1000.0;
 
@@ -424,7 +431,8 @@ static ws_status init_status(wsi_nvml_return rc) {
     }
 }
 
-ws_status wsi_nvml_open(wsi_sensor **out, const char *library, wsi_warn_fn warn, void *ctx, ws_error *err) {
+ws_status wsi_nvml_open(wsi_sensor **out, const char *library, const wsi_device_filter *filter, wsi_warn_fn warn,
+                        void *ctx, ws_error *err) {
     *out = NULL;
     if (!library || !*library) library = DEFAULT_LIBRARY;
 
@@ -482,6 +490,7 @@ ws_status wsi_nvml_open(wsi_sensor **out, const char *library, wsi_warn_fn warn,
     /* A GPU NVML cannot hand us (NO_PERMISSION when a container hides it, GPU_IS_LOST) is
      * skipped with a warning; the others are still measured. */
     wsi_nvml_return last_rc = WSI_NVML_SUCCESS;
+    unsigned int n_left_out = 0;
     for (unsigned int i = 0; i < count; i++) {
         nvml_gpu *g = &nv->gpus[nv->n_gpus];
         g->index = i;
@@ -491,7 +500,19 @@ ws_status wsi_nvml_open(wsi_sensor **out, const char *library, wsi_warn_fn warn,
             warnf(warn, ctx, "NVIDIA GPUs: nvmlDeviceGetHandleByIndex(gpu %u): %s; skipped", i, nvml_text(&fn, rc));
             continue;
         }
+        identify_gpu(&fn, g, warn, ctx);
+        /* a GPU the caller did not select is never probed or read: it may be another job's */
+        if (filter && !filter->keep(filter->ctx, &g->info)) {
+            n_left_out++;
+            continue;
+        }
         if (describe_gpu(&fn, g, warn, ctx)) nv->n_gpus++;
+    }
+    if (nv->n_gpus == 0 && n_left_out > 0 && last_rc == WSI_NVML_SUCCESS) {
+        st = wsi_error(err, WS_ENOSENSOR, "NVIDIA GPUs: %u of the %u GPUs NVML lists left out (not selected)%s",
+                       n_left_out, count, n_left_out < count ? ", the others unmeasurable" : "");
+        nvml_close(&nv->base);
+        return st;
     }
     if (nv->n_gpus == 0) {
         st = wsi_error(err, last_rc != WSI_NVML_SUCCESS ? WS_ESENSOR : WS_ENOSENSOR,

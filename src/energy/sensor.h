@@ -53,8 +53,18 @@ struct wsi_sensor {
  * without an energy counter) go to `warn(ctx, line)` when warn is non-NULL. */
 typedef void (*wsi_warn_fn)(void *ctx, const char *line);
 
-/* NVIDIA GPUs. library: path or soname to dlopen (NULL: libnvidia-ml.so.1). */
-ws_status wsi_nvml_open(wsi_sensor **out, const char *library, wsi_warn_fn warn, void *ctx, ws_error *err);
+/* Which devices a sensor opens. keep(ctx, info) sees each device's identity (domain, id,
+ * name, bus_id filled; nothing else yet) before anything is read from it, and returns 1 to
+ * open it, 0 to leave it out: a device left out is never probed or read. */
+typedef struct {
+    int (*keep)(void *ctx, const ws_device_info *identity);
+    void *ctx;
+} wsi_device_filter;
+
+/* NVIDIA GPUs. library: path or soname to dlopen (NULL: libnvidia-ml.so.1). filter: NULL
+ * opens every GPU; when it leaves every GPU out: WS_ENOSENSOR saying so. */
+ws_status wsi_nvml_open(wsi_sensor **out, const char *library, const wsi_device_filter *filter, wsi_warn_fn warn,
+                        void *ctx, ws_error *err);
 
 /* RAPL through powercap sysfs. root: NULL means /sys/class/powercap. Finds package-N and
  * dram zones (skips psys and core/uncore; de-duplicates zones seen twice, e.g. under

@@ -287,6 +287,7 @@ static const train_opt train_opts[] = {
     {"train.checkpoint_every", V_INT, "--checkpoint-every", NULL, NULL, 0, 1000000},
     {"train.log_every", V_INT, "--log-every", NULL, NULL, 0, 1e9},
     {"train.meter_interval_ms", V_NUM, "--meter-interval", NULL, NULL, 10, 60000},
+    {"train.meter_gpus", V_CHOICE, "--meter-gpus", NULL, "used|all", 0, 0},
     {"train.bucket_mb", V_NUM, "--bucket-mb", NULL, NULL, 0.001, 65536},
     {"train.watchdog_s", V_NUM, "--watchdog", NULL, NULL, 0, 1e7},
 };

@@ -6,6 +6,7 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "energy/energy_json.h"
+#include "train/meter_gpus.h"
 #include "wattscale/wattscale.h"
 
 #include <math.h>
@@ -184,6 +185,7 @@ cJSON *wsi_train_config_json(const ws_train_opts *o) {
     cJSON_AddNumberToObject(c, "schedule_epochs", o->lr.total_epochs);
     cJSON_AddNumberToObject(c, "label_smoothing", o->label_smoothing);
     cJSON_AddStringToObject(c, "device", ws_device_name(o->device));
+    cJSON_AddStringToObject(c, "meter_gpus", wsi_meter_gpus_name((ws_meter_gpus)o->meter_gpus));
     cJSON_AddStringToObject(c, "precision", ws_dtype_name(o->precision));
     cJSON_AddNumberToObject(c, "threads", o->threads);
     cJSON_AddNumberToObject(c, "seed", (double)o->seed);
@@ -223,6 +225,17 @@ static cJSON *hardware_json(const ws_meter *meter) {
         cJSON_AddStringToObject(g, "uuid", d->id);
         cJSON_AddStringToObject(g, "bus_id", d->bus_id);
         cJSON_AddNumberToObject(g, "power_limit_w", d->power_limit_w);
+        cJSON_AddBoolToObject(g, "metered", 1);
+        cJSON_AddItemToArray(gpus, g);
+    }
+    /* the node's other GPUs (--meter-gpus used): present, never read */
+    for (size_t i = 0; meter && i < ws_meter_left_out_count(meter); i++) {
+        const ws_left_out_device *d = ws_meter_left_out(meter, i);
+        cJSON *g = cJSON_CreateObject();
+        cJSON_AddStringToObject(g, "name", d->name);
+        cJSON_AddStringToObject(g, "uuid", d->id);
+        cJSON_AddStringToObject(g, "bus_id", d->bus_id);
+        cJSON_AddBoolToObject(g, "metered", 0);
         cJSON_AddItemToArray(gpus, g);
     }
     cJSON_AddStringToObject(h, "wattscale_version", ws_version());
@@ -334,6 +347,7 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
             cJSON *n = cJSON_CreateObject();
             cJSON_AddNumberToObject(n, "node", k);
             if (st->node_hosts) cJSON_AddStringToObject(n, "host", st->node_hosts + (size_t)k * 64);
+            if (st->node_gpus_metered) cJSON_AddNumberToObject(n, "gpus_metered", st->node_gpus_metered[k]);
             cJSON *nb = cJSON_AddObjectToObject(n, "energy_by_domain_j");
             for (int d = 0; d < WS_DOMAIN_COUNT; d++)
                 cJSON_AddItemToObject(nb, ws_domain_name((ws_domain)d),
@@ -342,6 +356,24 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
         }
     }
     if (meter) cJSON_AddItemToObject(energy, "missing", wsi_energy_missing_json(meter));
+    {
+        /* which GPUs the energy covers (--meter-gpus): analysis must know whether idle GPUs
+         * and other jobs' GPUs of the node are in it */
+        cJSON *gm = cJSON_AddObjectToObject(energy, "gpu_metering");
+        cJSON_AddStringToObject(gm, "mode", wsi_meter_gpus_name((ws_meter_gpus)o->meter_gpus));
+        cJSON_AddStringToObject(gm, "covers", o->meter_gpus == WS_METER_GPUS_ALL
+                                                  ? "every GPU of each node, idle ones and other jobs' included"
+                                                  : "the GPUs the run's ranks use (by UUID), no other");
+        cJSON *ids = cJSON_AddArrayToObject(gm, "metered");
+        for (size_t i = 0; meter && i < ws_meter_device_count(meter); i++)
+            if (ws_meter_device(meter, i)->domain == WS_DOMAIN_GPU)
+                cJSON_AddItemToArray(ids, cJSON_CreateString(ws_meter_device(meter, i)->id));
+        cJSON_AddItemToObject(gm, "left_out", meter ? wsi_energy_left_out_json(meter) : cJSON_CreateArray());
+        cJSON_AddStringToObject(gm, "scope", "metered and left_out: node 0 (rank 0's); energy.nodes[].gpus_metered "
+                                             "counts every node's");
+        cJSON_AddStringToObject(gm, "cpu_dram", "per package (RAPL): everything running on the node's CPUs, this "
+                                                "run's or not");
+    }
     int any = 0;
     double total_j = 0;
     for (int d = 0; d < WS_DOMAIN_COUNT; d++) {

@@ -79,6 +79,7 @@ typedef struct {
     char world_backend[16];
     double *node_energy;        /* nodes x (WS_DOMAIN_COUNT energies, WS_DOMAIN_COUNT flags) */
     char *node_hosts;           /* nodes x 64 bytes */
+    double *node_gpus_metered;  /* nodes: how many GPUs each node's meter read (--meter-gpus) */
     int resumed_times;
     /* this session's steady state, from step `steady_from` (after warm-up: algorithm
      * search, graph capture, caches) to the last training step; not checkpointed */

@@ -25,6 +25,7 @@
 #include "ops/cuda_ctx.h"
 #include "ops/mem.h"
 #include "train/checkpoint.h"
+#include "train/meter_gpus.h"
 #include "train/run.h"
 #include "train/run_record.h"
 #include "train/run_state.h"
@@ -72,6 +73,7 @@ ws_train_opts ws_train_opts_default(void) {
     o.eval_every = 1;
     o.checkpoint_every = 1;
     o.meter_interval_ms = 100;
+    o.meter_gpus = WS_METER_GPUS_USED;
     o.bucket_mb = 25;
     o.watchdog_s = 600;
     snprintf(o.out_dir, sizeof o.out_dir, "out/train");
@@ -287,15 +289,19 @@ static ws_status write_record(run *r, ws_error *err) {
     double by[WS_DOMAIN_COUNT];
     int measured[WS_DOMAIN_COUNT];
     local_session_energy(r, by, measured);
-    double mine[2 * WS_DOMAIN_COUNT + 1];
+    enum { ROW = 2 * WS_DOMAIN_COUNT + 2 }; /* energies, flags, node, GPUs metered */
+    double mine[ROW];
     for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
         mine[d] = by[d];
         mine[WS_DOMAIN_COUNT + d] = measured[d];
     }
     mine[2 * WS_DOMAIN_COUNT] = ws_world_node(r->w);
+    mine[2 * WS_DOMAIN_COUNT + 1] = 0;
+    for (size_t i = 0; i < ws_meter_device_count(r->meter); i++)
+        mine[2 * WS_DOMAIN_COUNT + 1] += ws_meter_device(r->meter, i)->domain == WS_DOMAIN_GPU;
     int size = ws_world_size(r->w);
-    double *all = r->rank == 0 ? calloc((size_t)size * (2 * WS_DOMAIN_COUNT + 1), sizeof *all) : NULL;
-    ws_status st = ws_world_gather_f64(r->w, mine, 2 * WS_DOMAIN_COUNT + 1, all, 0, err);
+    double *all = r->rank == 0 ? calloc((size_t)size * ROW, sizeof *all) : NULL;
+    ws_status st = ws_world_gather_f64(r->w, mine, ROW, all, 0, err);
     if (st == WS_OK) st = reduce_energy(r, by, measured, err);
     if (st == WS_OK && r->rank == 0) {
         for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
@@ -304,11 +310,13 @@ static ws_status write_record(run *r, ws_error *err) {
         }
         if (all && r->st.node_energy) {
             memset(r->st.node_energy, 0, (size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT * sizeof(double));
+            if (r->st.node_gpus_metered) memset(r->st.node_gpus_metered, 0, (size_t)r->st.nodes * sizeof(double));
             for (int k = 0; k < size; k++) {
-                const double *g = all + (size_t)k * (2 * WS_DOMAIN_COUNT + 1);
+                const double *g = all + (size_t)k * ROW;
                 int node = (int)g[2 * WS_DOMAIN_COUNT];
                 if (node < 0 || node >= r->st.nodes) continue;
                 for (int d = 0; d < 2 * WS_DOMAIN_COUNT; d++) r->st.node_energy[(size_t)node * 2 * WS_DOMAIN_COUNT + d] += g[d];
+                if (r->st.node_gpus_metered) r->st.node_gpus_metered[node] += g[2 * WS_DOMAIN_COUNT + 1];
             }
         }
         char path[600];
@@ -604,6 +612,7 @@ static ws_status setup_world(run *r, ws_error *err) {
     r->st.nodes = ws_world_nodes(r->w);
     r->st.node_energy = calloc((size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT, sizeof(double));
     r->st.node_hosts = calloc((size_t)r->st.nodes, 64);
+    r->st.node_gpus_metered = calloc((size_t)r->st.nodes, sizeof(double));
     char *hosts = calloc((size_t)r->world, 64);
     char mine[64] = {0};
     snprintf(mine, sizeof mine, "%s", ws_world_host(r->w));
@@ -658,6 +667,27 @@ static ws_status check_task_opts(const ws_train_opts *o, const wsi_task *task, w
         return wsi_error(err, WS_EINVAL, "--residual trains one step (FourCastNet's target: residual); fine-tune "
                          "with --forecast-steps 2 without it");
     return WS_OK;
+}
+
+/* The GPUs this node's meter reads (--meter-gpus, train/meter_gpus.h): *uuids NULL (all),
+ * or a NULL-terminated list pointing into *ids (the node's ranks' GPUs; none on the CPU);
+ * the caller frees both. Collective with `used`, CPU runs included, so every backend
+ * takes the same path. */
+static ws_status choose_meter_gpus(run *r, char (**ids)[96], const char ***uuids, ws_error *err) {
+    *ids = NULL;
+    *uuids = NULL;
+    if (r->o.meter_gpus == WS_METER_GPUS_ALL) return WS_OK;
+    wsi_rank_gpu *table = calloc((size_t)r->world, sizeof *table);
+    *ids = calloc((size_t)r->world, sizeof **ids);
+    *uuids = calloc((size_t)r->world + 1, sizeof **uuids);
+    /* a rank that cannot allocate skips the collective: its error aborts the world (out:) */
+    ws_status st = table && *ids && *uuids ? WS_OK : wsi_error(err, WS_ENOMEM, "no memory for the GPU table");
+    if (st == WS_OK) st = wsi_meter_gpus_gather(r->w, r->cuda ? ws_cuda_device_uuid(r->cuda) : "", table, err);
+    size_t n = 0;
+    if (st == WS_OK) st = wsi_meter_gpus_of_node(table, r->world, ws_world_node(r->w), *ids, &n, err);
+    for (size_t k = 0; st == WS_OK && k < n; k++) (*uuids)[k] = (*ids)[k];
+    free(table);
+    return st;
 }
 
 ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
@@ -761,9 +791,19 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         goto out;
     }
 
-    /* one meter per node: its local rank 0 reads the sensors, the other ranks none */
+    /* one meter per node: its local rank 0 reads the sensors (with --meter-gpus used, of
+     * the GPUs its node's ranks train on), the other ranks none */
     ws_meter_opts mo = ws_meter_opts_default();
     mo.interval_ms = o->meter_interval_ms;
+    char(*meter_ids)[96] = NULL;
+    const char **meter_uuids = NULL;
+    st = choose_meter_gpus(&r, &meter_ids, &meter_uuids, err);
+    mo.gpu_uuids = meter_uuids;
+    if (st != WS_OK) {
+        free(meter_ids);
+        free(meter_uuids);
+        goto out;
+    }
     if (ws_world_local_rank(r.w) == 0) {
         char csv_path[600];
         snprintf(csv_path, sizeof csv_path, "%s/power%s%d.csv", o->out_dir, r.world > 1 ? "-node" : "",
@@ -774,7 +814,10 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     } else {
         mo.sensors = 0;
     }
-    if ((st = ws_meter_open(&r.meter, &mo, err)) != WS_OK) goto out;
+    st = ws_meter_open(&r.meter, &mo, err);
+    free(meter_ids);
+    free(meter_uuids);
+    if (st != WS_OK) goto out;
     r.phase_data = ws_meter_phase_define(r.meter, "data");
     r.phase_compute = ws_meter_phase_define(r.meter, "compute");
     r.phase_comm = ws_meter_phase_define(r.meter, "allreduce_wait");
@@ -792,6 +835,10 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
         for (size_t i = 0; i < ws_meter_missing_count(r.meter); i++)
             ws_log(WS_LOG_INFO, "energy not measured: %s: %s", ws_domain_name(ws_meter_missing(r.meter, i)->domain),
                    ws_meter_missing(r.meter, i)->reason);
+        for (size_t i = 0; i < ws_meter_left_out_count(r.meter); i++)
+            ws_log(WS_LOG_INFO, "energy left out: %s %s (%s): not used by this run (--meter-gpus %s)",
+                   ws_domain_name(ws_meter_left_out(r.meter, i)->domain), ws_meter_left_out(r.meter, i)->name,
+                   ws_meter_left_out(r.meter, i)->id, wsi_meter_gpus_name((ws_meter_gpus)o->meter_gpus));
     }
     if ((st = ws_meter_start(r.meter, err)) != WS_OK) goto out;
     st = run_epochs(&r, err);
@@ -819,6 +866,7 @@ out:
     run_free(&r);
     free(r.st.node_energy);
     free(r.st.node_hosts);
+    free(r.st.node_gpus_metered);
     free(r.st.rollout);
     ws_world_close(r.w);
     return st;

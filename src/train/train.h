@@ -79,6 +79,7 @@ typedef struct {
     int log_every;             /* steps between progress lines (0: ~every 10 s) */
     long val_limit;            /* evaluate on at most this many val samples (0: all) */
     double meter_interval_ms;  /* 100 */
+    int meter_gpus;            /* ws_meter_gpus (train/meter_gpus.h): the ranks' GPUs (used, default) or all */
     double bucket_mb;          /* gradient all-reduce bucket size (25, as PyTorch DDP) */
     char step_log[512];        /* "" or a CSV of every step's global mean loss (costs an all-reduce per step) */
     double watchdog_s;         /* a rank without progress for this long ends the job (600) */

@@ -166,6 +166,48 @@ static void test_sensors_through_environment_overrides(void **state) {
     ws_test_rmtree(dir);
 }
 
+/* --gpus: one of two fake GPUs metered, the other listed as left out; an unknown UUID is
+ * our error (125) naming it. */
+static void test_gpus_flag_selects_by_uuid(void **state) {
+    (void)state;
+    const char *lib = getenv("WATTSCALE_FAKE_NVML");
+    if (!lib) skip();
+    const char *dir = ws_test_tmpdir("cli-gpus");
+    char path[700], json[700];
+    snprintf(path, sizeof path, "%s/nvml.conf", dir);
+    ws_test_write_file(path, "gpu name=\"Theirs\" uuid=GPU-00000000-0000-0000-0000-0000000000aa power_mw=300000\n"
+                             "gpu name=\"Ours\" uuid=GPU-00000000-0000-0000-0000-0000000000bb power_mw=100000\n");
+    setenv("WATTSCALE_FAKE_NVML_CONFIG", path, 1);
+    setenv("WATTSCALE_NVML_LIBRARY", lib, 1);
+    snprintf(json, sizeof json, "%s/m.json", dir);
+    run_result r;
+    const char *args[] = {"measure", "--sensors", "nvml", "--gpus", "GPU-00000000-0000-0000-0000-0000000000BB",
+                          "--json", json, "--", "sleep", "0.3", NULL};
+    run_ws(args, 0, 0, &r);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.err, "left out: gpu Theirs (GPU-00000000-0000-0000-0000-0000000000aa): not selected"));
+    cJSON *j = read_json(json);
+    cJSON *devs = cJSON_GetObjectItem(j, "devices");
+    assert_int_equal(cJSON_GetArraySize(devs), 1);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(devs, 0), "name")->valuestring, "Ours");
+    cJSON *out = cJSON_GetObjectItem(j, "left_out");
+    assert_int_equal(cJSON_GetArraySize(out), 1);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(out, 0), "id")->valuestring,
+                        "GPU-00000000-0000-0000-0000-0000000000aa");
+    cJSON_Delete(j);
+    const char *unknown[] = {"measure", "--gpus", "GPU-12345678-0000-0000-0000-000000000000", "--", "true", NULL};
+    run_ws(unknown, 0, 0, &r);
+    assert_int_equal(r.status, 125);
+    assert_non_null(strstr(r.err, "GPU-12345678-0000-0000-0000-000000000000"));
+    const char *empty[] = {"measure", "--gpus", ",", "--", "true", NULL};
+    run_ws(empty, 0, 0, &r);
+    assert_int_equal(r.status, 125);
+    assert_non_null(strstr(r.err, "--gpus"));
+    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
+    unsetenv("WATTSCALE_NVML_LIBRARY");
+    ws_test_rmtree(dir);
+}
+
 static void test_version_lists_optional_parts(void **state) {
     (void)state;
     run_result r;
@@ -190,6 +232,7 @@ int main(void) {
         cmocka_unit_test(test_sigint_is_forwarded),
         cmocka_unit_test(test_command_not_found_and_bad_flags),
         cmocka_unit_test(test_sensors_through_environment_overrides),
+        cmocka_unit_test(test_gpus_flag_selects_by_uuid),
         cmocka_unit_test(test_version_lists_optional_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

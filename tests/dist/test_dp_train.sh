@@ -55,7 +55,7 @@ gpu name="Fake GPU" uuid=GPU-dp-0 counter=yes counter_period_ms=100 power_mw=100
 CONF
 WATTSCALE_NVML_LIBRARY=$fake WATTSCALE_FAKE_NVML_CONFIG=$tmp/nvml.conf \
   "${mpi[@]}" -x WATTSCALE_NVML_LIBRARY -x WATTSCALE_FAKE_NVML_CONFIG \
-  "$ws" "${common[@]}" --local-batch 16 --out "$tmp/energy" || fail "mpirun with fake NVML"
+  "$ws" "${common[@]}" --local-batch 16 --meter-gpus all --out "$tmp/energy" || fail "mpirun with fake NVML"
 python3 - "$tmp/energy/run.json" <<'PY' || exit 1
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -72,6 +72,7 @@ ph = r["epochs"][0]["energy_by_phase_j"]
 print("energy by phase, J:", {k: round(v, 2) for k, v in ph.items()})
 assert ph["compute"] > 0 and ph["data"] >= 0 and ph["allreduce_wait"] >= 0, ph
 assert ph["compute"] > ph["allreduce_wait"], ph
+assert r["energy"]["gpu_metering"]["mode"] == "all" and r["energy"]["nodes"][0]["gpus_metered"] == 1, r["energy"]
 PY
 
 # 4: a rank killed mid-run ends the job

@@ -61,7 +61,8 @@ cat > "$tmp/nvml.conf" <<CONF
 gpu name="Fake GPU" uuid=GPU-dp-0 counter=yes counter_period_ms=100 power_mw=100000
 CONF
 WATTSCALE_NVML_LIBRARY=$fake WATTSCALE_FAKE_NVML_CONFIG=$tmp/nvml.conf "$spawn" 2 --timeout 200 -- \
-  "$ws" "${common[@]}" --global-batch 32 --local-batch 16 --out "$tmp/energy" || fail "2 tcp ranks with fake NVML"
+  "$ws" "${common[@]}" --global-batch 32 --local-batch 16 --meter-gpus all --out "$tmp/energy" ||
+  fail "2 tcp ranks with fake NVML"
 python3 - "$tmp/energy/run.json" <<'PY' || exit 1
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -72,6 +73,23 @@ t = devices[0]["duration_s"]
 print(f"2 tcp ranks, 1 fake GPU at 100 W: {gpu:.1f} J over {t:.2f} s metered, {len(devices)} GPU listed")
 assert len(r["energy"]["nodes"]) == 1
 assert abs(gpu - 100 * t) <= 25, (gpu, t)  # once; twice would be ~200 W
+assert r["energy"]["gpu_metering"]["mode"] == "all" and r["energy"]["nodes"][0]["gpus_metered"] == 1, r["energy"]
+PY
+# --meter-gpus used (the default) on a CPU run: the ranks use no GPU, so none is read; the
+# node's GPU is listed as left out (the gather of the ranks' UUIDs runs over tcp all the same)
+WATTSCALE_NVML_LIBRARY=$fake WATTSCALE_FAKE_NVML_CONFIG=$tmp/nvml.conf "$spawn" 2 --timeout 200 -- \
+  "$ws" "${common[@]}" --global-batch 32 --local-batch 16 --out "$tmp/energy_used" ||
+  fail "2 tcp ranks with fake NVML, --meter-gpus used"
+python3 - "$tmp/energy_used/run.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+gm = r["energy"]["gpu_metering"]
+assert gm["mode"] == "used" and gm["metered"] == [], gm
+assert [g["id"] for g in gm["left_out"]] == ["GPU-dp-0"], gm
+assert not [d for d in r["energy"]["devices"] if d["kind"] == "gpu"], r["energy"]["devices"]
+assert r["totals"]["energy_by_domain_j"]["gpu"] is None, r["totals"]
+assert r["energy"]["nodes"][0]["gpus_metered"] == 0 and r["config"]["meter_gpus"] == "used"
+print("2 tcp CPU ranks, --meter-gpus used: no GPU metered, GPU-dp-0 left out")
 PY
 
 # 4: a rank killed mid-run ends the job, and the message names it

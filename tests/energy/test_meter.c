@@ -449,6 +449,108 @@ static void test_meter_over_fake_nvml(void **state) {
     ws_test_rmtree(dir);
 }
 
+/* GPU selection by UUID: two fake GPUs at different powers; the one left out fails every
+ * power and energy read, so a single probe or read of it would show up as a warning. */
+static void test_meter_selects_gpus_by_uuid(void **state) {
+    (void)state;
+    const char *lib = getenv("WATTSCALE_FAKE_NVML");
+    if (!lib) skip();
+    const char *dir = ws_test_tmpdir("meter-select");
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/nvml.conf", dir);
+    ws_test_write_file(cfg, "gpu name=\"Busy\" uuid=GPU-0a0a0a0a-1111-2222-3333-444444444444 power_mw=80000 "
+                            "counter_period_ms=0 fail_power=1\n"
+                            "gpu name=\"Ours\" uuid=GPU-0b0b0b0b-1111-2222-3333-444444444444 power_mw=50000 "
+                            "counter_period_ms=0\n");
+    setenv("WATTSCALE_FAKE_NVML_CONFIG", cfg, 1);
+    ws_meter_opts o = ws_meter_opts_default();
+    o.sensors = WS_SENSOR_NVML;
+    o.nvml_library = lib;
+    o.interval_ms = 10;
+    ws_meter *m = NULL;
+    ws_error err = {0};
+
+    /* select one, spelled as a user might (upper case, no prefix, a newline) */
+    const char *one[] = {"0B0B0B0B-1111-2222-3333-444444444444\n", NULL};
+    o.gpu_uuids = one;
+    WS_TEST_OK(ws_meter_open(&m, &o, &err));
+    assert_int_equal(ws_meter_device_count(m), 1);
+    assert_string_equal(ws_meter_device(m, 0)->id, "GPU-0b0b0b0b-1111-2222-3333-444444444444");
+    assert_int_equal(ws_meter_left_out_count(m), 1);
+    assert_string_equal(ws_meter_left_out(m, 0)->id, "GPU-0a0a0a0a-1111-2222-3333-444444444444");
+    assert_string_equal(ws_meter_left_out(m, 0)->name, "Busy");
+    assert_string_equal(ws_meter_left_out(m, 0)->reason, "not selected");
+    assert_null(ws_meter_left_out(m, 1));
+    WS_TEST_OK(ws_meter_start(m, &err));
+    ws_sleep_s(0.3);
+    WS_TEST_OK(ws_meter_stop(m, &err));
+    ws_device_energy e[1];
+    WS_TEST_OK(ws_meter_read(m, e, &err));
+    assert_int_equal(e[0].source, WS_SOURCE_COUNTER);
+    WS_TEST_NEAR(e[0].energy_j, 50 * e[0].duration_s, 0, 0.05 * 50 * e[0].duration_s); /* 50 W alone, not 130 */
+    assert_int_equal(ws_meter_warning_count(m), 0); /* the failing GPU was never touched */
+    ws_meter_close(m);
+
+    /* all (NULL): both, the failing one warns */
+    o.gpu_uuids = NULL;
+    WS_TEST_OK(ws_meter_open(&m, &o, &err));
+    assert_int_equal(ws_meter_device_count(m), 2);
+    assert_int_equal(ws_meter_left_out_count(m), 0);
+    assert_true(ws_meter_warning_count(m) > 0);
+    ws_meter_close(m);
+
+    /* none ({NULL}): no GPU metered, both listed, the domain missing with the reason */
+    const char *none[] = {NULL};
+    o.gpu_uuids = none;
+    WS_TEST_OK(ws_meter_open(&m, &o, &err));
+    assert_int_equal(ws_meter_device_count(m), 0);
+    assert_int_equal(ws_meter_left_out_count(m), 2);
+    const ws_missing_domain *gpu_missing = NULL;
+    for (size_t i = 0; i < ws_meter_missing_count(m); i++)
+        if (ws_meter_missing(m, i)->domain == WS_DOMAIN_GPU) gpu_missing = ws_meter_missing(m, i);
+    assert_non_null(gpu_missing);
+    assert_non_null(strstr(gpu_missing->reason, "2 of the 2 GPUs NVML lists left out"));
+    ws_meter_close(m);
+
+    /* a UUID of no GPU here fails the open, naming it and the GPUs there are */
+    const char *unknown[] = {"GPU-0b0b0b0b-1111-2222-3333-444444444444", "GPU-deadbeef-0000-0000-0000-000000000000",
+                             NULL};
+    o.gpu_uuids = unknown;
+    assert_int_equal(ws_meter_open(&m, &o, &err), WS_EINVAL);
+    assert_null(m);
+    assert_non_null(strstr(err.msg, "GPU-deadbeef-0000-0000-0000-000000000000"));
+    assert_non_null(strstr(err.msg, "GPU-0a0a0a0a-1111-2222-3333-444444444444"));
+
+    /* not a UUID at all */
+    const char *bad[] = {"cuda:0", NULL};
+    o.gpu_uuids = bad;
+    assert_int_equal(ws_meter_open(&m, &o, &err), WS_EINVAL);
+    assert_non_null(strstr(err.msg, "'cuda:0'"));
+    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
+    ws_test_rmtree(dir);
+}
+
+/* CUDA's cudaDeviceProp.uuid as cuda_ctx.cu prints it, NVML's form and a user's spelling
+ * meet in one string. */
+static void test_gpu_uuid_normalize(void **state) {
+    (void)state;
+    char out[96];
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, "GPU-8c2f14aa-0b1c-2d3e-4f50-617283940abc"), 0);
+    assert_string_equal(out, "GPU-8c2f14aa-0b1c-2d3e-4f50-617283940abc");
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, "  gpu-8C2F14AA-0B1C-2D3E-4F50-617283940ABC\n"), 0);
+    assert_string_equal(out, "GPU-8c2f14aa-0b1c-2d3e-4f50-617283940abc");
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, "8c2f14aa-0b1c-2d3e-4f50-617283940abc"), 0);
+    assert_string_equal(out, "GPU-8c2f14aa-0b1c-2d3e-4f50-617283940abc");
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, "MIG-AB12"), 0);
+    assert_string_equal(out, "MIG-ab12");
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, ""), -1);
+    assert_string_equal(out, "");
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, "GPU-"), -1);
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, "GPU-12 34"), -1);
+    assert_int_equal(ws_gpu_uuid_normalize(out, sizeof out, NULL), -1);
+    assert_int_equal(ws_gpu_uuid_normalize(out, 8, "GPU-8c2f14aa"), -1); /* does not fit */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_totals_counter_integral_and_uncertainty),
@@ -463,6 +565,8 @@ int main(void) {
         cmocka_unit_test(test_phases_attribute_energy),
         cmocka_unit_test(test_footprint),
         cmocka_unit_test(test_meter_over_fake_nvml),
+        cmocka_unit_test(test_meter_selects_gpus_by_uuid),
+        cmocka_unit_test(test_gpu_uuid_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

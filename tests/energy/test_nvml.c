@@ -55,7 +55,7 @@ static ws_status open_script(fixture *fx, const char *script, ws_error *err) {
     ws_test_write_file(path, script);
     setenv("WATTSCALE_FAKE_NVML_CONFIG", path, 1);
     fx->open_start_s = ws_now_s();
-    ws_status st = wsi_nvml_open(&fx->s, fake_library(), collect_warning, &fx->warn, err);
+    ws_status st = wsi_nvml_open(&fx->s, fake_library(), NULL, collect_warning, &fx->warn, err);
     fx->open_end_s = ws_now_s();
     return st;
 }
@@ -339,7 +339,7 @@ static void test_nvml_missing_library(void **state) {
     (void)state;
     wsi_sensor *s = (wsi_sensor *)&s; /* must be reset to NULL */
     ws_error err = {0};
-    assert_int_equal(wsi_nvml_open(&s, "/nonexistent/libnvidia-ml.so.1", NULL, NULL, &err), WS_ENOSENSOR);
+    assert_int_equal(wsi_nvml_open(&s, "/nonexistent/libnvidia-ml.so.1", NULL, NULL, NULL, &err), WS_ENOSENSOR);
     assert_null(s);
     assert_int_equal(err.code, WS_ENOSENSOR);
     assert_non_null(strstr(err.msg, "/nonexistent/libnvidia-ml.so.1"));
@@ -352,7 +352,7 @@ static void test_nvml_not_nvml(void **state) {
     (void)state;
     wsi_sensor *s = NULL;
     ws_error err = {0};
-    assert_int_equal(wsi_nvml_open(&s, "libm.so.6", NULL, NULL, &err), WS_ESENSOR);
+    assert_int_equal(wsi_nvml_open(&s, "libm.so.6", NULL, NULL, NULL, &err), WS_ESENSOR);
     assert_null(s);
     assert_non_null(strstr(err.msg, "nvmlInit_v2"));
 }
@@ -364,7 +364,7 @@ static void test_nvml_default_script(void **state) {
     unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
     wsi_sensor *s = NULL;
     ws_error err = {0};
-    WS_TEST_OK(wsi_nvml_open(&s, fake_library(), NULL, NULL, &err));
+    WS_TEST_OK(wsi_nvml_open(&s, fake_library(), NULL, NULL, NULL, &err));
     assert_int_equal(s->ops->device_count(s), 1);
     wsi_sensor_sample smp;
     WS_TEST_OK(s->ops->read(s, 0, &smp, &err));
