@@ -114,10 +114,11 @@ static ws_sample_format eval_format(const wsi_run *r) {
  * the model evaluates the one before; they sleep between evaluations. Its ring is 3 batches
  * (one evaluated, two in the making: the threads all work on the earliest, so more would
  * only cost memory), pinned on CUDA: 3 x LBS uint8 samples for ImageNet (116 MB at LBS 256
- * and 224 px), where the direct path took an fp32 pinned batch and an fp32 device staging
- * buffer (154 MB each). Always the CPU decoder (libjpeg-turbo), also with --decoder nvjpeg:
- * validation's numbers stay those of the direct path. None for synthetic samples generated
- * on the GPU (nothing to decode), with eval_direct, or without evaluations. */
+ * and 224 px; evaluation used to load into an fp32 pinned batch and upload it through an
+ * fp32 device staging buffer, 154 MB each, where d_eval_in now holds one uint8 batch, 39 MB).
+ * Always the CPU decoder (libjpeg-turbo), also with --decoder nvjpeg: validation's numbers
+ * stay those of the direct path. None for synthetic samples generated on the GPU (nothing
+ * to decode), with eval_direct, or without evaluations. */
 static ws_status open_val_loader(wsi_run *r, ws_error *err) {
     const ws_train_opts *o = &r->o;
     if (r->synthetic_on_device || o->eval_direct || o->eval_every <= 0) return WS_OK;
