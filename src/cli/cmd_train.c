@@ -53,6 +53,8 @@ static void usage(FILE *f) {
             "  --no-dct-scaling        imagenet: decode JPEGs at full size (slower; as nvJPEG does)\n"
             "  --data-threads N        data loader decode threads (default: all cores)\n"
             "  --decoder cpu|nvjpeg    JPEG decoding on the CPU (libjpeg-turbo, default) or the GPU (nvJPEG)\n"
+            "  --eval-data loader|direct  validation batches decoded ahead by a loader's threads (default),\n"
+            "                          or each loaded when it is evaluated (the reference path, same numbers)\n"
             "  --upload-ahead on|off   with --device cuda: copy each batch to the GPU while the step before\n"
             "                          computes (on), or when its step starts (off, the default until its\n"
             "                          GPU equivalence test passes: docs/results.md)\n"
@@ -245,6 +247,11 @@ int ws_cmd_train(int argc, char **argv) {
             if (!strcmp(v, "cpu")) o.decoder = 0;
             else if (!strcmp(v, "nvjpeg")) o.decoder = 1;
             else return bad(a, v, "is cpu or nvjpeg");
+        } else if (!strcmp(a, "--eval-data")) {
+            NEED_VALUE();
+            if (!strcmp(v, "loader")) o.eval_direct = 0;
+            else if (!strcmp(v, "direct")) o.eval_direct = 1;
+            else return bad(a, v, "is loader or direct");
         } else if (!strcmp(a, "--upload-ahead")) {
             NEED_VALUE();
             if (!strcmp(v, "on")) o.upload_ahead = 1;

@@ -1,7 +1,7 @@
 /* train/run.h - the state of one `wattscale train` process (internal to train/): the run's
  * parts and its per-device batch buffers.
  * defines: wsi_run, wsi_scaler, and the step machinery of train/step.c (wsi_step_setup,
- * wsi_step_free, wsi_train_step, wsi_eval_batch, wsi_step_sync_begin/_end, and the
+ * wsi_step_free, wsi_train_step, wsi_eval_begin, wsi_eval_batch, wsi_step_sync_begin/_end, and the
  * classification task's micro-batch, wsi_classify_load_micro/_compute_micro); train/train.c
  * owns the rest (set-up, epochs, records), the tasks (train/task.h) what depends on the data.
  *
@@ -10,7 +10,8 @@
  * (loaded samples, labels, indices) is pinned, so its upload is a plain async copy, and the
  * step's scalar results (loss, correct predictions, the fp16 overflow flag) come back
  * through one pinned block. The data loader's batches reach the GPU through two upload
- * slots of their own (train/upload.h), copied while the step before computes. */
+ * slots of their own (train/upload.h), copied while the step before computes; validation
+ * batches come from a second loader (val_loader) and go up through d_eval_in. */
 #ifndef WS_TRAIN_RUN_H
 #define WS_TRAIN_RUN_H
 
@@ -92,12 +93,16 @@ typedef struct wsi_run {
     double t_session0;
 
     /* the batch on its way in: host side (pinned on CUDA) ... */
-    float *h_x;          /* [LBS, C, H, W] fp32 NCHW, as datasets write it */
+    float *h_x;          /* CPU: [LBS, C, H, W] fp32 NCHW, as datasets write it (the model's
+                            input); CUDA: only for evaluation's direct path (eval_direct), LBS
+                            samples in the evaluation's format */
     int32_t *h_labels;
     int64_t *h_indices;
     /* ... and in ex's memory (on the CPU, d_x is h_x and d_labels h_labels) */
     void *d_x;           /* model input: ex's layout and storage type */
-    float *d_stage;      /* CUDA: h_x uploaded, before conversion */
+    void *d_eval_in;     /* CUDA: an evaluation batch uploaded in its format (loader_u8:
+                            uint8 NHWC, else fp32 NCHW), before its conversion into d_x */
+    size_t eval_in_bytes;
     int32_t *d_labels;
     int64_t *d_indices;
     float *d_probs;
@@ -106,7 +111,11 @@ typedef struct wsi_run {
     int synthetic_on_device; /* CUDA + synthetic data: samples generated on the GPU */
     ws_loader *loader;       /* training samples decoded ahead by threads (none when generated on the GPU) */
     wsi_loader_run loader_queued; /* the run queued behind the current one (the next epoch's) */
-    int loader_u8;           /* its batches are uint8 NHWC, normalised on the GPU */
+    int loader_u8;           /* its batches are uint8 NHWC, normalised on the GPU; evaluation
+                                batches too (whichever path brings them) */
+    ws_loader *val_loader;   /* validation samples decoded ahead by threads of their own (none:
+                                evaluation loads each batch itself, eval_direct or synthetic
+                                samples generated on the GPU) */
     struct wsi_upload *upload; /* CUDA with a loader: its batches copied to the GPU a step ahead */
     size_t in_count;     /* C*H*W */
     wsi_scaler scaler;
@@ -153,8 +162,13 @@ ws_status wsi_classify_compute_micro(wsi_run *r, int micro, size_t n, int last, 
  * samples. */
 ws_status wsi_train_step(wsi_run *r, double lr, double *loss_out, double *correct_out, double *samples_out,
                          double *data_s, double *compute_s, ws_error *err);
-/* Forward of validation indices[0..n) with running statistics; adds the batch's summed loss,
- * top-1 and top-5 hits to sums[0..3). */
-ws_status wsi_eval_batch(wsi_run *r, const int64_t *indices, size_t n, double sums[3], ws_error *err);
+/* An evaluation of the val sampler's batches 0 .. batches-1 (epoch 0: unshuffled, this
+ * rank's shard): wsi_eval_begin starts the validation loader's run for them (nothing on
+ * the direct path), then wsi_eval_batch(seq) for seq = 0, 1, ... in turn runs batch seq
+ * forward with running statistics, adds its summed loss, top-1 and top-5 hits to
+ * sums[0..3) and its samples to sums[3], and adds the time it waited for its samples (the
+ * loader's wait; on the direct path the loading itself) to *data_s. */
+ws_status wsi_eval_begin(wsi_run *r, size_t batches, ws_error *err);
+ws_status wsi_eval_batch(wsi_run *r, size_t seq, double sums[4], double *data_s, ws_error *err);
 
 #endif

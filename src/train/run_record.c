@@ -88,6 +88,8 @@ cJSON *wsi_epoch_row_json(const ws_epoch_row *r) {
     cJSON_AddNumberToObject(o, "data_s", r->data_s);
     cJSON_AddNumberToObject(o, "compute_s", r->compute_s);
     cJSON_AddNumberToObject(o, "comm_s", r->comm_s);
+    cJSON_AddItemToObject(o, "eval_s", ws_json_num_or_null(r->evaluated, r->eval_s));
+    cJSON_AddItemToObject(o, "eval_data_s", ws_json_num_or_null(r->evaluated, r->eval_data_s));
     cJSON_AddItemToObject(o, "energy_j", ws_json_num_or_null(r->has_energy, r->energy_j));
     cJSON *bd = cJSON_AddObjectToObject(o, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)
@@ -122,6 +124,8 @@ void wsi_epoch_row_from_json(const cJSON *j, ws_epoch_row *r) {
     r->data_s = get(j, "data_s", NULL);
     r->compute_s = get(j, "compute_s", NULL);
     r->comm_s = get(j, "comm_s", NULL);
+    r->eval_s = get(j, "eval_s", NULL); /* NaN (written null) in rows of older records */
+    r->eval_data_s = get(j, "eval_data_s", NULL);
     r->energy_j = get(j, "energy_j", &r->has_energy);
     const cJSON *bd = cJSON_GetObjectItemCaseSensitive(j, "energy_by_domain_j");
     for (int d = 0; d < WS_DOMAIN_COUNT; d++)

@@ -40,6 +40,11 @@ typedef struct {
      * host's time in forward, backward and the optimizer; CUDA, the GPU's (events), from the
      * input's conversion to the step's end; comm_s: blocked in the gradient all-reduce */
     double time_s, data_s, compute_s, comm_s;
+    /* with evaluated: eval_s, the evaluation's wall time after the epoch (not in time_s:
+     * from the broadcast of rank 0's buffers to the scores reduced); eval_data_s, its time
+     * waiting for validation samples (the validation loader's wait, or on the direct path,
+     * eval_direct, the loading itself) */
+    double eval_s, eval_data_s;
     int has_energy;
     double energy_j;            /* all measured devices */
     double energy_by_domain_j[WS_DOMAIN_COUNT];

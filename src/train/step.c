@@ -1,5 +1,5 @@
 /* train/step.c - one training step and one evaluation batch, on the CPU or a GPU.
- * defines: wsi_step_setup, wsi_step_free, wsi_train_step, wsi_eval_batch,
+ * defines: wsi_step_setup, wsi_step_free, wsi_train_step, wsi_eval_begin, wsi_eval_batch,
  * wsi_step_sync_begin, wsi_step_sync_end, wsi_classify_load_micro,
  * wsi_classify_compute_micro (train/run.h).
  *
@@ -22,7 +22,9 @@
  * which also time compute and the all-reduce wait on the GPU's own clock. The optimizer's
  * learning rate and the loss scale reach the device before each launch (ws_optim_prepare,
  * a pinned copy), so the replayed graph always uses the current ones.
- * The CPU path is the reference: the same ops, synchronous, timed on the host. */
+ * The CPU path is the reference: the same ops, synchronous, timed on the host.
+ * Evaluation's batches come from a loader of their own (open_val_loader), in the format of
+ * training's (uint8 NHWC for ImageNet on CUDA) and through the same conversion. */
 #include "train/run.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -59,14 +61,24 @@ static void *loader_alloc(void *ctx, size_t bytes) {
     return ws_mem_host_alloc((const ws_exec *)ctx, bytes, "loader batch", &p, NULL) == WS_OK ? p : NULL;
 }
 static void loader_free(void *ctx, void *p) { ws_mem_host_free((const ws_exec *)ctx, p); }
+static void pinned_batches(wsi_run *r, ws_loader_opts *lo) {
+    lo->alloc.alloc = loader_alloc;
+    lo->alloc.free = loader_free;
+    lo->alloc.ctx = &r->ex;
+}
+
+/* The CPU backend's cores belong to its OpenMP compute: one decode thread unless asked; on
+ * CUDA all cores (0). */
+static int decode_threads(const wsi_run *r) {
+    return r->o.data_threads > 0 ? r->o.data_threads : on_cuda(r) ? 0 : 1;
+}
 
 static ws_status open_loader(wsi_run *r, ws_error *err) {
     if (r->synthetic_on_device) return WS_OK;
     const ws_train_opts *o = &r->o;
     const ws_dataset_info *ti = ws_dataset_info_get(r->train);
     ws_loader_opts lo = ws_loader_opts_default();
-    /* the CPU backend's cores belong to its OpenMP compute: one decode thread unless asked */
-    lo.threads = o->data_threads > 0 ? o->data_threads : on_cuda(r) ? 0 : 1;
+    lo.threads = decode_threads(r);
     lo.max_batch = (size_t)o->local_batch;
     /* on CUDA the upload slots hold up to two of the ring's batches (train/upload.h) */
     if (on_cuda(r)) lo.prefetch = 4 + WSI_UPLOAD_SLOTS;
@@ -78,17 +90,47 @@ static ws_status open_loader(wsi_run *r, ws_error *err) {
     if (lo.decoder == WS_DECODER_NVJPEG && !on_cuda(r))
         return wsi_error(err, WS_EINVAL, "--decoder nvjpeg decodes on the GPU: use it with --device cuda, or --decoder cpu");
     lo.cuda_device = r->cuda ? ws_cuda_device_index(r->cuda) : -1;
-    if (on_cuda(r)) {
-        lo.alloc.alloc = loader_alloc;
-        lo.alloc.free = loader_free;
-        lo.alloc.ctx = &r->ex;
-    }
+    if (on_cuda(r)) pinned_batches(r, &lo);
     lo.indices = loader_indices;
     lo.indices_ctx = r;
     ws_status st = ws_loader_open(&r->loader, r->train, &lo, err);
     if (st != WS_OK || !on_cuda(r)) return st;
     return wsi_upload_open(&r->upload, &r->ex, r->loader, lo.max_batch, ws_dataset_sample_bytes(r->train, lo.format),
                            o->upload_ahead, err);
+}
+
+/* What evaluation's batches hold: what training's loader makes (uint8 NHWC for ImageNet
+ * on CUDA, normalised on the GPU by the same conversion; else fp32 NCHW), so both inputs
+ * are made alike. */
+static ws_sample_format eval_format(const wsi_run *r) {
+    return r->loader_u8 ? WS_SAMPLES_NHWC_U8 : WS_SAMPLES_NCHW_F32;
+}
+
+/* Validation batches through a loader of their own rather than a run on training's: that
+ * loader has the next epoch's run queued behind this one (wsi_step_begin_epoch), which
+ * decodes the next epoch's first batches while this epoch is evaluated, and a run can only
+ * be queued behind it, not put before it. So the training loader is left alone, and this
+ * one's threads (as many) decode the val sampler's batches in step order, prefetched while
+ * the model evaluates the one before; they sleep between evaluations. Its ring is 3 batches
+ * (one evaluated, two in the making: the threads all work on the earliest, so more would
+ * only cost memory), pinned on CUDA: 3 x LBS uint8 samples for ImageNet (116 MB at LBS 256
+ * and 224 px; evaluation used to load into an fp32 pinned batch and upload it through an
+ * fp32 device staging buffer, 154 MB each, where d_eval_in now holds one uint8 batch, 39 MB).
+ * Always the CPU decoder (libjpeg-turbo), also with --decoder nvjpeg: validation's numbers
+ * stay those of the direct path. None for synthetic samples generated on the GPU (nothing
+ * to decode), with eval_direct, or without evaluations. */
+static ws_status open_val_loader(wsi_run *r, ws_error *err) {
+    const ws_train_opts *o = &r->o;
+    if (r->synthetic_on_device || o->eval_direct || o->eval_every <= 0) return WS_OK;
+    ws_loader_opts lo = ws_loader_opts_default();
+    lo.threads = decode_threads(r);
+    lo.prefetch = 3;
+    lo.max_batch = (size_t)o->local_batch;
+    lo.format = eval_format(r);
+    if (on_cuda(r)) pinned_batches(r, &lo);
+    lo.indices = ws_loader_sampler_indices;
+    lo.indices_ctx = r->val_sampler;
+    return ws_loader_open(&r->val_loader, r->val, &lo, err);
 }
 
 /* The loader's runs: this epoch's steps from the current position, and the next epoch's
@@ -143,12 +185,16 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
         (st = ws_mem_host_alloc(&r->ex, lbs * sizeof(int64_t), "indices", (void **)&r->h_indices, err)) != WS_OK ||
         (st = ws_mem_host_alloc(&r->ex, sizeof(wsi_step_stats), "step results", (void **)&r->h_stats, err)) != WS_OK)
         return st;
-    size_t x_host = r->synthetic_on_device ? 1 : lbs * r->in_count * sizeof(float);
+    if ((st = open_loader(r, err)) != WS_OK || (st = open_val_loader(r, err)) != WS_OK) return st;
+    /* on CUDA the loaders' batches go up through their own buffers: a host batch only for
+     * evaluation's direct path */
+    const size_t eval_bytes = lbs * ws_dataset_sample_bytes(r->val, eval_format(r));
+    const int direct_eval = !r->synthetic_on_device && !r->val_loader && o->eval_every > 0;
+    size_t x_host = !on_cuda(r) ? lbs * r->in_count * sizeof(float) : direct_eval ? eval_bytes : 1;
     if ((st = ws_mem_host_alloc(&r->ex, x_host, "input batch", (void **)&r->h_x, err)) != WS_OK) return st;
     if ((st = alloc_dev(r, lbs * k * sizeof(float), "softmax", (void **)&r->d_probs, err)) != WS_OK ||
         (st = alloc_dev(r, lbs * k * esz, "logit gradients", &r->d_dlogits, err)) != WS_OK)
         return st;
-    if ((st = open_loader(r, err)) != WS_OK) return st;
     if (!on_cuda(r)) {
         r->d_x = r->h_x;
         r->d_labels = r->h_labels;
@@ -158,10 +204,12 @@ ws_status wsi_step_setup(wsi_run *r, ws_error *err) {
     }
     if ((st = alloc_dev(r, lbs * r->in_count * esz, "input batch", &r->d_x, err)) != WS_OK ||
         (st = alloc_dev(r, lbs * sizeof(int32_t), "labels", (void **)&r->d_labels, err)) != WS_OK ||
-        (st = alloc_dev(r, lbs * sizeof(int64_t), "indices", (void **)&r->d_indices, err)) != WS_OK ||
-        (!r->synthetic_on_device &&
-         (st = alloc_dev(r, lbs * r->in_count * sizeof(float), "input staging", (void **)&r->d_stage, err)) != WS_OK))
+        (st = alloc_dev(r, lbs * sizeof(int64_t), "indices", (void **)&r->d_indices, err)) != WS_OK)
         return st;
+    if (!r->synthetic_on_device && o->eval_every > 0) {
+        if ((st = alloc_dev(r, eval_bytes, "evaluation input", &r->d_eval_in, err)) != WS_OK) return st;
+        r->eval_in_bytes = eval_bytes;
+    }
     return wsi_step_frame_setup(r, 1, err);
 }
 
@@ -230,7 +278,8 @@ void wsi_step_free(wsi_run *r) {
     wsi_upload_close(r->upload); /* gives its batches back: before the loader closes */
     r->upload = NULL;
     ws_loader_close(r->loader);
-    r->loader = NULL;
+    ws_loader_close(r->val_loader);
+    r->loader = r->val_loader = NULL;
     wsi_step_frame_free(r);
     const size_t lbs = (size_t)r->o.local_batch, k = r->model ? (size_t)r->model->classes : 0;
     const size_t esz = ws_dtype_size(ws_act_dtype(ex->precision));
@@ -238,7 +287,7 @@ void wsi_step_free(wsi_run *r) {
     ws_mem_free(ex, r->d_dlogits, lbs * k * esz);
     if (on_cuda(r)) {
         ws_mem_free(ex, r->d_x, lbs * r->in_count * esz);
-        ws_mem_free(ex, r->d_stage, lbs * r->in_count * sizeof(float));
+        ws_mem_free(ex, r->d_eval_in, r->eval_in_bytes);
         ws_mem_free(ex, r->d_labels, lbs * sizeof(int32_t));
         ws_mem_free(ex, r->d_indices, lbs * sizeof(int64_t));
     }
@@ -248,23 +297,35 @@ void wsi_step_free(wsi_run *r) {
     ws_mem_host_free(ex, r->h_stats);
 }
 
-/* Samples h_indices[0..n) of ds into d_x and d_labels (enqueued on CUDA). */
-static ws_status load_batch(wsi_run *r, const ws_dataset *ds, int split, size_t n, ws_error *err) {
+/* Synthetic samples h_indices[0..n) of ds generated on the GPU into d_x, their labels into
+ * d_labels (enqueued). */
+static ws_status synthetic_batch(wsi_run *r, const ws_dataset *ds, int split, size_t n, ws_error *err) {
     const ws_dataset_info *di = ws_dataset_info_get(ds);
-    if (r->synthetic_on_device) {
-        ws_status st = ws_dataset_load(ds, r->h_indices, n, NULL, r->h_labels, err);
-        if (st != WS_OK) return st;
-        ws_mem_upload_async(&r->ex, r->d_indices, r->h_indices, n * sizeof(int64_t));
-        ws_mem_upload_async(&r->ex, r->d_labels, r->h_labels, n * sizeof(int32_t));
-        st = ws_synthetic_fill_device(&r->ex, r->d_x, r->d_indices, r->d_labels, (int)n, di->c, di->h, di->w, r->o.seed,
-                                      split, 0.5f);
-        return st == WS_OK ? WS_OK : wsi_error(err, st, "synthetic data on the GPU failed");
-    }
-    ws_status st = ws_dataset_load(ds, r->h_indices, n, r->h_x, r->h_labels, err);
-    if (st != WS_OK || !on_cuda(r)) return st;
-    ws_mem_upload_async(&r->ex, r->d_stage, r->h_x, n * r->in_count * sizeof(float));
+    ws_status st = ws_dataset_load(ds, r->h_indices, n, NULL, r->h_labels, err);
+    if (st != WS_OK) return st;
+    ws_mem_upload_async(&r->ex, r->d_indices, r->h_indices, n * sizeof(int64_t));
     ws_mem_upload_async(&r->ex, r->d_labels, r->h_labels, n * sizeof(int32_t));
-    st = ws_convert_input(&r->ex, r->d_x, r->d_stage, (int)n, di->c, di->h, di->w);
+    st = ws_synthetic_fill_device(&r->ex, r->d_x, r->d_indices, r->d_labels, (int)n, di->c, di->h, di->w, r->o.seed,
+                                  split, 0.5f);
+    return st == WS_OK ? WS_OK : wsi_error(err, st, "synthetic data on the GPU failed");
+}
+
+/* CUDA: n samples of ds in a loader's format (src in device memory) into the model's input
+ * d_x, in the run's layout and storage type: uint8 NHWC normalised with the dataset's
+ * per-channel mean and std, or fp32 NCHW (already normalised) converted. Enqueued. */
+static ws_status convert_batch(wsi_run *r, const ws_dataset *ds, const void *src, size_t n, ws_error *err) {
+    const ws_dataset_info *di = ws_dataset_info_get(ds);
+    ws_status st;
+    if (r->loader_u8) {
+        float mean[8], std[8];
+        for (int c = 0; c < di->c && c < 8; c++) {
+            mean[c] = (float)di->norm_mean[c];
+            std[c] = (float)di->norm_std[c];
+        }
+        st = ws_convert_input_u8(&r->ex, r->d_x, src, (int)n, di->c, di->h, di->w, mean, std);
+    } else {
+        st = ws_convert_input(&r->ex, r->d_x, src, (int)n, di->c, di->h, di->w);
+    }
     return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
 }
 
@@ -293,36 +354,26 @@ static ws_status load_uploaded(wsi_run *r, int micro, size_t *n_out, double *wai
         wsi_upload_done(r->upload);
         return st;
     }
-    const ws_dataset_info *di = ws_dataset_info_get(r->train);
     size_t n = db.n;
     *n_out = n;
     *wait_s += db.loader_wait_s;
     /* the step's GPU time starts here, with the conversion (train_step_cuda) */
     if (micro == 0) ws_cuda_event_record(r->cuda, r->ev_in);
     ws_mem_copy(&r->ex, r->d_labels, db.labels, n * sizeof(int32_t));
-    if (r->loader_u8) {
-        float mean[8], std[8];
-        for (int c = 0; c < di->c && c < 8; c++) {
-            mean[c] = (float)di->norm_mean[c];
-            std[c] = (float)di->norm_std[c];
-        }
-        st = ws_convert_input_u8(&r->ex, r->d_x, db.x, (int)n, di->c, di->h, di->w, mean, std);
-    } else {
-        st = ws_convert_input(&r->ex, r->d_x, db.x, (int)n, di->c, di->h, di->w);
-    }
+    st = convert_batch(r, r->train, db.x, n, err);
     wsi_upload_done(r->upload);
-    return st == WS_OK ? WS_OK : wsi_error(err, st, "input conversion failed");
+    return st;
 }
 
 /* Micro-batch `micro` of the current step into d_x and d_labels: the loader's next batch
  * (decoded ahead; on CUDA uploaded ahead too, load_uploaded), or made directly (synthetic
  * samples on the GPU). *wait_s: how long the step waited for the loader. */
 ws_status wsi_classify_load_micro(wsi_run *r, int micro, size_t *n_out, double *wait_s, ws_error *err) {
-    if (!r->loader) {
+    if (!r->loader) { /* synthetic samples generated on the GPU (open_loader) */
         size_t n = ws_sampler_batch(r->train_samplers[micro], (uint64_t)r->st.epoch, (size_t)r->st.step_in_epoch,
                                     r->h_indices);
         *n_out = n;
-        return load_batch(r, r->train, 0, n, err);
+        return synthetic_batch(r, r->train, 0, n, err);
     }
     if (r->upload) return load_uploaded(r, micro, n_out, wait_s, err);
     ws_batch *b = NULL;
@@ -600,19 +651,60 @@ ws_status wsi_train_step(wsi_run *r, double lr, double *loss_out, double *correc
     return train_step_cpu(r, lr, loss_out, correct_out, samples_out, data_s, compute_s, err);
 }
 
-ws_status wsi_eval_batch(wsi_run *r, const int64_t *indices, size_t n, double sums[3], ws_error *err) {
+/* ---- evaluation ---- */
+
+ws_status wsi_eval_begin(wsi_run *r, size_t batches, ws_error *err) {
+    if (!r->val_loader || batches == 0) return WS_OK;
+    return ws_loader_start(r->val_loader, 0, 0, batches, err);
+}
+
+/* An evaluation batch of n samples in host memory, in eval_format, as the model's input
+ * (*x) and labels (*labels): on the CPU the samples themselves; on CUDA uploaded into
+ * d_eval_in and converted into d_x, the labels into d_labels (enqueued: the host buffers
+ * must stay until the stream has passed). */
+static ws_status eval_input(wsi_run *r, const void *host_x, const int32_t *host_labels, size_t n, const void **x,
+                            const int32_t **labels, ws_error *err) {
+    if (!on_cuda(r)) {
+        *x = host_x;
+        *labels = host_labels;
+        return WS_OK;
+    }
+    ws_mem_upload_async(&r->ex, r->d_eval_in, host_x, n * ws_dataset_sample_bytes(r->val, eval_format(r)));
+    ws_mem_upload_async(&r->ex, r->d_labels, host_labels, n * sizeof(int32_t));
+    *x = r->d_x;
+    *labels = r->d_labels;
+    return convert_batch(r, r->val, r->d_eval_in, n, err);
+}
+
+/* The direct path: batch seq's samples loaded here, on the training thread, into h_x (the
+ * same samples the validation loader makes: same format, epoch 0). */
+static ws_status eval_load_direct(wsi_run *r, size_t seq, size_t *n_out, const void **x, const int32_t **labels,
+                                  ws_error *err) {
+    size_t n = ws_sampler_batch(r->val_sampler, 0, seq, r->h_indices);
+    *n_out = n;
+    if (n == 0)
+        return wsi_error(err, WS_ESTATE, "evaluation: validation batch %zu is empty (past the sampler's end)", seq + 1);
+    if (r->synthetic_on_device) {
+        *x = r->d_x;
+        *labels = r->d_labels;
+        return synthetic_batch(r, r->val, 1, n, err);
+    }
+    ws_load_opts lo = ws_load_opts_default();
+    lo.format = eval_format(r);
+    ws_status st = ws_dataset_load_ex(r->val, r->h_indices, n, &lo, r->h_x, r->h_labels, err);
+    return st == WS_OK ? eval_input(r, r->h_x, r->h_labels, n, x, labels, err) : st;
+}
+
+static ws_status eval_forward(wsi_run *r, const void *x, const int32_t *labels, size_t n, double sums[4],
+                              ws_error *err) {
     ws_model *m = r->model;
-    if (indices != r->h_indices) memcpy(r->h_indices, indices, n * sizeof *indices);
-    ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
-    ws_status st = load_batch(r, r->val, 1, n, err);
-    if (st != WS_OK) return st;
     const void *logits;
-    if ((st = ws_model_forward(m, &r->ex, r->d_x, (int)n, 0, &logits, err)) != WS_OK) return st;
-    st = ws_softmax_xent_forward(&r->ex, (int)n, m->classes, &r->d_stats->eval_loss, r->d_probs, logits, r->d_labels,
-                                 0.0f);
-    if (st == WS_OK) st = ws_topk_count(&r->ex, (int)n, m->classes, logits, r->d_labels, 1, &r->d_stats->correct);
+    ws_status st = ws_model_forward(m, &r->ex, x, (int)n, 0, &logits, err);
+    if (st != WS_OK) return st;
+    st = ws_softmax_xent_forward(&r->ex, (int)n, m->classes, &r->d_stats->eval_loss, r->d_probs, logits, labels, 0.0f);
+    if (st == WS_OK) st = ws_topk_count(&r->ex, (int)n, m->classes, logits, labels, 1, &r->d_stats->correct);
     if (st == WS_OK)
-        st = ws_topk_count(&r->ex, (int)n, m->classes, logits, r->d_labels, m->classes >= 5 ? 5 : m->classes,
+        st = ws_topk_count(&r->ex, (int)n, m->classes, logits, labels, m->classes >= 5 ? 5 : m->classes,
                            &r->d_stats->top5);
     if (st != WS_OK) return wsi_error(err, st, "evaluation loss failed");
     if (on_cuda(r)) {
@@ -622,5 +714,34 @@ ws_status wsi_eval_batch(wsi_run *r, const int64_t *indices, size_t n, double su
     sums[0] += r->h_stats->eval_loss * (double)n;
     sums[1] += r->h_stats->correct;
     sums[2] += r->h_stats->top5;
+    sums[3] += (double)n;
     return WS_OK;
+}
+
+ws_status wsi_eval_batch(wsi_run *r, size_t seq, double sums[4], double *data_s, ws_error *err) {
+    ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
+    const void *x = NULL;
+    const int32_t *labels = NULL;
+    size_t n = 0;
+    ws_status st;
+    if (!r->val_loader) {
+        double t0 = ws_now_s();
+        st = eval_load_direct(r, seq, &n, &x, &labels, err);
+        *data_s += ws_now_s() - t0;
+        return st == WS_OK ? eval_forward(r, x, labels, n, sums, err) : st;
+    }
+    ws_batch *b = NULL;
+    st = ws_loader_next(r->val_loader, &b, err);
+    if (st == WS_OK && (!b || b->seq != seq || b->n == 0))
+        st = wsi_error(err, WS_ESTATE, "validation loader: %s for validation batch %zu (its run is out of step with "
+                       "the evaluation)", b ? "another batch came" : "no batch came", seq + 1);
+    if (st == WS_OK) {
+        *data_s += b->wait_s;
+        n = b->n;
+        st = eval_input(r, b->x, b->labels, n, &x, &labels, err);
+    }
+    /* eval_forward waits for the GPU, so the batch's buffers are free to go back after it */
+    if (st == WS_OK) st = eval_forward(r, x, labels, n, sums, err);
+    ws_loader_release(r->val_loader, b);
+    return st;
 }

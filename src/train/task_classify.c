@@ -120,18 +120,29 @@ static ws_status classify_open_model(wsi_run *r, ws_error *err) {
     return ws_resnet_open(&r->model, &ro, err);
 }
 
-static ws_status classify_evaluate(wsi_run *r, ws_epoch_row *row, ws_error *err) {
-    size_t steps = ws_sampler_steps_per_epoch(r->val_sampler);
-    double sums[4] = {0, 0, 0, 0}; /* loss, top1, top5, count */
-    for (size_t s = 0; s < steps; s++) {
-        if (r->o.val_limit > 0 && sums[3] * r->world >= (double)r->o.val_limit) break;
-        ws_world_heartbeat(r->w);
+/* How many of the val sampler's batches an evaluation takes: all of them, or up to the one
+ * that brings the samples over all ranks (each rank counts its own x world) to --val-limit. */
+static size_t eval_batches(wsi_run *r) {
+    size_t steps = ws_sampler_steps_per_epoch(r->val_sampler), s = 0;
+    double samples = 0;
+    for (; s < steps; s++) {
+        if (r->o.val_limit > 0 && samples * r->world >= (double)r->o.val_limit) break;
         size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->h_indices);
         if (n == 0) break;
-        ws_status st = wsi_eval_batch(r, r->h_indices, n, sums, err);
-        if (st != WS_OK) return st;
-        sums[3] += (double)n;
+        samples += (double)n;
     }
+    return s;
+}
+
+static ws_status classify_evaluate(wsi_run *r, ws_epoch_row *row, ws_error *err) {
+    size_t batches = eval_batches(r);
+    double sums[4] = {0, 0, 0, 0}; /* loss, top1, top5, count */
+    ws_status st = wsi_eval_begin(r, batches, err);
+    for (size_t s = 0; s < batches && st == WS_OK; s++) {
+        ws_world_heartbeat(r->w);
+        st = wsi_eval_batch(r, s, sums, &row->eval_data_s, err);
+    }
+    if (st != WS_OK) return st;
     ws_status rst = ws_world_allreduce_sum_f64(r->w, sums, 4, err);
     if (rst != WS_OK) return rst;
     double count = sums[3];

@@ -484,7 +484,9 @@ static ws_status forecast_evaluate(wsi_run *r, ws_epoch_row *row, ws_error *err)
         size_t n = ws_sampler_batch(r->val_sampler, 0, s, r->h_indices);
         if (n == 0) break;
         ws_mem_zero(&r->ex, r->d_stats, sizeof(wsi_step_stats));
+        double t0 = ws_now_s();
         ws_status st = load(r, fc->val, r->h_indices, n, fc->steps, err);
+        row->eval_data_s += ws_now_s() - t0; /* loaded here, synchronously */
         const ws_exec fx = ws_exec_f32(&r->ex); /* the loss on fp32 fields in every precision */
         const void *y1 = NULL, *y2 = NULL;
         const float *p1 = NULL, *h1 = NULL;

@@ -204,9 +204,12 @@ static ws_status bcast_model(run *r, int buffers, ws_error *err) {
 /* Every rank evaluates its shard with rank 0's buffers (batch-norm running statistics), as
  * PyTorch DDP (broadcast_buffers) does; the task scores it. */
 static ws_status evaluate(run *r, ws_epoch_row *row, ws_error *err) {
+    double t0 = ws_now_s();
     ws_status bst = bcast_model(r, 1, err);
     if (bst != WS_OK) return bst;
-    return r->task->evaluate(r, row, err);
+    ws_status st = r->task->evaluate(r, row, err);
+    row->eval_s = ws_now_s() - t0; /* the row's eval_s (run_state.h) */
+    return st;
 }
 
 static void progress(run *r, double lr, double step_loss, double elapsed_s, double samples) {

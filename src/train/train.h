@@ -32,6 +32,10 @@ typedef struct {
     int dct_scaling;           /* 1: libjpeg decodes at reduced size where the crop allows */
     int data_threads;          /* loader decode threads; 0: all cores */
     int decoder;               /* ws_decoder: WS_DECODER_CPU (0) or WS_DECODER_NVJPEG (1) */
+    int eval_direct;           /* 0 (default): validation batches come through a data loader of
+                                  their own (data/loader.h: decode threads, prefetching); 1: each
+                                  batch is loaded on the training thread when it is evaluated (the
+                                  reference path, the same numbers; tests compare the two) */
     int upload_ahead;          /* CUDA: 1 copies each loader batch to the GPU while the step before
                                   computes (train/upload.h); 0 (default, until test_train_imagenet_cuda
                                   passes on a GPU: it failed once, docs/results.md): when the step

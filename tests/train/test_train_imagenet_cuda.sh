@@ -16,6 +16,12 @@
 #     overwritten moves a step's loss by far more (with these settings on the CPU, one
 #     batch's loss differed from the next one's by 0.4% to 4%: 1.492, 1.436, 1.431, 1.411 ...);
 #  3. the records say how the batches went: all uploaded, ahead or not as asked.
+#  4. evaluation after every epoch, its batches through the validation loader (uint8 NHWC,
+#     uploaded, the training conversion) and loaded directly on the training thread
+#     (--eval-data direct, the same bytes and conversion): the validation scores of every
+#     epoch within 1e-5 relative (the same samples through the same forward: equal unless
+#     cuDNN chose another algorithm), and the training losses of both as the synchronous
+#     order's (evaluating leaves the training loader's queued epoch alone).
 # Training would also stop with "out of step" if a batch came for the wrong step. Exit 77
 # (skipped) without a GPU or a CUDA build.
 set -uo pipefail
@@ -39,7 +45,9 @@ run ahead --upload-ahead on
 run eager --upload-ahead on --cuda-graph off
 run accsync --local-batch 16 --accum 2 --upload-ahead off
 run accahead --local-batch 16 --accum 2 --upload-ahead on
-pairs="ahead:sync eager:sync accahead:accsync"
+run evload --upload-ahead off --eval-every 1
+run evdirect --upload-ahead off --eval-every 1 --eval-data direct
+pairs="ahead:sync eager:sync accahead:accsync evload:sync evdirect:sync"
 if "$ws" "${common[@]}" --decoder nvjpeg --steps 1 --out "$tmp/probe" > "$tmp/probe.log" 2>&1; then
   run nvsync --decoder nvjpeg --upload-ahead off
   run nvahead --decoder nvjpeg --upload-ahead on
@@ -71,6 +79,12 @@ for name, ahead, micro in (("sync", False, 1), ("ahead", True, 1), ("accahead", 
                                    "loader_wait_s", "loader_wait_overlapped_s")})
     ok &= d["upload_ahead"] is ahead and d["batches_uploaded"] == 14 * micro
     ok &= ((d["batches_uploaded_ahead"] or 0) > 0) if ahead else d["batches_uploaded_ahead"] == 0
-assert ok, "copying ahead changed what was trained on, or the records say otherwise"
+ev = [[json.load(open(f"{t}/{n}/run.json"))["epochs"][i][k] for i in range(3) for k in ("val_loss", "val_top1", "val_top5")]
+      for n in ("evload", "evdirect")]
+rel = [abs(a - b) / max(abs(b), 1e-30) for a, b in zip(*ev)] if None not in ev[0] + ev[1] else [float("inf")]
+print("validation scores, loader against direct:", ev[0], ev[1], f"worst relative difference {max(rel):.2e}")
+ok &= max(rel) <= 1e-5
+assert ok, "copying ahead (or evaluating) changed what was trained on, validation through the loader scored " \
+    "differently, or the records say otherwise"
 PY
 echo "test_train_imagenet_cuda: batches copied ahead train exactly as copied in step"
