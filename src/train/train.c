@@ -55,7 +55,7 @@ ws_train_opts ws_train_opts_default(void) {
     o.synthetic_h = o.synthetic_w = 224;
     o.synthetic_classes = 1000;
     o.data_fraction = 1.0;
-    o.upload_ahead = 0; /* train.h: until its GPU test passes */
+    o.upload_ahead = 1;
     o.crop_size = 224;
     o.resize_size = 256;
     o.crop_scale_min = 0.08;
@@ -591,13 +591,23 @@ static ws_status run_epochs(run *r, ws_error *err) {
     return WS_OK;
 }
 
-/* Data parallelism: one gradient bucket plan over the parameter tensors; identical starting
- * parameters and buffers on every rank (rank 0's: after a resume too). */
+static ws_status setup_grad_sync(run *r, ws_error *err);
+static ws_status setup_node_table(run *r, ws_error *err);
+
+/* Data parallelism: identical starting parameters and buffers on every rank (rank 0's:
+ * after a resume too), the gradient buckets, the table of nodes. */
 static ws_status setup_world(run *r, ws_error *err) {
-    ws_model *m = r->model;
     ws_status st = bcast_model(r, 0, err);
     if (st == WS_OK) st = bcast_model(r, 1, err);
-    if (st != WS_OK || r->world == 1) return st;
+    if (st != WS_OK) return st;
+    if (r->world > 1) st = setup_grad_sync(r, err);
+    return st == WS_OK ? setup_node_table(r, err) : st;
+}
+
+/* One gradient bucket plan over the parameter tensors (more than one rank). */
+static ws_status setup_grad_sync(run *r, ws_error *err) {
+    ws_model *m = r->model;
+    ws_status st;
     ws_grad_range *ranges = calloc(m->n_tensors, sizeof *ranges);
     if (!ranges) return wsi_error(err, WS_ENOMEM, "out of memory for gradient buckets");
     size_t n = 0;
@@ -611,7 +621,13 @@ static ws_status setup_world(run *r, ws_error *err) {
     free(ranges);
     /* GPU gradients are averaged by NCCL on its own stream, joined to the compute stream */
     if (st == WS_OK && r->cuda) st = ws_grad_sync_use_nccl(r->sync, ws_cuda_device_index(r->cuda), ws_cuda_stream(r->cuda), err);
-    /* the record names every node's host; rank 0 keeps the table */
+    return st;
+}
+
+/* The record names every node's host and its energy, a single process's too (one node):
+ * rank 0 keeps the table. */
+static ws_status setup_node_table(run *r, ws_error *err) {
+    ws_status st = WS_OK;
     r->st.nodes = ws_world_nodes(r->w);
     r->st.node_energy = calloc((size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT, sizeof(double));
     r->st.node_hosts = calloc((size_t)r->st.nodes, 64);

@@ -37,9 +37,8 @@ typedef struct {
                                   batch is loaded on the training thread when it is evaluated (the
                                   reference path, the same numbers; tests compare the two) */
     int upload_ahead;          /* CUDA: 1 copies each loader batch to the GPU while the step before
-                                  computes (train/upload.h); 0 (default, until test_train_imagenet_cuda
-                                  passes on a GPU: it failed once, docs/results.md): when the step
-                                  needs it */
+                                  computes (train/upload.h, the default); 0: when the step needs it (the
+                                  same numbers: test_train_imagenet_cuda) */
     /* forecasting (--model afno on swe:DIR | era5:DIR; train/task_forecast.c): the AFNO's
      * sizes (models/afno.h; defaults FourCastNet's, the grid and channels from the data) and
      * FourCastNet's recipe */

@@ -91,6 +91,18 @@ assert r["totals"]["energy_by_domain_j"]["gpu"] is None, r["totals"]
 assert r["energy"]["nodes"][0]["gpus_metered"] == 0 and r["config"]["meter_gpus"] == "used"
 print("2 tcp CPU ranks, --meter-gpus used: no GPU metered, GPU-dp-0 left out")
 PY
+# a single process has a node table too (one node, its host, the GPUs its meter read)
+WATTSCALE_NVML_LIBRARY=$fake WATTSCALE_FAKE_NVML_CONFIG=$tmp/nvml.conf \
+  "$ws" "${common[@]}" --global-batch 32 --meter-gpus all --out "$tmp/energy_single" ||
+  fail "one process with fake NVML"
+python3 - "$tmp/energy_single/run.json" <<'PY' || exit 1
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = r["energy"]["nodes"]
+assert len(n) == 1 and n[0]["gpus_metered"] == 1 and n[0]["host"], n
+assert n[0]["energy_by_domain_j"]["gpu"] > 0, n
+print(f"one process: node table {n}")
+PY
 
 # 4: a rank killed mid-run ends the job, and the message names it
 "$spawn" 2 --victim 1 --timeout 100 -- "$ws" train --model resnet18 --width 4 --data synthetic \
