@@ -31,6 +31,9 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--json", default="")
+    ap.add_argument("--cuda-profile-steps", type=int, default=0,
+                    help="after warm-up, run N steps inside cudaProfilerStart/Stop (for ncu "
+                         "--profile-from-start off) before the timed window")
     a = ap.parse_args()
 
     torch.backends.cudnn.benchmark = True
@@ -59,6 +62,12 @@ def main():
         step()
     torch.cuda.synchronize()
     warm_s = time.time() - t_start
+    if a.cuda_profile_steps > 0:
+        torch.cuda.cudart().cudaProfilerStart()
+        for _ in range(a.cuda_profile_steps):
+            step()
+        torch.cuda.synchronize()
+        torch.cuda.cudart().cudaProfilerStop()
     handle = None
     if pynvml:
         pynvml.nvmlInit()

@@ -4,6 +4,7 @@
  * stub for builds without CUDA: ops/cuda_stub.c. */
 #include "ops/cuda_common.cuh"
 
+#include <cuda_profiler_api.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,20 @@ extern "C" ws_status ws_cuda_sync(ws_cuda_ctx *c, ws_error *err) {
     if (e == cudaSuccess) e = cudaGetLastError();
     if (e != cudaSuccess) return wsi_cuda_status(err, e, "GPU work (an earlier kernel failed; WATTSCALE_SYNC_CHECK=1 names it)");
     return WS_OK;
+}
+
+/* A profiler call that fails (no profiler attached is not a failure) only costs the range:
+ * warn, never fail the run. */
+extern "C" void ws_cuda_profiler_start(ws_cuda_ctx *c) {
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess) e = cudaProfilerStart();
+    if (e != cudaSuccess) ws_log(WS_LOG_WARN, "cudaProfilerStart: %s", cudaGetErrorString(e));
+}
+
+extern "C" void ws_cuda_profiler_stop(ws_cuda_ctx *c) {
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e == cudaSuccess) e = cudaProfilerStop();
+    if (e != cudaSuccess) ws_log(WS_LOG_WARN, "cudaProfilerStop: %s", cudaGetErrorString(e));
 }
 
 /* ---- graphs ---- */

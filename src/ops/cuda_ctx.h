@@ -67,6 +67,12 @@ void *ws_cuda_copy_stream(const ws_cuda_ctx *c);
  * (a failed kernel) as WS_ELIBRARY with its text. */
 ws_status ws_cuda_sync(ws_cuda_ctx *c, ws_error *err);
 
+/* The profiler's collection range (cudaProfilerStart/Stop), for `ncu --profile-from-start
+ * off` and `nsys --capture-range=cudaProfilerApi`: only the steps asked for are profiled,
+ * not the start-up's algorithm timing. stop waits for the compute stream first. */
+void ws_cuda_profiler_start(ws_cuda_ctx *c);
+void ws_cuda_profiler_stop(ws_cuda_ctx *c);
+
 /* CUDA graphs: capture of the work enqueued on the compute stream (and streams that join
  * it through events, as NCCL's does) between begin and end, replayed by launch. A capture
  * that fails (an op that is not capturable) returns WS_ENOTSUP with CUDA's words; the

@@ -47,6 +47,8 @@ ws_status ws_cuda_graph_launch(ws_cuda_ctx *c, ws_cuda_graph *g, ws_error *err) 
 }
 void ws_cuda_graph_free(ws_cuda_graph *g) { (void)g; }
 int ws_cuda_capturing(const ws_cuda_ctx *c) { return (void)c, 0; }
+void ws_cuda_profiler_start(ws_cuda_ctx *c) { (void)c; }
+void ws_cuda_profiler_stop(ws_cuda_ctx *c) { (void)c; }
 ws_status ws_cuda_event_create(ws_cuda_event **out, ws_error *err) {
     *out = NULL;
     return ws_cuda_sync(NULL, err);

@@ -427,8 +427,29 @@ static ws_status steady_end(run *r, steady_window *sw, ws_error *err) {
     return WS_OK;
 }
 
+/* WATTSCALE_CUDA_PROFILE_STEPS=FIRST:COUNT (steps counted from 0 in this session): the CUDA
+ * profiler's range covers those steps only (ncu --profile-from-start off, nsys
+ * --capture-range=cudaProfilerApi), so a kernel table shows steady steps, not start-up. */
+static void profiler_range(run *r, long step, long *first, long *count) {
+    if (!r->cuda) return;
+    if (*first == -2) {
+        const char *v = getenv("WATTSCALE_CUDA_PROFILE_STEPS");
+        *first = -1;
+        if (v && *v) {
+            char *end;
+            long f = strtol(v, &end, 10), n = *end == ':' ? strtol(end + 1, &end, 10) : 1;
+            if (*end || f < 0 || n < 1) ws_log(WS_LOG_WARN, "WATTSCALE_CUDA_PROFILE_STEPS=%s: want FIRST:COUNT; ignored", v);
+            else *first = f, *count = n;
+        }
+    }
+    if (*first < 0) return;
+    if (step == *first) ws_cuda_profiler_start(r->cuda);
+    if (step == *first + *count) ws_cuda_profiler_stop(r->cuda);
+}
+
 static ws_status run_epochs(run *r, ws_error *err) {
     const ws_train_opts *o = &r->o;
+    long prof_first = -2, prof_count = 0, session_steps = 0;
     long total_limit = o->steps > 0 ? o->steps : (long)o->epochs * r->steps_per_epoch;
     steady_window sw = {-1, 0, 0, 0, 0};
     const long steady_at = r->st.total_steps + (o->timing_warmup_steps > 0 ? o->timing_warmup_steps : 0);
@@ -450,6 +471,7 @@ static ws_status run_epochs(run *r, ws_error *err) {
         while (r->st.step_in_epoch < r->steps_per_epoch && r->st.total_steps < total_limit) {
             lr = ws_lr_at(r->lr, r->st.epoch + (double)r->st.step_in_epoch / (double)r->steps_per_epoch);
             double loss = 0, correct = 0, samples = 0;
+            profiler_range(r, session_steps++, &prof_first, &prof_count);
             ws_status st = wsi_train_step(r, lr, &loss, &correct, &samples, &r->st.ep_data_s, &r->st.ep_compute_s, err);
             if (st != WS_OK) return st;
             if (o->step_log[0]) {

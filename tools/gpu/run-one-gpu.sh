@@ -31,6 +31,10 @@
 #               on the GPU, CPU decoding with 16 and 15 threads, nvJPEG, and 16 threads with
 #               --upload-ahead off, in turn, twice; prints samples/s, J/sample and the data
 #               phase's share of the steady window of each run, and the means (~4 min)
+#   r50-fp32-small  issue #4's fp32 goal at the smaller batches: bench/train/bench_resnet50_gpu.sh
+#               --precision fp32 --no-compile --lbs "64 128" (wattscale, PyTorch eager alternating)
+#   r50-ncu     every kernel of two steady ResNet-50 bf16 LBS 256 steps, wattscale, PyTorch eager
+#               and torch.compile, under Nsight Compute (tools/gpu/ncu-resnet50-step.sh)
 # NCCL_NVLS_ENABLE=0 as everywhere. Everything also goes into $OUT/one-gpu.tar.gz; checkpoints
 # (*.wstf) never come back (too large).
 set -uo pipefail
@@ -129,6 +133,13 @@ for p in "${phases[@]}"; do
       grep -E "conv [0-9]+x[0-9]+x" "$d/profile.log" > "$d/conv-choices.txt"
       grep -E "planned in" "$d/conv-choices.txt" | tail -1
       grep -cE "(fwd|dx|dx\+|dw): graph" "$d/conv-choices.txt" | sed 's/^/routes won by the graph API: /' ;;
+    r50-fp32-small)
+      OUT=$OUT/$p bash bench/train/bench_resnet50_gpu.sh --precision fp32 --no-compile --lbs "64 128" \
+        > "$OUT/$p/run.log" 2>&1 || rc=1
+      tail -12 "$OUT/$p/run.log" ;;
+    r50-ncu)
+      OUT=$OUT/$p WS_NO_BUILD=1 bash tools/gpu/ncu-resnet50-step.sh bf16 256 > "$OUT/$p/run.log" 2>&1 || rc=1
+      cat "$OUT/$p/run.log" ;;
     imagenet-e2e)
       tree=/tmp/ws-e2e-tree
       if [ ! -d $tree/train ]; then
