@@ -490,7 +490,8 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const void *dlo
                 dres = res_scratch ? r->scratch : r->acts[nd->residual].grad;
             }
             st = ws_batchnorm_backward(ex, &d, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy, out->data, in->data,
-                                       m->params + nd->w_off, nd->save_mean, nd->save_invstd, dres, nd->relu);
+                                       m->params + nd->w_off, m->params + nd->b_off, nd->save_mean, nd->save_invstd,
+                                       dres, nd->relu);
             if (st == WS_OK && nd->residual >= 0) {
                 if (res_scratch) st = finish_grad(r, ex, nd->residual, act_elems(out, n));
                 else r->grad_written[nd->residual] = 1;

@@ -67,10 +67,10 @@ ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *
 }
 
 ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma, float *dbeta,
-                                void *dy, const void *y, const void *x, const float *gamma, const float *save_mean,
-                                const float *save_invstd, void *dresidual, int relu) {
+                                void *dy, const void *y, const void *x, const float *gamma, const float *beta,
+                                const float *save_mean, const float *save_invstd, void *dresidual, int relu) {
     if (!ex || !desc_ok(d) || !dx || !dgamma || !dbeta || !dy || !x || !gamma || !save_mean || !save_invstd ||
-        (relu && !y))
+        (relu && (!y || !beta)))
         return WS_EINVAL;
     switch (wsi_exec_run(ex)) {
     case WSI_RUN_CPU:
@@ -79,7 +79,8 @@ ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, v
         return ws_batchnorm_backward_cpu(d, ex->threads, dx, dgamma, dbeta, dy, x, gamma, save_mean, save_invstd);
 #if WS_HAVE_CUDA
     case WSI_RUN_CUDA:
-        ws_batchnorm_backward_cuda(ex, d, dx, dgamma, dbeta, dy, y, x, gamma, save_mean, save_invstd, dresidual, relu);
+        ws_batchnorm_backward_cuda(ex, d, dx, dgamma, dbeta, dy, y, x, gamma, beta, save_mean, save_invstd, dresidual,
+                                   relu);
         return WS_OK;
 #endif
     default: return WS_ENOTSUP;

@@ -16,7 +16,9 @@
  *   (= 1/sqrt(var_biased + eps)) written for backward.
  * forward_eval: y (=) from the running statistics.
  * backward (training mode), dy the gradient of the fused output y:
- *   g = relu ? dy * (y > 0) : dy  (with relu, dy is overwritten by g; y is read only then)
+ *   g = relu ? dy * (y > 0) : dy  (with relu, dy may be overwritten by g; y and beta are
+ *   needed only then: without a residual, CUDA recomputes y's sign from x, mean, gamma *
+ *   invstd and beta exactly as the forward rounded it, instead of reading y)
  *   dresidual (=) g when not NULL (the residual branch's gradient);
  *   dx (=) the batch-norm backward of g; dgamma (+=), dbeta (+=). */
 #ifndef WS_OPS_BATCHNORM_H
@@ -37,8 +39,8 @@ ws_status ws_batchnorm_forward_eval(const ws_exec *ex, const ws_batchnorm_desc *
                                     const float *gamma, const float *beta, const float *running_mean,
                                     const float *running_var, const void *residual, int relu);
 ws_status ws_batchnorm_backward(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma, float *dbeta,
-                                void *dy, const void *y, const void *x, const float *gamma, const float *save_mean,
-                                const float *save_invstd, void *dresidual, int relu);
+                                void *dy, const void *y, const void *x, const float *gamma, const float *beta,
+                                const float *save_mean, const float *save_invstd, void *dresidual, int relu);
 
 ws_status ws_batchnorm_forward_train_cpu(const ws_batchnorm_desc *d, int threads, float *y, const float *x,
                                          const float *gamma, const float *beta, float *running_mean,
@@ -57,7 +59,7 @@ void ws_batchnorm_forward_eval_cuda(const ws_exec *ex, const ws_batchnorm_desc *
                                     const float *gamma, const float *beta, const float *running_mean,
                                     const float *running_var, const void *residual, int relu);
 void ws_batchnorm_backward_cuda(const ws_exec *ex, const ws_batchnorm_desc *d, void *dx, float *dgamma, float *dbeta,
-                                void *dy, const void *y, const void *x, const float *gamma, const float *save_mean,
-                                const float *save_invstd, void *dresidual, int relu);
+                                void *dy, const void *y, const void *x, const float *gamma, const float *beta,
+                                const float *save_mean, const float *save_invstd, void *dresidual, int relu);
 
 #endif

@@ -262,13 +262,18 @@ static void test_batchnorm_dispatch(void **state) {
     WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_train(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
                                                      pb.save_mean, pb.save_invstd, NULL, 0));
     WS_TEST_STATUS(WS_OK, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
-                                                pb.save_mean, pb.save_invstd, NULL, 0));
+                                                pb.beta, pb.save_mean, pb.save_invstd, NULL, 0));
+    /* with the ReLU, y and beta are needed (CUDA recomputes y's sign from beta) */
+    WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, pb.y, pb.x, pb.gamma,
+                                                    NULL, pb.save_mean, pb.save_invstd, NULL, 1));
+    WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
+                                                    pb.beta, pb.save_mean, pb.save_invstd, NULL, 1));
     WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_eval(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_train(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
                                                           pb.save_mean, pb.save_invstd, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_backward(&gpu, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
-                                                     pb.save_mean, pb.save_invstd, NULL, 0));
+                                                     pb.beta, pb.save_mean, pb.save_invstd, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&bf16, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
 
     ws_batchnorm_desc bad[7];
@@ -286,7 +291,7 @@ static void test_batchnorm_dispatch(void **state) {
         WS_TEST_STATUS(WS_EINVAL,
                        ws_batchnorm_forward_eval(&gpu, &bad[i], pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &bad[i], pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x,
-                                                        pb.gamma, pb.save_mean, pb.save_invstd, NULL, 0));
+                                                        pb.gamma, pb.beta, pb.save_mean, pb.save_invstd, NULL, 0));
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train_cpu(&bad[i], 1, pb.y, pb.x, pb.gamma, pb.beta, pb.rm,
                                                                  pb.rv, pb.save_mean, pb.save_invstd));
     }

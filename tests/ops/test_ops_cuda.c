@@ -273,11 +273,11 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
      * gets the same y, rounded as the GPU stored it */
     memcpy(dy_ref, dy, nx * sizeof(float));
     memcpy(dg_ref, dg, c * sizeof(float)), memcpy(db_ref, db, c * sizeof(float));
-    ws_gpu_must(ws_batchnorm_backward(&cpu, &d, dx_ref, dg_ref, db_ref, dy_ref, y, x, gamma, sm_ref, si_ref,
+    ws_gpu_must(ws_batchnorm_backward(&cpu, &d, dx_ref, dg_ref, db_ref, dy_ref, y, x, gamma, beta, sm_ref, si_ref,
                                residual ? dres_ref : NULL, relu), "cpu bn bwd", NULL);
     poison(&ex, d_dx, nx * esz(&ex));
     poison(&ex, d_dres, nx * esz(&ex));
-    ws_gpu_must(ws_batchnorm_backward(&ex, &d, d_dx, d_vec[DG], d_vec[DB], d_dy, d_y, d_x, d_vec[G], d_vec[SM],
+    ws_gpu_must(ws_batchnorm_backward(&ex, &d, d_dx, d_vec[DG], d_vec[DB], d_dy, d_y, d_x, d_vec[G], d_vec[B], d_vec[SM],
                                       d_vec[SI], residual ? d_dres : NULL, relu),
                 "bn bwd", NULL);
     down(&ex, dx, d_dx, n, c, h, w);
@@ -572,6 +572,8 @@ int main(void) {
         test_bn(p, 2, 13, 6, 5, 1, 0);
         test_bn(p, 1, 7, 3, 3, 0, 0);
         test_bn(p, 32, 64, 28, 28, 1, 1);
+        test_bn(p, 32, 64, 28, 28, 0, 1); /* the ReLU's sign recomputed from x, many row blocks */
+        test_bn(p, 4, 200, 14, 14, 0, 1); /* finalize over channels not a multiple of 32 */
         test_eltwise(p, 1001);
         test_eltwise(p, 65536 + 3);
         test_pool(p, 2, 64, 15, 13);

@@ -4,7 +4,8 @@
 # clocks stay as found), wattscale (CUDA graph as in training; WATTSCALE_CUDA_PROFILE_STEPS
 # puts the range after start-up's algorithm timing) and PyTorch on the same card: eager, and
 # for bf16 torch.compile (its --cuda-profile-steps after warm-up). One device call (carry
-# [".debs"]; builds with tools/gpu/setup.sh unless WS_NO_BUILD=1). Defaults: bf16, LBS 256.
+# [".debs"]; builds with tools/gpu/setup.sh unless WS_NO_BUILD=1). Defaults: bf16, LBS 256;
+# WS_NCU_IMPLS="ws torch-eager torch-compile" (the default) picks which run.
 # Writes $OUT/ncu-{ws,torch-eager,torch-compile}-P-L.csv.gz; summarise anywhere with
 # `python3 tools/gpu/ncu_summary.py FILE --steps 2 --categories` (time per kernel kind).
 # Why: WATTSCALE_PROFILE=1 times layers with a sync each (launch gaps included, no graph);
@@ -18,8 +19,10 @@ NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -
 [ -n "$NCU" ] || { echo "ncu-resnet50-step: Nsight Compute (ncu) not found" >&2; exit 2; }
 ncu=("$NCU" --clock-control none --profile-from-start off --metrics gpu__time_duration.sum --csv --print-units base)
 rc=0
+impls=" ${WS_NCU_IMPLS:-ws torch-eager torch-compile} "
 run() { # NAME COMMAND...
   local name=$1; shift
+  [[ "$impls" == *" $name "* ]] || return 0
   timeout -k 10 300 "${ncu[@]}" "$@" > "$OUT/ncu-$name-$prec-$lbs.csv" 2> "$OUT/ncu-$name-$prec-$lbs.err" || rc=1
   tail -2 "$OUT/ncu-$name-$prec-$lbs.err"
   python3 tools/gpu/ncu_summary.py "$OUT/ncu-$name-$prec-$lbs.csv" --steps 2 --categories | head -12

@@ -18,7 +18,7 @@ CATEGORIES = [
     ("conv wgrad", ("wgrad",)),
     ("batch norm", ("bn_", "batch_norm", "batchnorm")),
     ("conv other", ("conv", "xmma", "implicit_gemm", "cudnn", "nchwtonhwc", "nhwctonchw")),
-    ("gemm", ("gemm", "cublas", "cutlass")),
+    ("gemm", ("gemm", "cublas", "cutlass", "nvjet")),  # nvjet: cuBLAS(Lt)'s Hopper kernels, 1x1 convs too
     ("pooling", ("pool",)),
     ("optimizer", ("sgd", "optim", "multi_tensor", "foreach", "momentum")),
     ("loss", ("softmax", "loss", "nll", "cross_entropy")),
