@@ -40,13 +40,15 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     def fmt(v, spec):
         return format(v, spec) if v is not None else "n/a"
+    def pct(v):
+        return fmt(v, ".1f") + "%" if v is not None else "n/a"
     for r in sorted(rs, key=lambda r: (r["precision"], r["lbs"], r["impl"])):
         sps = r.get("samples_per_s")
         mfu = sps * FLOP / PEAK.get(r["precision"], 1) * 100 if sps else None
         mfu790 = sps * FLOP / 790e12 * 100 if sps and r["precision"] == "bf16" else None
         pk = r.get("peak_memory_bytes")
         print(f"| {r['impl']} | {r['precision']} | {r['lbs']} | {fmt(sps, '.1f')} | {fmt(r.get('j_per_sample'), '.4f')} "
-              f"| {fmt(r.get('mean_power_w'), '.0f')} | {fmt(mfu, '.1f')}% | {fmt(mfu790, '.1f')}% "
+              f"| {fmt(r.get('mean_power_w'), '.0f')} | {pct(mfu)} | {pct(mfu790)} "
               f"| {fmt(pk / 2**30 if pk else None, '.1f')} |")
 
 if __name__ == "__main__":
