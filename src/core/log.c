@@ -4,12 +4,15 @@
 #include "core/timeutil.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int log_level = -1; /* -1: not yet read from the environment */
-static int log_rank = -1;
+/* Atomic: the meter's, the loader's and the training threads log concurrently, and the
+ * first of them reads the environment (every thread computes the same value). */
+static _Atomic int log_level = -1; /* -1: not yet read from the environment */
+static _Atomic int log_rank = -1;
 
 static int level_from_env(void) {
     const char *e = getenv("WATTSCALE_LOG");
@@ -22,8 +25,13 @@ static int level_from_env(void) {
 
 void ws_log_set_level(ws_log_level level) { log_level = (int)level; }
 ws_log_level ws_log_get_level(void) {
-    if (log_level < 0) log_level = level_from_env();
-    return (ws_log_level)log_level;
+    int level = atomic_load(&log_level);
+    if (level < 0) {
+        level = level_from_env();
+        int unset = -1; /* a concurrent ws_log_set_level wins */
+        if (!atomic_compare_exchange_strong(&log_level, &unset, level)) level = atomic_load(&log_level);
+    }
+    return (ws_log_level)level;
 }
 void ws_log_set_rank(int rank) { log_rank = rank; }
 
@@ -36,8 +44,9 @@ void ws_log(ws_log_level level, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     double t = ws_process_elapsed_s();
-    if (log_rank >= 0)
-        fprintf(stderr, "[r%d %.1fs] %s: %s\n", log_rank, t, names[level], msg);
+    int rank = atomic_load(&log_rank);
+    if (rank >= 0)
+        fprintf(stderr, "[r%d %.1fs] %s: %s\n", rank, t, names[level], msg);
     else
         fprintf(stderr, "[%.1fs] %s: %s\n", t, names[level], msg);
 }
