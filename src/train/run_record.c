@@ -246,6 +246,34 @@ static cJSON *hardware_json(const ws_meter *meter) {
     return h;
 }
 
+/* One node's GPU lists (energy.nodes[k].gpus): the UUIDs its meter read, the ones it left
+ * out with the meter's reason; null where the node's meter sent none. */
+static cJSON *node_gpus_json(const wsi_node_gpus *g) {
+    if (!g->has_meter) return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    cJSON *metered = cJSON_AddArrayToObject(o, "metered");
+    cJSON *left_out = cJSON_AddArrayToObject(o, "left_out");
+    for (int i = 0; i < g->n; i++) {
+        if (g->gpu[i].metered) {
+            cJSON_AddItemToArray(metered, cJSON_CreateString(g->gpu[i].id));
+            continue;
+        }
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "id", g->gpu[i].id);
+        if (g->gpu[i].reason[0]) cJSON_AddStringToObject(x, "reason", g->gpu[i].reason);
+        cJSON_AddItemToArray(left_out, x);
+    }
+    cJSON_AddNumberToObject(o, "left_out_count", g->left_out);
+    cJSON_AddBoolToObject(o, "truncated", g->truncated);
+    if (g->truncated) {
+        char note[128];
+        snprintf(note, sizeof note, "lists hold the first %d of %d GPUs (metered first); gpus_metered and "
+                 "left_out_count count all", WSI_NODE_GPUS_MAX, g->metered + g->left_out);
+        cJSON_AddStringToObject(o, "note", note);
+    }
+    return o;
+}
+
 ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const ws_model *m, const ws_meter *meter,
                                const ws_run_state *st, double time_s, ws_error *err) {
     int world = st->world_size > 0 ? st->world_size : 1;
@@ -352,6 +380,7 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
             cJSON_AddNumberToObject(n, "node", k);
             if (st->node_hosts) cJSON_AddStringToObject(n, "host", st->node_hosts + (size_t)k * 64);
             if (st->node_gpus_metered) cJSON_AddNumberToObject(n, "gpus_metered", st->node_gpus_metered[k]);
+            if (st->node_gpus) cJSON_AddItemToObject(n, "gpus", node_gpus_json(&st->node_gpus[k]));
             cJSON *nb = cJSON_AddObjectToObject(n, "energy_by_domain_j");
             for (int d = 0; d < WS_DOMAIN_COUNT; d++)
                 cJSON_AddItemToObject(nb, ws_domain_name((ws_domain)d),
@@ -373,8 +402,9 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
             if (ws_meter_device(meter, i)->domain == WS_DOMAIN_GPU)
                 cJSON_AddItemToArray(ids, cJSON_CreateString(ws_meter_device(meter, i)->id));
         cJSON_AddItemToObject(gm, "left_out", meter ? wsi_energy_left_out_json(meter) : cJSON_CreateArray());
-        cJSON_AddStringToObject(gm, "scope", "metered and left_out: node 0 (rank 0's); energy.nodes[].gpus_metered "
-                                             "counts every node's");
+        cJSON_AddStringToObject(gm, "scope", "metered and left_out: node 0's (rank 0's meter, with names and bus ids); "
+                                             "every node's: energy.nodes[k].gpus (metered UUIDs, left-out ids with "
+                                             "reasons) and energy.nodes[k].gpus_metered");
         cJSON_AddStringToObject(gm, "cpu_dram", "per package (RAPL): everything running on the node's CPUs, this "
                                                 "run's or not");
     }

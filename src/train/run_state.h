@@ -85,6 +85,8 @@ typedef struct {
     double *node_energy;        /* nodes x (WS_DOMAIN_COUNT energies, WS_DOMAIN_COUNT flags) */
     char *node_hosts;           /* nodes x 64 bytes */
     double *node_gpus_metered;  /* nodes: how many GPUs each node's meter read (--meter-gpus) */
+    struct wsi_node_gpus *node_gpus; /* nodes: each node's metered and left-out GPUs (train/meter_gpus.h),
+                                 * gathered once its meter is open; NULL before */
     int resumed_times;
     /* this session's steady state, from step `steady_from` (after warm-up: algorithm
      * search, graph capture, caches) to the last training step; not checkpointed */

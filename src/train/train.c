@@ -675,6 +675,16 @@ static ws_status setup_node_table(run *r, ws_error *err) {
     return st;
 }
 
+/* Each node's metered and left-out GPUs (its local rank 0's meter) into the node table.
+ * Collective: every rank calls it once, right after ws_meter_open. */
+static ws_status gather_node_gpus(run *r, ws_error *err) {
+    r->st.node_gpus = calloc((size_t)r->st.nodes, sizeof *r->st.node_gpus);
+    /* a rank that cannot allocate skips the collective: its error aborts the world (out:) */
+    if (!r->st.node_gpus) return wsi_error(err, WS_ENOMEM, "no memory for %d nodes' GPU lists", r->st.nodes);
+    return wsi_node_gpus_gather(r->w, ws_world_local_rank(r->w) == 0 ? r->meter : NULL, r->st.node_gpus,
+                                r->st.nodes, err);
+}
+
 /* Settings that belong to the other task, or that the task cannot run with yet. */
 static ws_status check_task_opts(const ws_train_opts *o, const wsi_task *task, ws_error *err) {
     int forecast = task == &wsi_task_forecast;
@@ -859,6 +869,8 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     free(meter_ids);
     free(meter_uuids);
     if (st != WS_OK) goto out;
+    /* every node's GPU lists for the record, once: a meter's devices are fixed when open */
+    if ((st = gather_node_gpus(&r, err)) != WS_OK) goto out;
     r.phase_data = ws_meter_phase_define(r.meter, "data");
     r.phase_compute = ws_meter_phase_define(r.meter, "compute");
     r.phase_comm = ws_meter_phase_define(r.meter, "allreduce_wait");
@@ -908,6 +920,7 @@ out:
     free(r.st.node_energy);
     free(r.st.node_hosts);
     free(r.st.node_gpus_metered);
+    free(r.st.node_gpus);
     free(r.st.rollout);
     ws_world_close(r.w);
     return st;

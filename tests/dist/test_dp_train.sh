@@ -73,6 +73,7 @@ print("energy by phase, J:", {k: round(v, 2) for k, v in ph.items()})
 assert ph["compute"] > 0 and ph["data"] >= 0 and ph["allreduce_wait"] >= 0, ph
 assert ph["compute"] > ph["allreduce_wait"], ph
 assert r["energy"]["gpu_metering"]["mode"] == "all" and r["energy"]["nodes"][0]["gpus_metered"] == 1, r["energy"]
+assert r["energy"]["nodes"][0]["gpus"]["metered"] == ["GPU-dp-0"], r["energy"]["nodes"]  # local rank 0's meter
 PY
 
 # 4: a rank killed mid-run ends the job

@@ -12,6 +12,8 @@
 #     over tcp:// must repeat the file:// run's 20 losses bit for bit (rank 0 sums in rank
 #     order, whatever the arrival order).
 #  3. two ranks on one node and a fake NVML GPU at 100 W: the energy is counted once.
+#     Two ranks as two nodes (WATTSCALE_NODE_ID), each with its own fake GPUs: every node's
+#     metered and left-out GPUs reach energy.nodes[k].gpus (--meter-gpus all and used).
 #  4. a rank killed mid-run: the other ends non-zero within 30 s, naming the killed rank.
 set -uo pipefail
 ws=$1; spawn=$2; fake=$3
@@ -74,6 +76,7 @@ print(f"2 tcp ranks, 1 fake GPU at 100 W: {gpu:.1f} J over {t:.2f} s metered, {l
 assert len(r["energy"]["nodes"]) == 1
 assert abs(gpu - 100 * t) <= 25, (gpu, t)  # once; twice would be ~200 W
 assert r["energy"]["gpu_metering"]["mode"] == "all" and r["energy"]["nodes"][0]["gpus_metered"] == 1, r["energy"]
+assert r["energy"]["nodes"][0]["gpus"]["metered"] == ["GPU-dp-0"], r["energy"]["nodes"]  # rank 1 has no meter
 PY
 # --meter-gpus used (the default) on a CPU run: the ranks use no GPU, so none is read; the
 # node's GPU is listed as left out (the gather of the ranks' UUIDs runs over tcp all the same)
@@ -89,7 +92,60 @@ assert [g["id"] for g in gm["left_out"]] == ["GPU-dp-0"], gm
 assert not [d for d in r["energy"]["devices"] if d["kind"] == "gpu"], r["energy"]["devices"]
 assert r["totals"]["energy_by_domain_j"]["gpu"] is None, r["totals"]
 assert r["energy"]["nodes"][0]["gpus_metered"] == 0 and r["config"]["meter_gpus"] == "used"
+assert r["energy"]["nodes"][0]["gpus"]["left_out"] == [{"id": "GPU-dp-0", "reason": "not selected"}], r["energy"]
 print("2 tcp CPU ranks, --meter-gpus used: no GPU metered, GPU-dp-0 left out")
+PY
+# two ranks as two nodes (ws_spawn --node-ids), each node's fake NVML with its own two GPUs
+# (the script chosen by the rank): energy.nodes[k].gpus lists node k's, not only node 0's
+for k in 0 1; do
+  cat > "$tmp/nvml-$k.conf" <<CONF
+gpu name="Fake GPU" uuid=GPU-node$k-a counter=yes counter_period_ms=100 power_mw=100000
+gpu name="Fake GPU" uuid=GPU-node$k-b counter=yes counter_period_ms=100 power_mw=50000
+CONF
+done
+by_rank=(sh -c 'WATTSCALE_FAKE_NVML_CONFIG=$0/nvml-$WATTSCALE_RANK.conf exec "$@"' "$tmp")
+for mode in all used; do
+  WATTSCALE_NVML_LIBRARY=$fake "$spawn" 2 --node-ids n0,n1 --timeout 200 -- "${by_rank[@]}" \
+    "$ws" "${common[@]}" --global-batch 32 --local-batch 16 --meter-gpus $mode --out "$tmp/nodes_$mode" ||
+    fail "2 tcp ranks as 2 nodes with fake NVML, --meter-gpus $mode"
+done
+python3 - "$tmp" <<'PY' || exit 1
+import json, sys
+t = sys.argv[1]
+for mode in ("all", "used"):
+    r = json.load(open(f"{t}/nodes_{mode}/run.json"))
+    assert r["world"]["nodes"] == 2, r["world"]
+    n = r["energy"]["nodes"]
+    assert [x["node"] for x in n] == [0, 1], n
+    for k in (0, 1):
+        ids = [f"GPU-node{k}-a", f"GPU-node{k}-b"]
+        g = n[k]["gpus"]
+        assert g["truncated"] is False, g
+        if mode == "all":  # every GPU of each node metered, none left out
+            assert g["metered"] == ids and g["left_out"] == [] and g["left_out_count"] == 0, (k, g)
+            assert n[k]["gpus_metered"] == 2, n[k]
+        else:  # CPU ranks use no GPU: each node's two left out, with the meter's reason
+            assert g["metered"] == [] and [x["id"] for x in g["left_out"]] == ids, (k, g)
+            assert all(x["reason"] == "not selected" for x in g["left_out"]) and g["left_out_count"] == 2, (k, g)
+            assert n[k]["gpus_metered"] == 0, n[k]
+    gm = r["energy"]["gpu_metering"]  # node 0's, as before
+    if mode == "all":
+        assert gm["metered"] == ["GPU-node0-a", "GPU-node0-b"] and gm["left_out"] == [], gm
+        # each node's meter read its own two GPUs (150 W), and the total is both nodes'; the
+        # meters' windows agree within ms, node 0's duration stands for both; two 100 ms
+        # counter periods at 150 W are 30 J
+        gpu = r["totals"]["energy_by_domain_j"]["gpu"]
+        per = [x["energy_by_domain_j"]["gpu"] for x in n]
+        t_s = [d for d in r["energy"]["devices"] if d["kind"] == "gpu"][0]["duration_s"]
+        print(f"2 nodes x 2 fake GPUs (150 W a node): {per} J, total {gpu:.1f} J over {t_s:.2f} s")
+        assert all(abs(e - 150 * t_s) <= 40 for e in per), (per, t_s)
+        assert abs(gpu - sum(per)) <= 1e-6 * gpu, (gpu, per)
+    else:
+        assert gm["metered"] == [] and [x["id"] for x in gm["left_out"]] == ["GPU-node0-a", "GPU-node0-b"], gm
+    assert "energy.nodes[k].gpus" in gm["scope"], gm["scope"]
+    print(f"2 tcp ranks as 2 nodes, --meter-gpus {mode}: " +
+          "; ".join(f"node {k} metered {x['gpus']['metered']} left out {[y['id'] for y in x['gpus']['left_out']]}"
+                    for k, x in enumerate(n)))
 PY
 # a single process has a node table too (one node, its host, the GPUs its meter read)
 WATTSCALE_NVML_LIBRARY=$fake WATTSCALE_FAKE_NVML_CONFIG=$tmp/nvml.conf \
@@ -100,6 +156,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 n = r["energy"]["nodes"]
 assert len(n) == 1 and n[0]["gpus_metered"] == 1 and n[0]["host"], n
+assert n[0]["gpus"] == {"metered": ["GPU-dp-0"], "left_out": [], "left_out_count": 0, "truncated": False}, n
 assert n[0]["energy_by_domain_j"]["gpu"] > 0, n
 print(f"one process: node table {n}")
 PY

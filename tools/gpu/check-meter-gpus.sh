@@ -33,6 +33,8 @@ got_left = [g["id"] for g in gm["left_out"]]
 gpu_devs = [d for d in r["energy"]["devices"] if d["kind"] == "gpu"]
 ok = gm["mode"] == mode and sorted(got) == sorted(want) and sorted(got_left) == sorted(left) and \
     len(gpu_devs) == len(want) and r["energy"]["nodes"][0]["gpus_metered"] == len(want)
+ng = r["energy"]["nodes"][0]["gpus"]  # the node table's lists (every node's): the same on one node
+ok = ok and ng["metered"] == got and [g["id"] for g in ng["left_out"]] == got_left
 steady = r["totals"].get("steady") or {}
 print(f"  {name}: mode {gm['mode']}, metered {got}, left out {got_left}, steady J/sample "
       f"{steady.get('j_per_sample')}, W {steady.get('mean_power_w')}")
