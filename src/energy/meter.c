@@ -606,11 +606,17 @@ static void reset_accumulators(ws_meter *m) {
     pthread_mutex_unlock(&m->phase_lock);
 }
 
-static ws_status launch(ws_meter *m, ws_error *err) {
+/* Reads every counter (the interval's first boundary) and snapshots it into `first`, then
+ * starts the sampler. The snapshot is taken under the same lock as the read: taken after
+ * the thread starts, a caller descheduled meanwhile would snapshot a later tick, whose
+ * time a power-only read has moved on while its counter value is still the boundary's
+ * (energy over one span, duration over a shorter one). */
+static ws_status launch(ws_meter *m, snapshot *first, ws_error *err) {
     pthread_mutex_lock(&m->lock);
     reset_accumulators(m);
     m->t_start = ws_now_s();
     sample_all(m, 1);
+    take_snapshot(m, first);
     m->stop_requested = 0;
     pthread_mutex_unlock(&m->lock);
     int rc = pthread_create(&m->thread, NULL, sampler_main, m);
@@ -639,11 +645,8 @@ ws_status ws_meter_measure_idle(ws_meter *m, double seconds, ws_error *err) {
         free(b);
         return wsi_error(err, WS_ENOMEM, "meter: out of memory");
     }
-    ws_status st = launch(m, err);
+    ws_status st = launch(m, a, err);
     if (st == WS_OK) {
-        pthread_mutex_lock(&m->lock);
-        take_snapshot(m, a);
-        pthread_mutex_unlock(&m->lock);
         ws_sleep_s(seconds);
         halt(m);
         pthread_mutex_lock(&m->lock);
@@ -670,10 +673,9 @@ ws_status ws_meter_start(ws_meter *m, ws_error *err) {
     m->stop_snap = calloc(m->n_dev ? m->n_dev : 1, sizeof(snapshot));
     if (!m->start_snap || !m->stop_snap) return wsi_error(err, WS_ENOMEM, "meter: out of memory");
     if (m->opts.csv) fprintf(m->opts.csv, "time_s,device,kind,power_w,energy_j\n");
-    ws_status st = launch(m, err);
+    ws_status st = launch(m, m->start_snap, err);
     if (st != WS_OK) return st;
     pthread_mutex_lock(&m->lock);
-    take_snapshot(m, m->start_snap);
     m->state = STATE_RUNNING;
     pthread_mutex_unlock(&m->lock);
     return WS_OK;

@@ -8,6 +8,7 @@
 #include "energy/meter_internal.h"
 #include "wattscale/energy.h"
 
+#include <stdatomic.h>
 #include <unistd.h>
 
 /* ---- a scripted sensor: power p(t) known exactly, counter quantised to a period ---- */
@@ -27,7 +28,12 @@ typedef struct {
     script_dev dev[4];
     size_t n;
     double t0;             /* set at the first read: time zero of the script */
-    size_t full_reads, power_reads;
+    /* reads so far; atomic: the test polls them while the sampler thread reads */
+    atomic_size_t full_reads, power_reads;
+    /* when each successful read happened (script clock, s; all devices in turn): the
+     * meter's lock orders the reads, the test looks after ws_meter_stop */
+    double read_s[4096];
+    size_t n_read_s;
 } script_sensor;
 
 static double script_energy(const script_dev *d, double t) {
@@ -61,6 +67,7 @@ static ws_status sc_read(wsi_sensor *s, size_t i, wsi_sensor_sample *out, ws_err
     double now = ws_now_s();
     if (sc->t0 == 0) sc->t0 = now;
     double t = now - sc->t0;
+    if (sc->n_read_s < sizeof sc->read_s / sizeof sc->read_s[0]) sc->read_s[sc->n_read_s++] = t;
     double tq = d->period_s > 0 ? floor(t / d->period_s) * d->period_s : t;
     out->has_energy = d->has_counter;
     out->energy_j = 1000.0 + script_energy(d, tq); /* arbitrary origin, as real counters have */
@@ -109,6 +116,34 @@ static ws_meter *open_scripted(const script_dev *devs, size_t n, double interval
     return open_scripted_opts(devs, n, o, &script_ops, out_sensor);
 }
 
+/* Waits until a read counter of the sensor (boundary reads included) reaches `reads`, or
+ * fails after 60 s. A fixed sleep cannot promise a number of samples: on a loaded machine
+ * (or under ASan) the sampler thread may run late for the whole sleep. So a test that needs
+ * N samples waits for them; only a meter that stops sampling fails here. */
+static void wait_for_reads(const atomic_size_t *counter, size_t reads) {
+    double t0 = ws_now_s();
+    while (atomic_load(counter) < reads) {
+        if (ws_now_s() - t0 > 60)
+            fail_msg("the sampler thread read the sensor %zu times in 60 s, want %zu", (size_t)atomic_load(counter),
+                     reads);
+        ws_sleep_s(0.005);
+    }
+}
+
+/* The longest time between two samples of device i from the start (its series, so the
+ * stop's read too), s: what one sampling interval can smear is bounded by it, where a fixed
+ * 5 ms would be wrong whenever the sampler thread ran late. */
+static double longest_gap_s(const ws_meter *m, size_t i) {
+    const double *t, *p;
+    size_t n = ws_meter_series(m, i, &t, &p);
+    double gap = 0, prev = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (t[k] - prev > gap) gap = t[k] - prev;
+        prev = t[k];
+    }
+    return gap;
+}
+
 /* ---- tests ---- */
 
 static void test_totals_counter_integral_and_uncertainty(void **state) {
@@ -119,15 +154,19 @@ static void test_totals_counter_integral_and_uncertainty(void **state) {
         {"package-0", WS_DOMAIN_CPU, 1, 0, 0.001, 20, 20, 0, 0},   /* RAPL-like: counter only */
     };
     ws_error err = {0};
-    ws_meter *m = open_scripted(devs, 3, 5, 0, NULL, NULL);
+    script_sensor *sc = NULL;
+    ws_meter *m = open_scripted(devs, 3, 5, 0, NULL, &sc);
     assert_int_equal(ws_meter_device_count(m), 3);
+    double wall0 = ws_now_s();
     WS_TEST_OK(ws_meter_start(m, &err));
     ws_sleep_s(0.6);
+    wait_for_reads(&sc->full_reads, 3 * 52); /* 3 devices: the start's read, 51 ticks (0.26 s unloaded) */
     WS_TEST_OK(ws_meter_stop(m, &err));
+    double wall_s = ws_now_s() - wall0;
     ws_device_energy e[3];
     WS_TEST_OK(ws_meter_read(m, e, &err));
     double dur = e[0].duration_s;
-    assert_true(dur > 0.55 && dur < 1.5);
+    assert_true(dur > 0.55 && dur <= wall_s); /* the 0.6 s slept, within the calls' own time */
 
     /* gpu-step: the counter is the source; the truth over [0, dur] lies within the
      * uncertainty (period x edge power) of the reported figure. */
@@ -136,9 +175,13 @@ static void test_totals_counter_integral_and_uncertainty(void **state) {
     assert_true(e[0].has_counter && e[0].has_integral);
     WS_TEST_NEAR(e[0].uncertainty_j, 0.05 * 300, 1e-9, 1e-9);
     WS_TEST_NEAR(e[0].energy_j, truth, 0, e[0].uncertainty_j + 1e-6);
-    /* the trapezoids smear the step over one 5 ms interval: error <= 200 W x 5 ms + slack */
-    WS_TEST_NEAR(e[0].integral_energy_j, truth, 0, 200 * 0.005 * 2 + 0.5);
-    assert_true(fabs(e[0].difference_rel) < 0.1);
+    /* the trapezoids smear the step over one sampling interval (5 ms unloaded): error
+     * <= 100 W x its length; twice that, plus slack for the clocks' microseconds */
+    double gap = longest_gap_s(m, 0), integral_tol = 200 * gap + 0.5;
+    WS_TEST_NEAR(e[0].integral_energy_j, truth, 0, integral_tol);
+    double difference_j = e[0].integral_energy_j - e[0].counter_energy_j;
+    WS_TEST_NEAR(e[0].difference_rel, difference_j / e[0].counter_energy_j, 1e-9, 0);
+    assert_true(fabs(difference_j) <= e[0].uncertainty_j + integral_tol); /* within both errors */
     WS_TEST_NEAR(e[0].max_power_w, 300, 1e-9, 0);
     WS_TEST_NEAR(e[0].mean_power_w, e[0].energy_j / dur, 1e-12, 0);
 
@@ -153,7 +196,10 @@ static void test_totals_counter_integral_and_uncertainty(void **state) {
     assert_false(e[2].has_integral);
     WS_TEST_NEAR(e[2].energy_j, 20 * e[2].duration_s, 0, 20 * 0.001 * 2 + 1e-6);
     WS_TEST_NEAR(e[2].mean_power_w, 20, 0.01, 0);
-    assert_true(e[2].samples > 50); /* 0.6 s at 5 ms */
+    /* the 51 ticks waited for (plus the stop's read), never more than one per interval:
+     * the sampler does not burst after falling behind */
+    assert_true(e[2].samples > 50);
+    assert_true(e[2].samples <= e[2].duration_s / 0.005 + 2);
     assert_true(ws_meter_sampler_cpu_s(m) >= 0);
     ws_meter_close(m);
 }
@@ -171,12 +217,18 @@ static void test_counter_refresh_limits_counter_reads(void **state) {
     ws_error err = {0};
     WS_TEST_OK(ws_meter_start(m, &err));
     ws_sleep_s(0.5);
+    wait_for_reads(&sc->power_reads, 60); /* ~95 in 0.5 s unloaded */
     WS_TEST_OK(ws_meter_stop(m, &err));
     ws_device_energy e;
     WS_TEST_OK(ws_meter_read(m, &e, &err));
-    /* ~100 ticks: ~5 counter reads plus start and stop, the rest power only */
-    assert_true(sc->full_reads >= 4 && sc->full_reads <= 12);
-    assert_true(sc->power_reads > 50);
+    /* Counter reads: start, stop and one per 100 ms at most (5 in 0.5 s unloaded), derived
+     * from the measured duration so that a late stop does not fail it. At least one
+     * refresh: a power-only tick comes within 100 ms of a counter read, and the ticks reach
+     * past 0.3 s (tick k comes no earlier than k x 5 ms after the start). */
+    size_t full = atomic_load(&sc->full_reads), power = atomic_load(&sc->power_reads);
+    if (full < 3 || full > 2 + e.duration_s / 0.1 + 1)
+        fail_msg("%zu counter reads in %.3f s with a 100 ms refresh (%zu power reads)", full, e.duration_s, power);
+    assert_true(power >= 60); /* the rest power only */
     assert_int_equal(e.source, WS_SOURCE_COUNTER);
     WS_TEST_NEAR(e.energy_j, 150 * e.duration_s, 1e-3, 0.01);
     WS_TEST_NEAR(e.integral_energy_j, 150 * e.duration_s, 1e-3, 0.01);
@@ -186,8 +238,9 @@ static void test_counter_refresh_limits_counter_reads(void **state) {
     m = open_scripted_opts(devs, 1, o, &script_ops_power, &sc);
     WS_TEST_OK(ws_meter_start(m, &err));
     ws_sleep_s(0.1);
+    wait_for_reads(&sc->full_reads, 11); /* ticks happened, and each read the counter */
     WS_TEST_OK(ws_meter_stop(m, &err));
-    assert_int_equal(sc->power_reads, 0);
+    assert_int_equal(atomic_load(&sc->power_reads), 0);
     ws_meter_close(m);
 }
 
@@ -251,9 +304,11 @@ static void test_failing_device_reports_none_and_warns(void **state) {
     (void)state;
     script_dev devs[] = {{"broken", WS_DOMAIN_GPU, 1, 1, 0, 10, 10, 0, 1}, {"ok", WS_DOMAIN_GPU, 0, 1, 0, 10, 10, 0, 0}};
     ws_error err = {0};
-    ws_meter *m = open_scripted(devs, 2, 5, 0, NULL, NULL);
+    script_sensor *sc = NULL;
+    ws_meter *m = open_scripted(devs, 2, 5, 0, NULL, &sc);
     WS_TEST_OK(ws_meter_start(m, &err));
     ws_sleep_s(0.05);
+    wait_for_reads(&sc->full_reads, 2 * 10); /* the broken device failed at least 10 times */
     WS_TEST_OK(ws_meter_stop(m, &err));
     ws_device_energy e[2];
     WS_TEST_OK(ws_meter_read(m, e, &err));
@@ -270,15 +325,21 @@ static void test_series_is_bounded_and_ordered(void **state) {
     (void)state;
     script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 0, 1, 0, 10, 20, 0.1, 0}};
     ws_error err = {0};
-    ws_meter *m = open_scripted(devs, 1, 1, 16, NULL, NULL);
+    script_sensor *sc = NULL;
+    ws_meter *m = open_scripted(devs, 1, 1, 16, NULL, &sc);
     WS_TEST_OK(ws_meter_start(m, &err));
     ws_sleep_s(0.3);
+    wait_for_reads(&sc->full_reads, 41); /* 40 points for 16 places: decimated at least twice */
     WS_TEST_OK(ws_meter_stop(m, &err));
     const double *t, *p;
     size_t n = ws_meter_series(m, 0, &t, &p);
     assert_true(n >= 8 && n <= 16);
     for (size_t i = 1; i < n; i++) assert_true(t[i] > t[i - 1]);
-    assert_true(t[n - 1] > 0.15); /* decimation kept the whole run, not just its start */
+    /* decimation kept the whole run, not just its start: the last point kept comes after
+     * the middle one of the points offered (read 0 primes the meter, reads 1.. are points);
+     * counted in reads, not seconds, so a sampler running late cannot fail it */
+    size_t offered = sc->n_read_s - 1;
+    assert_true(t[n - 1] >= sc->read_s[1 + offered / 2] - 1e-3);
     ws_meter_close(m);
 }
 
@@ -289,9 +350,11 @@ static void test_csv_stream(void **state) {
     char *buf = NULL;
     size_t len = 0;
     FILE *csv = open_memstream(&buf, &len);
-    ws_meter *m = open_scripted(devs, 1, 10, 0, csv, NULL);
+    script_sensor *sc = NULL;
+    ws_meter *m = open_scripted(devs, 1, 10, 0, csv, &sc);
     WS_TEST_OK(ws_meter_start(m, &err));
     ws_sleep_s(0.1);
+    wait_for_reads(&sc->full_reads, 5); /* the start's read (no row), 4 ticks */
     WS_TEST_OK(ws_meter_stop(m, &err));
     ws_meter_close(m);
     fclose(csv);
@@ -353,32 +416,51 @@ static void test_phases_attribute_energy(void **state) {
     (void)state;
     script_dev devs[] = {{"gpu", WS_DOMAIN_GPU, 1, 1, 0.0, 50, 300, 0.2, 0}};
     ws_error err = {0};
-    ws_meter *m = open_scripted(devs, 1, 5, 0, NULL, NULL);
+    script_sensor *sc = NULL;
+    ws_meter *m = open_scripted(devs, 1, 5, 0, NULL, &sc);
     int a = ws_meter_phase_define(m, "compute"), b = ws_meter_phase_define(m, "allreduce");
     assert_int_equal(a, 1);
     assert_int_equal(b, 2);
     assert_string_equal(ws_meter_phase_name(m, b), "allreduce");
     WS_TEST_OK(ws_meter_start(m, &err));
-    ws_meter_phase_enter(m, a); /* the script's clock starts at the meter's first sample, just before */
-    ws_sleep_s(0.2);
-    ws_meter_phase_enter(m, b);
-    ws_sleep_s(0.1);
-    ws_meter_phase_enter(m, 0);
-    ws_sleep_s(0.05);
+    /* Phases a (0.2 s, ending at the script's step), b (0.1 s), then 0 again (0.05 s; 0
+     * also before a). Each change is bracketed by the clock, so the true phase times and
+     * energies follow from when the changes happened, not from what the sleeps should take:
+     * a late wake-up moves the step's place in the phases, and the truth with it. */
+    const int order[3] = {a, b, 0};
+    const double sleep_s[3] = {0.2, 0.1, 0.05};
+    double lo[3], hi[3]; /* bracket of each change, script clock (0: the meter's first read) */
+    for (int k = 0; k < 3; k++) {
+        double t0 = ws_now_s();
+        ws_meter_phase_enter(m, order[k]);
+        double t1 = ws_now_s();
+        lo[k] = t0 - sc->t0; /* t0 was set by the start's read, in this thread */
+        hi[k] = t1 - sc->t0;
+        ws_sleep_s(sleep_s[k]);
+    }
     WS_TEST_OK(ws_meter_stop(m, &err));
     double ea, eb, e0, ta, tb;
     WS_TEST_OK(ws_meter_phase_energy(m, a, &ea, &ta, &err));
     WS_TEST_OK(ws_meter_phase_energy(m, b, &eb, &tb, &err));
     WS_TEST_OK(ws_meter_phase_energy(m, 0, &e0, NULL, &err));
-    WS_TEST_NEAR(ta, 0.2, 0, 0.02);
-    WS_TEST_NEAR(tb, 0.1, 0, 0.02);
-    /* 50 W x 0.2 s, 300 W x 0.1 s, 300 W x 0.05 s; one 5 ms interval of 300 W slack each,
-     * plus scheduling jitter of the sleeps */
-    WS_TEST_NEAR(ea, 10, 0, 2.5);
-    WS_TEST_NEAR(eb, 30, 0, 4.5);
-    WS_TEST_NEAR(e0, 15, 0, 4.5);
+    assert_true(ta >= lo[1] - hi[0] && ta <= hi[1] - lo[0]);
+    assert_true(tb >= lo[2] - hi[1] && tb <= hi[2] - lo[1]);
     ws_device_energy e;
     WS_TEST_OK(ws_meter_read(m, &e, &err));
+    /* 50 W until 0.2 s, 300 W after (unloaded: 10 J, 30 J and 15 J). The meter splits each
+     * sampling interval's energy by the time each phase held in it, so only the interval
+     * holding the step can misplace energy: at most 250 W x its length, for each phase. The
+     * brackets' width adds at most 300 W x itself. */
+    double mid[3];
+    for (int k = 0; k < 3; k++) mid[k] = 0.5 * (lo[k] + hi[k]);
+    double end = e.duration_s; /* the stop's read, script clock */
+    double ea_truth = script_energy(&devs[0], mid[1]) - script_energy(&devs[0], mid[0]);
+    double eb_truth = script_energy(&devs[0], mid[2]) - script_energy(&devs[0], mid[1]);
+    double e0_truth = script_energy(&devs[0], mid[0]) + script_energy(&devs[0], end) - script_energy(&devs[0], mid[2]);
+    double slack = 250 * longest_gap_s(m, 0) + 300 * (hi[0] - lo[0] + hi[1] - lo[1] + hi[2] - lo[2]) + 1e-3;
+    WS_TEST_NEAR(ea, ea_truth, 0, slack);
+    WS_TEST_NEAR(eb, eb_truth, 0, slack);
+    WS_TEST_NEAR(e0, e0_truth, 0, slack);
     WS_TEST_NEAR(ea + eb + e0, e.integral_energy_j, 1e-9, 1e-9); /* the phases partition the integral */
     assert_int_equal(ws_meter_phase_energy(m, 7, &ea, NULL, &err), WS_EINVAL);
     ws_meter_close(m);
@@ -441,9 +523,13 @@ static void test_meter_over_fake_nvml(void **state) {
     WS_TEST_NEAR(e[0].integral_energy_j, 200 * e[0].duration_s, 1e-3, 0.01);
     assert_int_equal(e[1].source, WS_SOURCE_POWER_INTEGRAL);
     WS_TEST_NEAR(e[1].energy_j, 50 * e[1].duration_s, 1e-3, 0.01);
-    /* the 100 ms counter period shows up when sampled every 10 ms */
-    double period = ws_meter_observed_counter_period_s(m, 0);
-    assert_true(period > 0.07 && period < 0.2);
+    /* The 100 ms counter period shows up when sampled every 10 ms: each change is seen
+     * within one sampling gap of when it happened, so the mean time between changes seen
+     * lies within the longest gap (10 ms unloaded) of 100 ms; 0 (fewer than two changes
+     * seen in 0.5 s) fails too. */
+    double period = ws_meter_observed_counter_period_s(m, 0), gap = longest_gap_s(m, 0);
+    if (!(period > 0 && period > 0.1 - gap - 1e-3 && period < 0.1 + gap + 1e-3))
+        fail_msg("observed counter period %.4f s, want 0.1 s within the longest sampling gap %.4f s", period, gap);
     ws_meter_close(m);
     unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
     ws_test_rmtree(dir);

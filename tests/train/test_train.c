@@ -1,7 +1,9 @@
 /* tests/train/test_train.c - `wattscale train` end to end on the CPU: it learns (a small
  * ResNet on a Fashion-MNIST subset), resumes bit-identically (from an epoch boundary and
  * from the middle of an epoch), writes the documented run record, and refuses bad flags
- * with a message. WATTSCALE_BIN is the program. */
+ * with a message. WATTSCALE_BIN is the program. Two ctest tests run it: `test_train`
+ * (everything but the learning check, a few seconds) and `test_train_learns` (argument
+ * `learns`: the learning check alone, the long one), so that ctest -j runs them side by side. */
 #include "ws_test.h"
 
 #include <cjson/cJSON.h>
@@ -31,9 +33,18 @@ static cJSON *record(const char *dir) {
     return ws_test_read_json(path);
 }
 
-/* The learning test: if training stopped learning, this fails. ResNet-18 at width 8 on
- * 5% of Fashion-MNIST (3000 train, 500 val images), 3 epochs of SGD: chance is 0.10; it
- * reaches 0.714 (measured 2026-11-25, 16 s on 2 cores); we require 0.65. */
+/* The learning test: if training stopped learning, this fails. ResNet-18 at width 4 on 5%
+ * of Fashion-MNIST (3000 train, 500 val images), 3 epochs of SGD on one thread (so the
+ * figures are the same on any machine). Measured 2026-12-01 on the shared 2-core machine:
+ * val top-1 0.578, 0.746, 0.788 (chance 0.10), val loss 0.588, last epoch's train loss
+ * 0.607, 16 CPU-s. The bounds (top-1 >= 0.72, both losses <= 0.8) are set between that and
+ * what a broken backward gives, tried by breaking the CPU ops in a scratch copy (top-1 /
+ * val loss / train loss): conv weight gradients zeroed (only batch norm and the classifier
+ * learn) 0.598 / 1.157 / 1.155; conv input gradients zeroed (gradients reach early layers
+ * only through the shortcuts) 0.674 / 0.952 / 0.941; conv weight gradients negated
+ * 0.140 / 2.29 / 2.29; batch-norm dx without its mean terms 0.592 / 1.099 / 1.135. At this
+ * width a bound of 0.65 on top-1 alone (the previous form's, at width 8) would let the
+ * second through. */
 static void test_learns_fashion_mnist(void **state) {
     (void)state;
     if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
@@ -41,19 +52,24 @@ static void test_learns_fashion_mnist(void **state) {
         skip();
     }
     const char *dir = ws_test_tmpdir("learn");
-    const char *args[] = {"--model", "resnet18", "--width", "8", "--data", "fashion-mnist", "--data-fraction", "0.05",
+    const char *args[] = {"--model", "resnet18", "--width", "4", "--data", "fashion-mnist", "--data-fraction", "0.05",
                           "--global-batch", "32", "--epochs", "3", "--lr", "0.4", "--schedule", "cosine",
-                          "--warmup-epochs", "0.5", "--seed", "1", "--out", dir, NULL};
+                          "--warmup-epochs", "0.5", "--seed", "1", "--threads", "1", "--out", dir, NULL};
     int rc = train(args);
     if (rc != 0) fail_msg("train exited %d: %s", rc, errbuf);
     cJSON *r = record(dir);
     const cJSON *t = cJSON_GetObjectItem(r, "totals");
-    double top1 = num(t, "val_top1");
-    print_message("val_top1 after 3 epochs: %.4f\n", top1);
-    assert_true(top1 >= 0.65);
     const cJSON *epochs = cJSON_GetObjectItem(r, "epochs");
     assert_int_equal(cJSON_GetArraySize(epochs), 3);
-    assert_true(num(cJSON_GetArrayItem(epochs, 2), "train_loss") < num(cJSON_GetArrayItem(epochs, 0), "train_loss"));
+    double top1 = num(t, "val_top1"), val_loss = num(t, "val_loss");
+    double loss1 = num(cJSON_GetArrayItem(epochs, 0), "train_loss");
+    double loss3 = num(cJSON_GetArrayItem(epochs, 2), "train_loss");
+    print_message("after 3 epochs: val top-1 %.4f, val loss %.4f, train loss %.4f (epoch 1: %.4f)\n", top1, val_loss,
+                  loss3, loss1);
+    /* written so that NaN fails each */
+    assert_true(top1 >= 0.72);
+    assert_true(val_loss <= 0.8);
+    assert_true(loss3 <= 0.8 && loss3 < loss1);
     cJSON_Delete(r);
     ws_test_rmtree(dir);
 }
@@ -99,9 +115,11 @@ static void test_run_record_schema(void **state) {
 static void test_resume_is_bit_identical(void **state) {
     (void)state;
     const char *straight = ws_test_tmpdir("straight"), *cut = ws_test_tmpdir("cut"), *mid = ws_test_tmpdir("mid");
-    /* 256 samples / GBS 32 = 8 steps per epoch */
-#define COMMON "--model", "resnet18", "--width", "4", "--data", "synthetic", "--synthetic-shape", "3x16x16", \
-               "--synthetic-classes", "5", "--synthetic-count", "256", "--global-batch", "32", "--local-batch", "16", \
+    /* 64 samples / GBS 16 = 4 steps per epoch, each of 2 micro-batches (accumulation is in
+     * the state resumed), on 2 threads (their partial sums too); 8x8 inputs keep it cheap:
+     * nothing here needs size */
+#define COMMON "--model", "resnet18", "--width", "4", "--data", "synthetic", "--synthetic-shape", "3x8x8", \
+               "--synthetic-classes", "5", "--synthetic-count", "64", "--global-batch", "16", "--local-batch", "8", \
                "--lr", "0.2", "--warmup-epochs", "1", "--schedule", "cosine", "--schedule-epochs", "3", "--seed", "7", \
                "--threads", "2", "--quiet"
     const char *a[] = {COMMON, "--epochs", "3", "--out", straight, NULL};
@@ -110,7 +128,7 @@ static void test_resume_is_bit_identical(void **state) {
     assert_int_equal(train(b1), 0);
     const char *b2[] = {COMMON, "--epochs", "3", "--resume", cut, NULL};
     if (train(b2) != 0) fail_msg("resume failed: %s", errbuf);
-    const char *c1[] = {COMMON, "--steps", "11", "--out", mid, NULL}; /* stops inside epoch 2 */
+    const char *c1[] = {COMMON, "--steps", "6", "--out", mid, NULL}; /* stops inside epoch 2 */
     assert_int_equal(train(c1), 0);
     const char *c2[] = {COMMON, "--epochs", "3", "--resume", mid, NULL};
     if (train(c2) != 0) fail_msg("mid-epoch resume failed: %s", errbuf);
@@ -131,7 +149,7 @@ static void test_resume_is_bit_identical(void **state) {
         }
     }
     assert_int_equal((int)num(cJSON_GetObjectItem(rb, "totals"), "resumed_times"), 1);
-    assert_int_equal((int)num(cJSON_GetObjectItem(rc, "totals"), "updates"), 24);
+    assert_int_equal((int)num(cJSON_GetObjectItem(rc, "totals"), "updates"), 12);
     cJSON_Delete(ra);
     cJSON_Delete(rb);
     cJSON_Delete(rc);
@@ -171,12 +189,19 @@ static void test_bad_flags_are_explained(void **state) {
     ws_test_rmtree(dir);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc == 2 && !strcmp(argv[1], "learns")) {
+        const struct CMUnitTest learning[] = {cmocka_unit_test(test_learns_fashion_mnist)};
+        return cmocka_run_group_tests_name("learning", learning, NULL, NULL);
+    }
+    if (argc != 1) {
+        fprintf(stderr, "usage: %s [learns]\n", argv[0]);
+        return 2;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_flags_are_explained),
         cmocka_unit_test(test_run_record_schema),
         cmocka_unit_test(test_resume_is_bit_identical),
-        cmocka_unit_test(test_learns_fashion_mnist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
