@@ -37,11 +37,33 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* OpenBLAS (Debian's default build uses pthreads) would start its own threads inside each
  * of our OpenMP chunks; one BLAS thread per chunk avoids oversubscribing the cores. Weak:
  * absent with other BLAS libraries. */
 extern void openblas_set_num_threads(int n) __attribute__((weak));
+extern char *openblas_get_corename(void) __attribute__((weak));
+
+/* OpenBLAS (DYNAMIC_ARCH) falls back to its oldest x86 kernels on a CPU model it does not
+ * know, as in many VMs: on the 2-core CI machine ("Intel Xeon Processor", AVX2 and FMA)
+ * it chose Prescott, and OPENBLAS_CORETYPE=Haswell trained an epoch in 7.2-7.9 instead of
+ * 9.1-12.2 s (README, `wattscale train`). The core type is read when the library loads, before main:
+ * all we can do is say so. */
+static void warn_slow_blas_kernels(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (!openblas_get_corename || getenv("OPENBLAS_CORETYPE")) return;
+    const char *core = openblas_get_corename();
+    static const char *old[] = {"Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Atom"};
+    __builtin_cpu_init();
+    if (!core || !__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++)
+        if (!strcasecmp(core, old[i]))
+            ws_log(WS_LOG_WARN, "OpenBLAS chose its %s kernels on a CPU with AVX2 and FMA (a CPU model it does not "
+                   "recognise): CPU training runs slower; set OPENBLAS_CORETYPE=Haswell (or SkylakeX, Zen) before "
+                   "starting wattscale", core);
+#endif
+}
 
 ws_train_opts ws_train_opts_default(void) {
     ws_train_opts o;
@@ -792,6 +814,7 @@ ws_status ws_train_run(const ws_train_opts *opts, ws_error *err) {
     } else {
         r.ex = ws_exec_cpu(o->threads);
         if (openblas_set_num_threads) openblas_set_num_threads(1);
+        if (r.rank == 0 && !o->quiet) warn_slow_blas_kernels();
     }
 
     if ((st = r.task->open_data(&r, err)) != WS_OK) goto out;
