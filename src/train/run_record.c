@@ -379,7 +379,8 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
             cJSON *n = cJSON_CreateObject();
             cJSON_AddNumberToObject(n, "node", k);
             if (st->node_hosts) cJSON_AddStringToObject(n, "host", st->node_hosts + (size_t)k * 64);
-            if (st->node_gpus_metered) cJSON_AddNumberToObject(n, "gpus_metered", st->node_gpus_metered[k]);
+            /* the count from the lists gathered once after the meters opened (devices fixed) */
+            if (st->node_gpus) cJSON_AddNumberToObject(n, "gpus_metered", st->node_gpus[k].metered);
             if (st->node_gpus) cJSON_AddItemToObject(n, "gpus", node_gpus_json(&st->node_gpus[k]));
             cJSON *nb = cJSON_AddObjectToObject(n, "energy_by_domain_j");
             for (int d = 0; d < WS_DOMAIN_COUNT; d++)

@@ -84,7 +84,6 @@ typedef struct {
     char world_backend[16];
     double *node_energy;        /* nodes x (WS_DOMAIN_COUNT energies, WS_DOMAIN_COUNT flags) */
     char *node_hosts;           /* nodes x 64 bytes */
-    double *node_gpus_metered;  /* nodes: how many GPUs each node's meter read (--meter-gpus) */
     struct wsi_node_gpus *node_gpus; /* nodes: each node's metered and left-out GPUs (train/meter_gpus.h),
                                  * gathered once its meter is open; NULL before */
     int resumed_times;

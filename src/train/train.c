@@ -314,16 +314,13 @@ static ws_status write_record(run *r, ws_error *err) {
     double by[WS_DOMAIN_COUNT];
     int measured[WS_DOMAIN_COUNT];
     local_session_energy(r, by, measured);
-    enum { ROW = 2 * WS_DOMAIN_COUNT + 2 }; /* energies, flags, node, GPUs metered */
+    enum { ROW = 2 * WS_DOMAIN_COUNT + 1 }; /* energies, flags, node */
     double mine[ROW];
     for (int d = 0; d < WS_DOMAIN_COUNT; d++) {
         mine[d] = by[d];
         mine[WS_DOMAIN_COUNT + d] = measured[d];
     }
     mine[2 * WS_DOMAIN_COUNT] = ws_world_node(r->w);
-    mine[2 * WS_DOMAIN_COUNT + 1] = 0;
-    for (size_t i = 0; i < ws_meter_device_count(r->meter); i++)
-        mine[2 * WS_DOMAIN_COUNT + 1] += ws_meter_device(r->meter, i)->domain == WS_DOMAIN_GPU;
     int size = ws_world_size(r->w);
     double *all = r->rank == 0 ? calloc((size_t)size * ROW, sizeof *all) : NULL;
     ws_status st = ws_world_gather_f64(r->w, mine, ROW, all, 0, err);
@@ -335,13 +332,11 @@ static ws_status write_record(run *r, ws_error *err) {
         }
         if (all && r->st.node_energy) {
             memset(r->st.node_energy, 0, (size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT * sizeof(double));
-            if (r->st.node_gpus_metered) memset(r->st.node_gpus_metered, 0, (size_t)r->st.nodes * sizeof(double));
             for (int k = 0; k < size; k++) {
                 const double *g = all + (size_t)k * ROW;
                 int node = (int)g[2 * WS_DOMAIN_COUNT];
                 if (node < 0 || node >= r->st.nodes) continue;
                 for (int d = 0; d < 2 * WS_DOMAIN_COUNT; d++) r->st.node_energy[(size_t)node * 2 * WS_DOMAIN_COUNT + d] += g[d];
-                if (r->st.node_gpus_metered) r->st.node_gpus_metered[node] += g[2 * WS_DOMAIN_COUNT + 1];
             }
         }
         char path[600];
@@ -675,7 +670,6 @@ static ws_status setup_node_table(run *r, ws_error *err) {
     r->st.nodes = ws_world_nodes(r->w);
     r->st.node_energy = calloc((size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT, sizeof(double));
     r->st.node_hosts = calloc((size_t)r->st.nodes, 64);
-    r->st.node_gpus_metered = calloc((size_t)r->st.nodes, sizeof(double));
     char *hosts = calloc((size_t)r->world, 64);
     char mine[64] = {0};
     snprintf(mine, sizeof mine, "%s", ws_world_host(r->w));
@@ -942,7 +936,6 @@ out:
     run_free(&r);
     free(r.st.node_energy);
     free(r.st.node_hosts);
-    free(r.st.node_gpus_metered);
     free(r.st.node_gpus);
     free(r.st.rollout);
     ws_world_close(r.w);
