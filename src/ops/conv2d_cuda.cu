@@ -1,7 +1,7 @@
 /* src/ops/conv2d_cuda.cu - 2-D convolution on the GPU through cuDNN, NHWC.
  * defines: ws_conv2d_plan_cuda, ws_conv2d_forward_cuda, ws_conv2d_backward_cuda,
- *          ws_conv2d_plan_apis_cuda, and wsi_conv_plans_free / wsi_conv_env_read (the
- *          context's plan cache and its settings).
+ *          ws_conv2d_plan_apis_cuda, ws_cuda_conv_planning_get, and wsi_conv_plans_free /
+ *          wsi_conv_env_read (the context's plan cache and its settings).
  * reference: src/ops/conv2d_cpu.c; contract and shapes: src/ops/conv2d.h; the graph-API
  * half: src/ops/cudnn_graph.cu.
  *
@@ -30,6 +30,16 @@
  * log has one line per shape and route (API, engine or algorithm, both times, workspace,
  * host cost of a call) and the planning time.
  *
+ * Kept between runs: each shape's timed choice (legacy algorithms, and per route the API
+ * and the graph engine config's name) is appended to the choices file (ops/conv_choices.h:
+ * WATTSCALE_CONV_CHOICES, default ~/.cache/wattscale/conv-choices.txt), keyed by GPU,
+ * library versions, precision, API mode, workspace limit, candidate count and shape. A
+ * later process with the same key rebuilds that choice without timing (the graph plan:
+ * the same heuristics, only the named config finalized): ResNet-50 fp32 planned in 42 s
+ * timed. An entry this cuDNN cannot rebuild is timed again and replaced. Choices made
+ * with candidates left untimed for want of memory are not kept (another run may have the
+ * memory); deterministic contexts neither read nor write the file.
+ *
  * In a step: one variant pack per graph-API call (cuDNN ties data pointers to a variant
  * pack, and the pointers change from layer to layer; a pack costs host microseconds,
  * logged at plan time, and in a captured step it is paid once at capture). Everything
@@ -50,6 +60,7 @@
 extern "C" {
 #include "core/timeutil.h"
 #include "ops/conv2d.h"
+#include "ops/conv_choices.h"
 }
 
 #include <math.h>
@@ -75,6 +86,7 @@ struct wsi_conv_plan {
     ws_dtype act;
     int measured;
     int legacy_ready;       /* the legacy algorithms below are chosen */
+    int timing_incomplete;  /* some candidates went untimed (no memory): not a choice to keep */
     int warned_alignment;
 #if WS_HAVE_CUDNN
     cudnnTensorDescriptor_t xd, yd;
@@ -110,6 +122,9 @@ void wsi_conv_plans_free(ws_cuda_ctx *c) {
         p = next;
     }
     c->conv_plans = NULL;
+    wsi_conv_choices_close(c->conv_choices);
+    c->conv_choices = NULL;
+    c->conv_choices_state = 0;
 }
 
 ws_status wsi_conv_env_read(ws_cuda_ctx *c, ws_error *err) {
@@ -128,6 +143,12 @@ ws_status wsi_conv_env_read(ws_cuda_ctx *c, ws_error *err) {
         c->conv_graph_max = (int)n;
     }
     return WS_OK;
+}
+
+extern "C" ws_cuda_conv_planning ws_cuda_conv_planning_get(const ws_cuda_ctx *c) {
+    ws_cuda_conv_planning s = {c->conv_plan_shapes, c->conv_shapes_loaded, c->conv_shapes_heuristic, c->conv_plan_s,
+                               c->conv_choices_state == 1 ? wsi_conv_choices_file(c->conv_choices) : ""};
+    return s;
 }
 
 #if WS_HAVE_CUDNN
@@ -530,7 +551,7 @@ static ws_status best_graph(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, stru
     int nv = route_variants(p, r, v);
     struct wsi_cg_plan cand[64];
     double ms[64], host[64];
-    wsi_cg_filter f = {c->precision == WS_FP32, c->deterministic, workspace_limit(c), c->conv_graph_max};
+    wsi_cg_filter f = {c->precision == WS_FP32, c->deterministic, workspace_limit(c), c->conv_graph_max, NULL};
     if (f.max > 64) f.max = 64;
     for (int k = 0; k < nv; k++) {
         struct wsi_cg_conv g;
@@ -560,8 +581,10 @@ static ws_status best_graph(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, stru
         size_t need = 0;
         for (int i = 0; i < n; i++) need = cand[i].ws_bytes > need ? cand[i].ws_bytes : need;
         ws_error werr = {WS_OK, ""};
-        if (bench_ws(c, b, need, &werr) != WS_OK) /* time those that fit what we could get */
+        if (bench_ws(c, b, need, &werr) != WS_OK) { /* time those that fit what we could get */
             ws_log(WS_LOG_DEBUG, "%s %s: %s; larger plans untimed", p->name, ROUTE_NAME[r], werr.msg);
+            p->timing_incomplete = 1;
+        }
         double beat = beat_ms < best->ms ? beat_ms : best->ms;
         for (int i = 0; i < n; i++) {
             ms[i] = -1;
@@ -618,6 +641,7 @@ static ws_status choose_route(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, st
         ws_error e = {WS_OK, ""};
         if (bench_ws(c, b, lws, &e) != WS_OK) {
             ws_log(WS_LOG_WARN, "%s %s: %s; the legacy API's choice stays", p->name, ROUTE_NAME[r], e.msg);
+            p->timing_incomplete = 1;
             return WS_OK;
         }
         legacy_ms = time_ms(c, b, [&] {
@@ -685,6 +709,7 @@ static ws_status choose_routes(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error
             return wsi_error(err, st, "WATTSCALE_CUDNN_API=graph: %s: %s", p->name, berr.msg);
         ws_log(WS_LOG_WARN, "%s: no memory to time graph-API engines (%s); the legacy API's choice stays", p->name,
                berr.msg);
+        p->timing_incomplete = 1;
         return WS_OK;
     }
     for (int r = 0; r < R_COUNT && st == WS_OK; r++) st = choose_route(c, p, r, &b, err);
@@ -700,6 +725,175 @@ static void describe(struct wsi_conv_plan *p) {
         len += (size_t)snprintf(p->apis + len, sizeof p->apis - len, "%s%s=%s%s", r ? " " : "", ROUTE_NAME[r],
                                 rt->graph ? "graph" : "legacy", rt->graph && rt->staged ? "+add" : "");
         if (len >= sizeof p->apis) break;
+    }
+}
+
+/* ---------------------------------------------------------------- choices kept between runs */
+
+/* The choices file (ops/conv_choices.h), opened at the first shape planned by timing. A
+ * file that cannot be read is a warning: this run times its shapes, as without a file. */
+static wsi_conv_choices *choices_of(ws_cuda_ctx *c) {
+    if (c->conv_choices_state == 0) {
+        char path[4096];
+        ws_error e = {WS_OK, ""};
+        c->conv_choices_state = -1;
+        if (wsi_conv_choices_path(path, sizeof path) != 0)
+            ws_log(WS_LOG_WARN, "the convolution choices file's path is longer than %zu bytes (WATTSCALE_CONV_CHOICES, "
+                   "XDG_CACHE_HOME or HOME); choices are timed and not kept", sizeof path - 1);
+        else if (path[0] && wsi_conv_choices_open(&c->conv_choices, path, &e) != WS_OK)
+            ws_log(WS_LOG_WARN, "%s; convolutions are timed and their choices not kept", e.msg);
+        else if (path[0]) {
+            c->conv_choices_state = 1;
+            int ignored = wsi_conv_choices_ignored(c->conv_choices);
+            if (ignored)
+                ws_log(WS_LOG_WARN, "convolution choices file %s: %d line%s not entries, ignored (deleting the file is "
+                       "safe: shapes are then timed again)", path, ignored, ignored == 1 ? " is" : "s are");
+            ws_log(WS_LOG_DEBUG, "convolution choices file %s: %d entries", path,
+                   wsi_conv_choices_count(c->conv_choices));
+        }
+    }
+    return c->conv_choices_state == 1 ? c->conv_choices : NULL;
+}
+
+static const char *api_name(int api) {
+    return api == WSI_CONV_API_LEGACY ? "legacy" : api == WSI_CONV_API_GRAPH ? "graph" : "auto";
+}
+
+/* Everything a timed choice depends on besides chance: the same text in every process that
+ * would choose among the same candidates. */
+static void choice_key(const ws_cuda_ctx *c, const struct wsi_conv_plan *p, char *key, size_t size) {
+    const ws_conv2d_desc *d = &p->d;
+    snprintf(key, size, "v1|%s|%s|%s/%s|%s|ws %zu MiB|candidates %d|%dx%dx%dx%d k%d %dx%d/%d pad %d", c->name,
+             c->versions, ws_dtype_name(c->precision), ws_dtype_name(p->act), api_name(c->conv_api),
+             workspace_limit(c) >> 20, c->conv_graph_max, d->n, d->c, d->h, d->w, d->k, d->r, d->s, d->stride, d->pad);
+}
+
+/* "L<fwd algo>:<math>,<bwd data>:<math>,<bwd filter>:<math>" (or "L-": not chosen), then per
+ * route "|L" (legacy) or "|G<staged> <engine config name>". 0 when it does not fit. */
+static int choice_value(const struct wsi_conv_plan *p, char *v, size_t size) {
+    int n = p->legacy_ready ? snprintf(v, size, "L%d:%d,%d:%d,%d:%d", (int)p->fwd, (int)p->fwd_math, (int)p->bwd_data,
+                                       (int)p->bwd_data_math, (int)p->bwd_filter, (int)p->bwd_filter_math)
+                            : snprintf(v, size, "L-");
+    size_t len = n < 0 ? size : (size_t)n;
+    for (int r = 0; r < R_COUNT && len < size; r++) {
+        const struct route *rt = &p->route[r];
+        n = rt->graph ? snprintf(v + len, size - len, "|G%d %s", rt->staged, rt->plan.name)
+                      : snprintf(v + len, size - len, "|L");
+        len = n < 0 ? size : len + (size_t)n;
+    }
+    return len < size;
+}
+
+static void routes_reset(struct wsi_conv_plan *p) {
+    for (int r = 0; r < R_COUNT; r++) {
+        wsi_cg_plan_free(&p->route[r].plan);
+        wsi_cg_conv_free(&p->route[r].g);
+        memset(&p->route[r], 0, sizeof p->route[r]);
+    }
+    p->legacy_ready = 0;
+    p->fwd_ws = p->bwd_data_ws = p->bwd_filter_ws = 0;
+    if (p->act == WS_FP32) p->dw_stage = 0;
+}
+
+/* The legacy algorithms of a kept choice, with their workspace from cuDNN (it depends on
+ * the math type). 0 when one is out of range or needs more than the limit. */
+static int legacy_restore(ws_cuda_ctx *c, struct wsi_conv_plan *p, const int *a) {
+    cudnnHandle_t h = c->cudnn;
+    const size_t limit = workspace_limit(c);
+    for (int i = 0; i < 3; i++)
+        if (a[2 * i + 1] < CUDNN_DEFAULT_MATH || a[2 * i + 1] > CUDNN_FMA_MATH || a[2 * i] < 0) return 0;
+    if (a[0] >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT || a[2] >= CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT ||
+        a[4] >= CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT)
+        return 0;
+    p->fwd = (cudnnConvolutionFwdAlgo_t)a[0];
+    p->fwd_math = run_math(c, (cudnnMathType_t)a[1]);
+    p->bwd_data = (cudnnConvolutionBwdDataAlgo_t)a[2];
+    p->bwd_data_math = run_math(c, (cudnnMathType_t)a[3]);
+    p->bwd_filter = (cudnnConvolutionBwdFilterAlgo_t)a[4];
+    p->bwd_filter_math = run_math(c, (cudnnMathType_t)a[5]);
+    if (cudnnSetConvolutionMathType(p->cd, p->fwd_math) ||
+        cudnnGetConvolutionForwardWorkspaceSize(h, p->xd, p->wd, p->cd, p->yd, p->fwd, &p->fwd_ws) ||
+        cudnnSetConvolutionMathType(p->cd, p->bwd_data_math) ||
+        cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->wd, p->yd, p->cd, p->xd, p->bwd_data, &p->bwd_data_ws) ||
+        cudnnSetConvolutionMathType(p->cd, p->bwd_filter_math) ||
+        cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->xd, p->yd, p->cd, p->wd, p->bwd_filter,
+                                                       &p->bwd_filter_ws) ||
+        p->fwd_ws > limit || p->bwd_data_ws > limit || p->bwd_filter_ws > limit)
+        return 0;
+    p->legacy_ready = 1;
+    return 1;
+}
+
+/* Route r's graph-API plan from the name of its engine config: the same graph, the same
+ * filter, and of the configs the heuristics offer only that one is finalized. 0 when this
+ * cuDNN no longer offers it. */
+static int graph_restore(ws_cuda_ctx *c, struct wsi_conv_plan *p, int r, int staged, const char *name) {
+    variant v[2];
+    int nv = route_variants(p, r, v), k = 0;
+    while (k < nv && v[k].staged != staged) k++;
+    if (k == nv) return 0;
+    struct wsi_cg_conv g;
+    if (wsi_cg_conv_build(&g, c->cudnn, &p->d, v[k].dir, cudnn_type(p->act), v[k].w_type, v[k].beta) !=
+        CUDNN_STATUS_SUCCESS)
+        return 0;
+    wsi_cg_filter f = {c->precision == WS_FP32, c->deterministic, workspace_limit(c), 1, name};
+    struct wsi_cg_plan plan;
+    wsi_cg_census census;
+    if (wsi_cg_candidates(c->cudnn, &g, &f, &plan, &census) != 1) {
+        wsi_cg_conv_free(&g);
+        return 0;
+    }
+    struct route *rt = &p->route[r];
+    rt->graph = 1, rt->staged = staged, rt->g = g, rt->plan = plan, rt->ws = plan.ws_bytes;
+    if (r == R_DW && staged && p->act == WS_FP32) p->dw_stage = align256(filter_count(&p->d) * sizeof(float));
+    return 1;
+}
+
+/* Sets p's routes from a value of choice_value; 0 when it does not apply (garbled, from
+ * another API mode, or naming what this cuDNN does not offer): p is then unplanned again,
+ * for timing. */
+static int choice_restore(ws_cuda_ctx *c, struct wsi_conv_plan *p, const char *value) {
+    char buf[WSI_CONV_CHOICES_FIELD_MAX + 1], *part[1 + R_COUNT], *s = buf, end;
+    int n = 0, a[6];
+    snprintf(buf, sizeof buf, "%s", value);
+    while (n < 1 + R_COUNT) {
+        part[n++] = s;
+        char *bar = strchr(s, '|');
+        if (!bar) break;
+        *bar = '\0';
+        s = bar + 1;
+    }
+    if (n != 1 + R_COUNT || strchr(part[R_COUNT], '|')) return 0;
+    if (!strcmp(part[0], "L-")) {
+        if (c->conv_api != WSI_CONV_API_GRAPH) return 0; /* legacy find ran in every other mode */
+    } else if (c->conv_api == WSI_CONV_API_GRAPH ||
+               sscanf(part[0], "L%d:%d,%d:%d,%d:%d%c", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &end) != 6 ||
+               !legacy_restore(c, p, a)) {
+        routes_reset(p);
+        return 0;
+    }
+    for (int r = 0; r < R_COUNT; r++) {
+        const char *t = part[1 + r];
+        if (!strcmp(t, "L") && p->legacy_ready) continue;
+        if (t[0] != 'G' || (t[1] != '0' && t[1] != '1') || t[2] != ' ' || !graph_restore(c, p, r, t[1] - '0', t + 3)) {
+            routes_reset(p);
+            return 0;
+        }
+    }
+    for (int r = 0; r < R_COUNT; r++)
+        if (!p->route[r].graph) p->route[r].ws = r == R_FWD ? p->fwd_ws : r == R_DW ? p->bwd_filter_ws : p->bwd_data_ws;
+    return 1;
+}
+
+/* Appends p's timed choice; a file that cannot be written is warned about once. */
+static void choice_keep(ws_cuda_ctx *c, wsi_conv_choices *cc, const struct wsi_conv_plan *p, const char *key) {
+    char value[WSI_CONV_CHOICES_FIELD_MAX + 1];
+    ws_error e = {WS_OK, ""};
+    if (c->conv_choices_unwritable || !choice_value(p, value, sizeof value)) return;
+    if (wsi_conv_choices_add(cc, key, value, &e) != WS_OK) {
+        ws_log(WS_LOG_WARN, "%s; this run's convolution choices are not kept (WATTSCALE_CONV_CHOICES names another "
+               "file, off none)", e.msg);
+        c->conv_choices_unwritable = 1;
     }
 }
 
@@ -719,8 +913,29 @@ static ws_status plan_shape(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *e
         p->route[R_DW].ws = p->bwd_filter_ws;
         p->measured = 1;
         describe(p);
+        c->conv_shapes_heuristic++;
+        c->conv_plan_s += ws_now_s() - t0;
         ws_log(WS_LOG_DEBUG, "%s: %s (deterministic: cuDNN's heuristic choice, untimed)", p->name, p->apis);
         return WS_OK;
+    }
+    char key[WSI_CONV_CHOICES_FIELD_MAX + 1];
+    wsi_conv_choices *cc = choices_of(c);
+    if (cc) {
+        choice_key(c, p, key, sizeof key);
+        const char *kept = wsi_conv_choices_find(cc, key);
+        if (kept && choice_restore(c, p, kept)) {
+            p->measured = 1;
+            describe(p);
+            double dt = ws_now_s() - t0;
+            c->conv_plan_s += dt;
+            c->conv_shapes_loaded++;
+            ws_log(WS_LOG_DEBUG, "%s: %s, as timed by an earlier run (%s), restored in %.0f ms", p->name, p->apis,
+                   wsi_conv_choices_file(cc), dt * 1e3);
+            return WS_OK;
+        }
+        if (kept)
+            ws_log(WS_LOG_INFO, "%s: the choice kept in %s does not apply here (another cuDNN build?); timed again",
+                   p->name, wsi_conv_choices_file(cc));
     }
     if (c->conv_api != WSI_CONV_API_GRAPH && (st = legacy_find(c, p, err)) != WS_OK) return st;
     p->route[R_FWD].ws = p->fwd_ws;
@@ -729,6 +944,7 @@ static ws_status plan_shape(ws_cuda_ctx *c, struct wsi_conv_plan *p, ws_error *e
     if (c->conv_api != WSI_CONV_API_LEGACY && (st = choose_routes(c, p, err)) != WS_OK) return st;
     p->measured = 1;
     describe(p);
+    if (cc && !p->timing_incomplete) choice_keep(c, cc, p, key);
     double dt = ws_now_s() - t0;
     c->conv_plan_s += dt;
     c->conv_plan_shapes++;

@@ -29,7 +29,8 @@ extern "C" {
 
 /* A convolution shape's algorithms, chosen once (ops/conv2d_cuda.cu), and their release. */
 struct wsi_conv_plan;
-void wsi_conv_plans_free(struct ws_cuda_ctx *c);
+struct wsi_conv_choices;
+void wsi_conv_plans_free(struct ws_cuda_ctx *c); /* the choices file's entries too */
 /* Which cuDNN API convolutions may use (WATTSCALE_CUDNN_API=auto|legacy|graph) and how
  * many graph-API plans compete per direction (WATTSCALE_CUDNN_GRAPH_CANDIDATES), read
  * into the context when it opens (ops/conv2d_cuda.cu); WS_EINVAL names a bad value. */
@@ -57,7 +58,12 @@ struct ws_cuda_ctx {
     int conv_api;             /* WSI_CONV_API_* */
     int conv_graph_max;       /* graph-API plans timed per direction */
     double conv_plan_s;       /* time spent planning convolutions so far */
-    int conv_plan_shapes;
+    int conv_plan_shapes;     /* shapes timed */
+    int conv_shapes_loaded;   /* shapes whose choice came from the choices file */
+    int conv_shapes_heuristic; /* deterministic: cuDNN's heuristic choice */
+    struct wsi_conv_choices *conv_choices; /* ops/conv_choices.h; NULL: none (yet) */
+    int conv_choices_state;   /* 0 not looked for yet, 1 open, -1 none (off, or it failed) */
+    int conv_choices_unwritable; /* a write failed: warned once, no more writes */
     int capturing;
     cudaGraph_t capture_graph;
     size_t current_bytes, peak_bytes;

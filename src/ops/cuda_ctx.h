@@ -59,6 +59,17 @@ const char *ws_cuda_versions(const ws_cuda_ctx *c);  /* "cuda 13.0 driver 13.0 c
 size_t ws_cuda_peak_bytes(const ws_cuda_ctx *c);
 size_t ws_cuda_current_bytes(const ws_cuda_ctx *c);
 
+/* How the convolutions' algorithms were chosen so far (ops/conv2d_cuda.cu): shapes timed,
+ * shapes whose earlier timed choice came from the choices file (ops/conv_choices.h,
+ * WATTSCALE_CONV_CHOICES), shapes given cuDNN's heuristic choice (deterministic runs), the
+ * seconds all that took, and the file ("" when none is used). For run records. */
+typedef struct {
+    int shapes_timed, shapes_from_file, shapes_heuristic;
+    double seconds;
+    const char *choices_file;
+} ws_cuda_conv_planning;
+ws_cuda_conv_planning ws_cuda_conv_planning_get(const ws_cuda_ctx *c);
+
 /* The compute and copy streams as void * (cudaStream_t), for NCCL and the data path. */
 void *ws_cuda_stream(const ws_cuda_ctx *c);
 void *ws_cuda_copy_stream(const ws_cuda_ctx *c);

@@ -29,6 +29,11 @@ int ws_cuda_device_index(const ws_cuda_ctx *c) { return (void)c, -1; }
 size_t ws_cuda_total_bytes(const ws_cuda_ctx *c) { return (void)c, 0; }
 const char *ws_cuda_versions(const ws_cuda_ctx *c) { return (void)c, ""; }
 size_t ws_cuda_peak_bytes(const ws_cuda_ctx *c) { return (void)c, 0; }
+ws_cuda_conv_planning ws_cuda_conv_planning_get(const ws_cuda_ctx *c) {
+    (void)c;
+    ws_cuda_conv_planning none = {0, 0, 0, 0.0, ""};
+    return none;
+}
 size_t ws_cuda_current_bytes(const ws_cuda_ctx *c) { return (void)c, 0; }
 void *ws_cuda_stream(const ws_cuda_ctx *c) { return (void)c, NULL; }
 void *ws_cuda_copy_stream(const ws_cuda_ctx *c) { return (void)c, NULL; }

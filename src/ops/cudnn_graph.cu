@@ -289,6 +289,7 @@ int wsi_cg_candidates(cudnnHandle_t h, const struct wsi_cg_conv *g, const wsi_cg
                 census->unsupported++;
             continue;
         }
+        if (f->only && strcmp(p->name, f->only) != 0) continue; /* not the one asked for: no census */
         int dup = 0;
         for (int j = 0; j < used && !dup; j++)
             dup = strcmp(out[j].name, p->name) == 0;
@@ -308,6 +309,7 @@ int wsi_cg_candidates(cudnnHandle_t h, const struct wsi_cg_conv *g, const wsi_cg
         p->cfg = *cfg; /* the plan keeps its config */
         *cfg = NULL;
         used++;
+        if (f->only) break;
     }
     for (int m = 0; m < 3; m++)
         for (int i = 0; i < len[m]; i++)

@@ -56,6 +56,8 @@ typedef struct {
     int deterministic;   /* drop CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC */
     size_t ws_limit;     /* drop plans needing more workspace */
     int max;             /* at most this many plans */
+    const char *only;    /* non-NULL: only the config of this name (wsi_cg_plan.name), at most one
+                            plan: a choice made by an earlier process, rebuilt without timing */
 } wsi_cg_filter;
 
 /* What happened to the configs the heuristics offered (for the DEBUG log). */

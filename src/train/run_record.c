@@ -319,6 +319,14 @@ ws_status wsi_run_record_write(const char *path, const ws_train_opts *o, const w
         /* the AFNO keeps fields [N, C, H, W] (tokens are rows of one matrix) */
         cJSON_AddStringToObject(dj, "layout", strcmp(o->model, "afno") ? "nhwc" : "nchw");
         cJSON_AddNumberToObject(dj, "peak_memory_bytes", st->device_peak_bytes);
+        /* how the convolutions' algorithms were chosen (timed, or an earlier run's choice) */
+        cJSON *cp = cJSON_AddObjectToObject(dj, "conv_planning");
+        cJSON_AddNumberToObject(cp, "shapes_timed", st->conv_planning.shapes_timed);
+        cJSON_AddNumberToObject(cp, "shapes_from_file", st->conv_planning.shapes_from_file);
+        cJSON_AddNumberToObject(cp, "shapes_heuristic", st->conv_planning.shapes_heuristic);
+        cJSON_AddNumberToObject(cp, "seconds", st->conv_planning.seconds);
+        cJSON_AddItemToObject(cp, "choices_file", st->conv_choices_file[0] ? cJSON_CreateString(st->conv_choices_file)
+                                                                           : cJSON_CreateNull());
         cJSON_AddBoolToObject(dj, "cuda_graph", st->cuda_graph);
         cJSON_AddNumberToObject(dj, "gpu_compute_s", st->gpu_compute_s);
         cJSON_AddNumberToObject(dj, "gpu_allreduce_wait_s", st->gpu_comm_s);

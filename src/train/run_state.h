@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "wattscale/energy.h"
+#include "ops/cuda_ctx.h" /* ws_cuda_conv_planning */
 
 /* Forecast channels the record scores one by one (ERA5's FourCastNet set has 20). */
 #define WS_RUN_MAX_CHANNELS 64
@@ -99,6 +100,8 @@ typedef struct {
     /* the device this rank trained on (rank 0's is recorded) */
     char device_name[128], device_uuid[64], device_versions[160];
     double device_peak_bytes;
+    ws_cuda_conv_planning conv_planning; /* its choices_file NULL: the copy below */
+    char conv_choices_file[4096];
     int cuda_graph;             /* steps ran as a captured graph */
     double gpu_compute_s, gpu_comm_s; /* GPU-clock time of the session's steps */
     double loss_scale;          /* fp16: the final loss scale */

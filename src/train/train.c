@@ -301,6 +301,9 @@ static void device_facts(run *r) {
     snprintf(st->device_uuid, sizeof st->device_uuid, "%s", ws_cuda_device_uuid(r->cuda));
     snprintf(st->device_versions, sizeof st->device_versions, "%s", ws_cuda_versions(r->cuda));
     st->device_peak_bytes = (double)ws_cuda_peak_bytes(r->cuda);
+    st->conv_planning = ws_cuda_conv_planning_get(r->cuda);
+    snprintf(st->conv_choices_file, sizeof st->conv_choices_file, "%s", st->conv_planning.choices_file);
+    st->conv_planning.choices_file = NULL; /* the context's string: the copy above stays */
     st->cuda_graph = r->graphs[0] != NULL;
     st->gpu_compute_s = r->gpu_compute_s;
     st->gpu_comm_s = r->gpu_comm_s;

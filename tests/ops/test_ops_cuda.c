@@ -16,6 +16,7 @@
 #include "ops/amp.h"
 #include "ops/batchnorm.h"
 #include "ops/conv2d.h"
+#include "ops/conv_choices.h"
 #include "ops/convert.h"
 #include "ops/cuda_ctx.h"
 #include "ops/eltwise.h"
@@ -30,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef ws_gpu_tol tol;
 #define tol_of ws_gpu_tol_of
@@ -218,6 +220,106 @@ static void test_conv_env_errors(void) {
                       err.msg);
         ws_cuda_ctx_close(cx);
     }
+}
+
+/* Lines of a text file (0 when it is missing). */
+static int file_lines(const char *path) {
+    FILE *f = fopen(path, "r");
+    int n = 0, ch;
+    if (!f) return 0;
+    while ((ch = fgetc(f)) != EOF) n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Plans one shape in a fresh context (opened with the environment as it is) and returns
+ * what the context says about the planning; the context stays open in *out. */
+static ws_cuda_conv_planning plan_fresh(ws_cuda_ctx **out, ws_dtype p, int deterministic, const ws_conv2d_desc *d,
+                                        const char *shape) {
+    ws_error err = {0};
+    ws_gpu_must(ws_cuda_ctx_open(out, 0, p, deterministic, &err), "ctx", &err);
+    ws_exec ex = ws_cuda_exec(*out);
+    ws_status st = ws_conv2d_plan(&ex, d, &err);
+    ws_gpu_expect(st == WS_OK, "conv choices: plan", p, shape, err.msg);
+    return ws_cuda_conv_planning_get(*out);
+}
+
+/* The choices file (WATTSCALE_CONV_CHOICES, ops/conv_choices.h): a shape timed in one
+ * context is restored untimed in the next, with the same routes, right results (test_conv:
+ * eager, captured and replayed) and no line added; an entry this cuDNN cannot rebuild is
+ * timed again and replaced; off keeps nothing; a deterministic context neither reads nor
+ * writes the file. */
+static void test_conv_choices(ws_dtype p, conv_shape cs) {
+    ws_conv2d_desc d = ws_conv2d_desc_make(cs.n, cs.c, cs.h, cs.w, cs.k, cs.r, cs.s, cs.stride, cs.pad);
+    char dir[] = "/tmp/ws-conv-choices-XXXXXX", path[64], shape[64], detail[256];
+    snprintf(shape, sizeof shape, "%dx%dx%dx%d k%d %dx%d/%d p%d", cs.n, cs.c, cs.h, cs.w, cs.k, cs.r, cs.s, cs.stride,
+             cs.pad);
+    if (!mkdtemp(dir)) ws_gpu_must(WS_EIO, "mkdtemp", NULL);
+    snprintf(path, sizeof path, "%s/sub/choices.txt", dir); /* its folder is made too */
+    setenv("WATTSCALE_CONV_CHOICES", path, 1);
+    ws_cuda_ctx *cx = NULL;
+    ws_cuda_conv_planning a = plan_fresh(&cx, p, 0, &d, shape);
+    char apis[64];
+    ws_exec ex = ws_cuda_exec(cx);
+    snprintf(apis, sizeof apis, "%s", ws_conv2d_plan_apis(&ex, &d));
+    snprintf(detail, sizeof detail, "timed %d, from file %d, file '%s', %d lines", a.shapes_timed, a.shapes_from_file,
+             a.choices_file, file_lines(path));
+    ws_gpu_expect(a.shapes_timed == 1 && a.shapes_from_file == 0 && !strcmp(a.choices_file, path) &&
+                      file_lines(path) == 1, "conv choices: timed and kept", p, shape, detail);
+    ws_cuda_ctx_close(cx);
+
+    ws_cuda_conv_planning b = plan_fresh(&cx, p, 0, &d, shape);
+    ex = ws_cuda_exec(cx);
+    const char *apis_b = ws_conv2d_plan_apis(&ex, &d);
+    snprintf(detail, sizeof detail, "timed %d, from file %d, %d lines, routes %s (kept: %s), %.3f s", b.shapes_timed,
+             b.shapes_from_file, file_lines(path), apis_b ? apis_b : "-", apis, b.seconds);
+    ws_gpu_expect(b.shapes_timed == 0 && b.shapes_from_file == 1 && file_lines(path) == 1 && apis_b &&
+                      !strcmp(apis_b, apis), "conv choices: restored untimed", p, shape, detail);
+    printf("     conv choices %s %s: timed in %.3f s, restored in %.3f s (%s)\n", ws_dtype_name(p), shape, a.seconds,
+           b.seconds, apis);
+    test_conv(cx, "auto, restored", p, cs);
+    ws_cuda_ctx_close(cx);
+
+    /* a kept value this cuDNN cannot rebuild: timed again, the new line wins */
+    ws_error err = {0};
+    wsi_conv_choices *cc = NULL;
+    ws_gpu_must(wsi_conv_choices_open(&cc, path, &err), "choices open", &err);
+    char key[WSI_CONV_CHOICES_FIELD_MAX + 1];
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(key, sizeof key, f)) ws_gpu_must(WS_EIO, "choices read", NULL);
+    fclose(f);
+    *strchr(key, '\t') = '\0';
+    ws_gpu_must(wsi_conv_choices_add(cc, key, "L-|G0 eng99999|G0 eng99999|G0 eng99999|G0 eng99999", &err),
+                "choices add", &err);
+    wsi_conv_choices_close(cc);
+    ws_cuda_conv_planning c = plan_fresh(&cx, p, 0, &d, shape);
+    ws_cuda_ctx_close(cx);
+    ws_cuda_conv_planning c2 = plan_fresh(&cx, p, 0, &d, shape);
+    ws_cuda_ctx_close(cx);
+    snprintf(detail, sizeof detail, "stale: timed %d from file %d; then timed %d from file %d; %d lines",
+             c.shapes_timed, c.shapes_from_file, c2.shapes_timed, c2.shapes_from_file, file_lines(path));
+    ws_gpu_expect(c.shapes_timed == 1 && c2.shapes_from_file == 1 && file_lines(path) == 3,
+                  "conv choices: stale entry timed again", p, shape, detail);
+
+    /* deterministic: the file is not touched */
+    ws_cuda_conv_planning e = plan_fresh(&cx, p, 1, &d, shape);
+    ws_cuda_ctx_close(cx);
+    snprintf(detail, sizeof detail, "heuristic %d, timed %d, from file %d, file '%s', %d lines", e.shapes_heuristic,
+             e.shapes_timed, e.shapes_from_file, e.choices_file, file_lines(path));
+    ws_gpu_expect(e.shapes_heuristic == 1 && e.shapes_timed == 0 && e.shapes_from_file == 0 && !e.choices_file[0] &&
+                      file_lines(path) == 3, "conv choices: deterministic leaves the file", p, shape, detail);
+
+    /* off (as main sets it for the other tests): timed, nothing kept */
+    setenv("WATTSCALE_CONV_CHOICES", "off", 1);
+    ws_cuda_conv_planning o = plan_fresh(&cx, p, 0, &d, shape);
+    ws_cuda_ctx_close(cx);
+    snprintf(detail, sizeof detail, "timed %d, from file %d, file '%s', %d lines", o.shapes_timed, o.shapes_from_file,
+             o.choices_file, file_lines(path));
+    ws_gpu_expect(o.shapes_timed == 1 && !o.choices_file[0] && file_lines(path) == 3, "conv choices: off", p, shape,
+                  detail);
+    char sub[80];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    unlink(path), rmdir(sub), rmdir(dir);
 }
 
 /* ---------------------------------------------------------------- batch norm */
@@ -548,6 +650,7 @@ int main(void) {
     rng = ws_rng_seeded(20261201);
     ws_error err = {0};
     unsetenv("WATTSCALE_CUDNN_API"); /* the shared contexts run the default, auto */
+    setenv("WATTSCALE_CONV_CHOICES", "off", 1); /* and time every shape (test_conv_choices sets its own file) */
     for (int i = 0; i < 4; i++)
         ws_gpu_must(ws_cuda_ctx_open(&ctx[PRECISIONS[i]], 0, PRECISIONS[i], 0, &err), "ctx", &err);
     printf("test_ops_cuda on %s (%s)\n", ws_cuda_device_name(ctx[0]), ws_cuda_versions(ctx[0]));
@@ -564,6 +667,8 @@ int main(void) {
     test_conv_env_errors();
     test_conv_api("legacy", CONVS, n_convs);
     test_conv_api("graph", CONVS, n_convs);
+    test_conv_choices(WS_FP32, CONVS[5]);
+    test_conv_choices(WS_BF16, CONVS[5]);
     for (int pi = 0; pi < 4; pi++) {
         ws_dtype p = PRECISIONS[pi];
         for (size_t i = 0; i < n_convs; i++) test_conv(ctx[p], "auto", p, CONVS[i]);

@@ -31,6 +31,9 @@
 #               on the GPU, CPU decoding with 16 and 15 threads, nvJPEG, and 16 threads with
 #               --upload-ahead off, in turn, twice; prints samples/s, J/sample and the data
 #               phase's share of the steady window of each run, and the means (~4 min)
+#   conv-choices  the convolution choices kept between runs (WATTSCALE_CONV_CHOICES): ResNet-50
+#               fp32 and bf16 LBS 256 twice each on one fresh file (timed, then restored);
+#               process wall time, device.conv_planning, samples/s (~2.5 min, estimated)
 #   r50-fp32-small  issue #4's fp32 goal at the smaller batches: bench/train/bench_resnet50_gpu.sh
 #               --precision fp32 --no-compile --lbs "64 128" (wattscale, PyTorch eager alternating)
 #   r50-ncu     every kernel of two steady ResNet-50 bf16 LBS 256 steps, wattscale, PyTorch eager
@@ -110,6 +113,7 @@ for p in "${phases[@]}"; do
       rm -f "$OUT/accum/profile"/*.wstf ;;
     conv-api)
       d=$OUT/conv-api
+      export WATTSCALE_CONV_CHOICES=off # every run times its shapes: planning cost is part of what this compares
       (cd build-gpu && ctest -R '^test_ops_cuda$' --output-on-failure > "$d/test_ops_cuda.log" 2>&1) || rc=1
       grep -E "^FAIL|checks failed|FATAL" "$d/test_ops_cuda.log" | tail -20
       r50=(--model resnet50 --data synthetic --synthetic-count 2000000 --device cuda --local-batch 256 --eval-every 0
@@ -133,6 +137,24 @@ for p in "${phases[@]}"; do
       grep -E "conv [0-9]+x[0-9]+x" "$d/profile.log" > "$d/conv-choices.txt"
       grep -E "planned in" "$d/conv-choices.txt" | tail -1
       grep -cE "(fwd|dx|dx\+|dw): graph" "$d/conv-choices.txt" | sed 's/^/routes won by the graph API: /' ;;
+    conv-choices)
+      # the convolution choices file: ResNet-50 fp32 and bf16 LBS 256, each run twice with one
+      # fresh file (the first times every shape and keeps the choices, the second restores
+      # them); process wall time, the record's device.conv_planning and steady samples/s
+      d=$OUT/conv-choices
+      r50=(--model resnet50 --data synthetic --synthetic-count 2000000 --device cuda --local-batch 256 --eval-every 0
+           --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant --log-every 1000000)
+      for v in "fp32 1" "fp32 2" "bf16 1" "bf16 2"; do
+        set -- $v; name=$1-run$2; steps=40; [ $1 = fp32 ] && steps=30
+        t0=$(date +%s.%N)
+        WATTSCALE_CONV_CHOICES=$d/choices.txt $ws train "${r50[@]}" --precision $1 --steps $steps \
+          --timing-warmup-steps 10 --out "$d/$name" > "$d/$name.log" 2>&1 || { rc=1; tail -5 "$d/$name.log"; }
+        t1=$(date +%s.%N)
+        rm -f "$d/$name"/*.wstf
+        python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=r['totals']['steady']; print(sys.argv[2], 'samples_per_s', round(s['samples_per_s'], 1), 'j_per_sample', s.get('j_per_sample'), 'process_wall_s', round(float(sys.argv[4]) - float(sys.argv[3]), 1), 'conv_planning', r['device']['conv_planning'])" \
+          "$d/$name/run.json" $name $t0 $t1 2>&1 | tee -a "$d/summary.txt"
+      done
+      wc -l "$d/choices.txt" | tee -a "$d/summary.txt" ;;
     r50-fp32-small)
       OUT=$OUT/$p bash bench/train/bench_resnet50_gpu.sh --precision fp32 --no-compile --lbs "64 128" \
         > "$OUT/$p/run.log" 2>&1 || rc=1
@@ -198,7 +220,7 @@ for v, rs in rows.items():
           f"data share {mean([x[2] for x in rs]):.2%}{rel} ({len(rs)} runs)")
 PY
       ;;
-    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum conv-api imagenet-e2e)" >&2; rc=2 ;;
+    *) echo "unknown phase $p (tests afno-tests afno-bench afno-profile afno-ws fc-study accum conv-api conv-choices imagenet-e2e r50-fp32-small r50-ncu)" >&2; rc=2 ;;
   esac
 done
 # a device call returns only a few files: everything (less checkpoints) in one archive too
