@@ -43,11 +43,14 @@
 
 enum { KIND_DATA = 1, KIND_ABORT = 2 };
 enum { CLS_WORLD = 0, CLS_REDUCE = 1 };
-enum { OP_BARRIER = 1, OP_SUM, OP_MAX, OP_MIN, OP_BCAST, OP_GATHER, OP_ALLGATHER, OP_REDUCE_F32, OP_BYE, OP_COUNT };
+enum {
+    OP_BARRIER = 1, OP_SUM, OP_MAX, OP_MIN, OP_BCAST, OP_GATHER, OP_ALLGATHER, OP_REDUCE_F32, OP_BYE,
+    OP_GATHER_BYTES, OP_COUNT
+};
 static const char *op_names[OP_COUNT] = {"?", "ws_world_barrier", "ws_world_allreduce_sum_f64",
                                          "ws_world_allreduce_max_f64", "ws_world_allreduce_min_f64",
                                          "ws_world_bcast_bytes", "ws_world_gather_f64", "ws_world_allgather_bytes",
-                                         "a gradient reduction", "ws_world_close"};
+                                         "a gradient reduction", "ws_world_close", "ws_world_gather_bytes"};
 
 typedef struct {
     uint32_t magic;
@@ -769,8 +772,9 @@ static ws_status gather_common(wsi_tcp *t, int op, const void *in, size_t len, v
     return st;
 }
 
-ws_status wsi_tcp_gather(wsi_tcp *t, const void *in, size_t len, void *out, int root, ws_error *err) {
-    return gather_common(t, OP_GATHER, in, len, out, root, "ws_world_gather_f64", err);
+ws_status wsi_tcp_gather(wsi_tcp *t, const void *in, size_t len, void *out, int root, int kind, ws_error *err) {
+    int op = kind == WSI_TCP_GATHER_BYTES ? OP_GATHER_BYTES : OP_GATHER;
+    return gather_common(t, op, in, len, out, root, op_names[op], err);
 }
 
 ws_status wsi_tcp_allgather(wsi_tcp *t, const void *in, size_t len, void *out, ws_error *err) {

@@ -76,8 +76,12 @@ enum { WSI_TCP_SUM, WSI_TCP_MAX, WSI_TCP_MIN };
 ws_status wsi_tcp_barrier(wsi_tcp *t, ws_error *err);
 ws_status wsi_tcp_allreduce_f64(wsi_tcp *t, double *buf, size_t n, int op, const char *call, ws_error *err);
 ws_status wsi_tcp_bcast(wsi_tcp *t, void *buf, size_t n, int root, ws_error *err);
-/* len bytes per rank to root's out[r*len..]. */
-ws_status wsi_tcp_gather(wsi_tcp *t, const void *in, size_t len, void *out, int root, ws_error *err);
+/* len bytes per rank to root's out[r*len..] (out: root only, may be NULL elsewhere). Rank 0
+ * collects them and, for another root, sends the size x len bytes on, so a gather costs
+ * O(size x len) on every link (an allgather O(size x size x len) on rank 0's). `kind` names
+ * the public gather in frames and messages (a rank in the other one is an error). */
+enum { WSI_TCP_GATHER_F64, WSI_TCP_GATHER_BYTES };
+ws_status wsi_tcp_gather(wsi_tcp *t, const void *in, size_t len, void *out, int root, int kind, ws_error *err);
 ws_status wsi_tcp_allgather(wsi_tcp *t, const void *in, size_t len, void *out, ws_error *err);
 
 /* ---- non-blocking sums of float buffers (gradient buckets) ----

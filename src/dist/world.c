@@ -542,29 +542,47 @@ ws_status ws_world_bcast_bytes(ws_world *w, void *buf, size_t n, int root, ws_er
     return WS_OK;
 }
 
-ws_status ws_world_gather_f64(ws_world *w, const double *in, size_t n, double *out, int root, ws_error *err) {
+/* The two gathers: count elements of doubles (f64) or bytes per rank to root, one code
+ * path so that their checks and backends cannot drift apart. MPI_DOUBLE rather than bytes
+ * for doubles keeps MPI's count limit in elements, as world.h promises. */
+static ws_status gather(ws_world *w, const void *in, size_t count, int f64, void *out, int root, const char *call,
+                        ws_error *err) {
+    size_t bytes = count * (f64 ? sizeof(double) : 1);
     if (root < 0 || root >= w->size)
-        return wsi_error(err, WS_EINVAL, "ws_world_gather_f64: root %d not in 0..%d", root, w->size - 1);
-    if (n > (size_t)INT_MAX)
-        return wsi_error(err, WS_EINVAL, "ws_world_gather_f64: %zu doubles per rank exceed MPI's int count", n);
-    if (w->rank == root && n > 0 && !out) return wsi_error(err, WS_EINVAL, "ws_world_gather_f64: out is NULL on root");
+        return wsi_error(err, WS_EINVAL, "%s: root %d not in 0..%d", call, root, w->size - 1);
+    if (count > (size_t)INT_MAX)
+        return wsi_error(err, WS_EINVAL, "%s: %zu %s per rank exceed MPI's int count", call, count,
+                         f64 ? "doubles" : "bytes");
+    if (w->rank == root && count > 0 && !out) return wsi_error(err, WS_EINVAL, "%s: out is NULL on root", call);
     if (w->tcp) {
-        wsi_world_enter(w, "ws_world_gather_f64");
-        ws_status st = wsi_tcp_gather(w->tcp, in, n * sizeof *in, out, root, err);
+        wsi_world_enter(w, call);
+        ws_status st = wsi_tcp_gather(w->tcp, in, bytes, out, root, f64 ? WSI_TCP_GATHER_F64 : WSI_TCP_GATHER_BYTES,
+                                      err);
         wsi_world_leave(w);
         return st;
     }
 #if WS_HAVE_MPI
     if (w->mpi) {
-        wsi_world_enter(w, "ws_world_gather_f64");
-        int rc = MPI_Gather(in, (int)n, MPI_DOUBLE, out, (int)n, MPI_DOUBLE, root, w->comm);
+        MPI_Datatype type = f64 ? MPI_DOUBLE : MPI_BYTE;
+        wsi_world_enter(w, call);
+        int rc = MPI_Gather(in, (int)count, type, out, (int)count, type, root, w->comm);
         wsi_world_leave(w);
-        if (rc != MPI_SUCCESS) return wsi_world_mpi_error(err, rc, "MPI_Gather(%zu doubles, root %d)", n, root);
+        if (rc != MPI_SUCCESS)
+            return wsi_world_mpi_error(err, rc, "MPI_Gather(%zu %s, root %d) in %s", count, f64 ? "doubles" : "bytes",
+                                       root, call);
         return WS_OK;
     }
 #endif
-    if (n > 0 && out != in) memmove(out, in, n * sizeof *in);
+    if (bytes > 0 && out != in) memmove(out, in, bytes);
     return WS_OK;
+}
+
+ws_status ws_world_gather_f64(ws_world *w, const double *in, size_t n, double *out, int root, ws_error *err) {
+    return gather(w, in, n, 1, out, root, "ws_world_gather_f64", err);
+}
+
+ws_status ws_world_gather_bytes(ws_world *w, const void *in, size_t len, void *out, int root, ws_error *err) {
+    return gather(w, in, len, 0, out, root, "ws_world_gather_bytes", err);
 }
 
 ws_status ws_world_allgather_bytes(ws_world *w, const void *in, size_t len, void *out, ws_error *err) {

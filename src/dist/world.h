@@ -1,7 +1,8 @@
 /* dist/world.h - the data-parallel world: who am I, how many are we, and the few
  * collectives the trainer needs for metrics and set-up (not for gradients: dist/grad_sync.h).
  * defines: ws_world (opaque), ws_world_open/close/end/abort, the rank and node queries,
- * barrier, allreduce (sum, max), bcast, gather, allgather, the watchdog and heartbeat.
+ * barrier, allreduce (sum, max, min), bcast, gather (doubles, bytes), allgather, the watchdog
+ * and heartbeat.
  * Implementation: dist/world.c (MPI when the build has it and a launcher started us; TCP
  * between processes started otherwise: dist/tcp.h; a single process otherwise).
  *
@@ -84,6 +85,13 @@ ws_status ws_world_bcast_bytes(ws_world *w, void *buf, size_t n, int root, ws_er
 /* n doubles from every rank to root: out[r*n + i] = rank r's in[i]. out (size*n) is used
  * on root only and may be NULL elsewhere. */
 ws_status ws_world_gather_f64(ws_world *w, const double *in, size_t n, double *out, int root, ws_error *err);
+/* len bytes from every rank to root: out[r*len..] = rank r's in (records only one rank
+ * writes: every node's GPU lists). out (size*len bytes) is used on root only and may be
+ * NULL elsewhere; in and out must not overlap (MPI forbids it). Prefer it to the allgather
+ * when only one rank needs the result: over tcp at most 2 x size x len bytes cross rank 0's
+ * link, against size x size x len for the allgather. WS_EINVAL: root not a rank, len > INT_MAX (MPI's count), out
+ * NULL on root. */
+ws_status ws_world_gather_bytes(ws_world *w, const void *in, size_t len, void *out, int root, ws_error *err);
 /* len bytes from every rank to every rank (hostnames, GPU UUIDs): out[r*len..] = rank r's
  * in; out has size*len bytes. */
 ws_status ws_world_allgather_bytes(ws_world *w, const void *in, size_t len, void *out, ws_error *err);

@@ -41,9 +41,10 @@ ws_status wsi_meter_gpus_of_node(const wsi_rank_gpu *table, int world, int node,
 
 /* ---- every node's GPU lists, for the record (energy.nodes[k].gpus) ----
  * Only a node's local rank 0 has a meter, and its device list is fixed once it is open, so
- * the lists travel once, after ws_meter_open, as fixed-size bytes (ws_world_allgather_bytes:
- * about 2.6 KB per rank). A node lists at most WSI_NODE_GPUS_MAX GPUs, the metered first;
- * past that `truncated` is set and the counts still say how many there were. */
+ * the lists travel once, after ws_meter_open, as fixed-size bytes (ws_world_gather_bytes to
+ * the rank that writes the record: about 2.6 KB per rank). A node lists at most
+ * WSI_NODE_GPUS_MAX GPUs, the metered first; past that `truncated` is set and the counts
+ * still say how many there were. */
 #define WSI_NODE_GPUS_MAX 16
 
 typedef struct {
@@ -70,9 +71,11 @@ void wsi_node_gpus_report(wsi_node_gpus *out, const ws_meter *meter, int node);
  * no rank of node k sent one. reports has `world` entries. Cannot fail. */
 void wsi_node_gpus_of_world(wsi_node_gpus *per_node, int nodes, const wsi_node_gpus *reports, int world);
 
-/* Collective (every rank, with its meter or NULL): every rank's report to every rank, then
- * wsi_node_gpus_of_world into per_node (nodes = ws_world_nodes entries). */
-ws_status wsi_node_gpus_gather(ws_world *w, const ws_meter *meter, wsi_node_gpus *per_node, int nodes,
+/* Collective (every rank, with its meter or NULL): every rank's report to rank `root`
+ * (ws_world_gather_bytes), then wsi_node_gpus_of_world into root's per_node (nodes =
+ * ws_world_nodes entries); per_node is left alone, and may be NULL, on the other ranks.
+ * WS_EINVAL: per_node NULL on root; the world's errors otherwise. */
+ws_status wsi_node_gpus_gather(ws_world *w, const ws_meter *meter, wsi_node_gpus *per_node, int nodes, int root,
                                ws_error *err);
 
 #endif

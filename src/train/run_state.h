@@ -86,7 +86,8 @@ typedef struct {
     double *node_energy;        /* nodes x (WS_DOMAIN_COUNT energies, WS_DOMAIN_COUNT flags) */
     char *node_hosts;           /* nodes x 64 bytes */
     struct wsi_node_gpus *node_gpus; /* nodes: each node's metered and left-out GPUs (train/meter_gpus.h),
-                                 * gathered once its meter is open; NULL before */
+                                 * gathered to rank 0 (the record's writer) once the meters are
+                                 * open; NULL before, and always on the other ranks */
     int resumed_times;
     /* this session's steady state, from step `steady_from` (after warm-up: algorithm
      * search, graph capture, caches) to the last training step; not checkpointed */

@@ -694,14 +694,18 @@ static ws_status setup_node_table(run *r, ws_error *err) {
     return st;
 }
 
-/* Each node's metered and left-out GPUs (its local rank 0's meter) into the node table.
- * Collective: every rank calls it once, right after ws_meter_open. */
+/* Each node's metered and left-out GPUs (its local rank 0's meter) into rank 0's node
+ * table: rank 0 writes the record (write_record) and nothing else reads the lists, so the
+ * other ranks keep node_gpus NULL. Collective: every rank calls it once, right after
+ * ws_meter_open. */
 static ws_status gather_node_gpus(run *r, ws_error *err) {
-    r->st.node_gpus = calloc((size_t)r->st.nodes, sizeof *r->st.node_gpus);
-    /* a rank that cannot allocate skips the collective: its error aborts the world (out:) */
-    if (!r->st.node_gpus) return wsi_error(err, WS_ENOMEM, "no memory for %d nodes' GPU lists", r->st.nodes);
+    if (r->rank == 0) {
+        r->st.node_gpus = calloc((size_t)r->st.nodes, sizeof *r->st.node_gpus);
+        /* rank 0 skips the collective when it cannot allocate: its error aborts the world (out:) */
+        if (!r->st.node_gpus) return wsi_error(err, WS_ENOMEM, "no memory for %d nodes' GPU lists", r->st.nodes);
+    }
     return wsi_node_gpus_gather(r->w, ws_world_local_rank(r->w) == 0 ? r->meter : NULL, r->st.node_gpus,
-                                r->st.nodes, err);
+                                r->st.nodes, 0, err);
 }
 
 /* Settings that belong to the other task, or that the task cannot run with yet. */

@@ -21,6 +21,8 @@
  *           hook's MPI_Abort (tcp: ABORT frames) must end the job.
  *   mismatch  (tcp only) the last rank calls an all-reduce where the others call a barrier:
  *           an error naming both calls, not garbage, and every rank ends.
+ *   mismatch-gather  (tcp only) the same, with ws_world_gather_bytes against
+ *           ws_world_gather_f64 of as many bytes (size <= 64).
  *   expect CODE SECONDS NEEDLE CMD [ARGS...]
  *           a wrapper for ctest: runs CMD (e.g. mpirun ... test_world_mpi hang), echoing
  *           its stderr; passes if CMD ends within SECONDS with exit code CODE ("nonzero":
@@ -35,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -291,6 +294,50 @@ static void test_world_info(ws_world *w) {
     free(info);
 }
 
+/* Rank r's byte j in a gather of len bytes: differs between ranks, lengths and offsets. */
+static unsigned char gather_byte(int r, size_t len, size_t j) { return (unsigned char)(r * 131 + j * 7 + len * 3 + 1); }
+
+/* ws_world_gather_bytes to every root in turn, lengths that are no multiple of 8 (one of
+ * several MB, more than a socket takes at once); the root's out poisoned first, the other
+ * ranks' out given (poisoned, and it must stay so: only root receives) or NULL. */
+static void test_gather_bytes(ws_world *w) {
+    ws_error err = {0};
+    int rank = ws_world_rank(w), size = ws_world_size(w);
+    static const size_t lens[] = {1, 13, 2651, ((size_t)3 << 20) + 5};
+    for (int root = 0; root < size; root++)
+        for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+            size_t len = lens[l], all = len * (size_t)size;
+            unsigned char *in = malloc(len), *out = NULL;
+            for (size_t j = 0; j < len; j++) in[j] = gather_byte(rank, len, j);
+            int given = rank == root || (rank + (int)l) % 2 == 0;
+            if (given && (out = malloc(all))) memset(out, 0xEE, all);
+            CHECK_OK(ws_world_gather_bytes(w, in, len, out, root, &err));
+            size_t bad = 0, first = 0;
+            for (size_t k = 0; out && k < all; k++) {
+                unsigned char want = rank == root ? gather_byte((int)(k / len), len, k % len) : 0xEE;
+                if (out[k] != want && bad++ == 0) first = k;
+            }
+            CHECK(bad == 0, "gather of %zu bytes to %d: %zu bytes wrong, first at %zu (rank %zu's byte %zu)%s", len,
+                  root, bad, first, first / len, first % len, rank == root ? "" : ": a rank not root received");
+            for (size_t j = 0; j < len; j++) bad += in[j] != gather_byte(rank, len, j);
+            CHECK(bad == 0, "gather of %zu bytes to %d changed the input", len, root);
+            free(in);
+            free(out);
+        }
+    CHECK_OK(ws_world_gather_bytes(w, NULL, 0, NULL, size - 1, &err)); /* nothing to gather: no buffers */
+    /* refused before any byte moves, alike on every rank */
+    unsigned char one = 1, outs[1];
+    CHECK_STATUS(ws_world_gather_bytes(w, &one, 1, outs, -1, &err), WS_EINVAL);
+    CHECK(strstr(err.msg, "ws_world_gather_bytes") && strstr(err.msg, "root -1"), "%s", err.msg);
+    CHECK_STATUS(ws_world_gather_bytes(w, &one, 1, outs, size, &err), WS_EINVAL);
+    CHECK_STATUS(ws_world_gather_bytes(w, &one, (size_t)INT_MAX + 1, outs, 0, &err), WS_EINVAL);
+    CHECK(strstr(err.msg, "int count") != NULL, "%s", err.msg);
+    if (size == 1) { /* elsewhere root alone would refuse and leave the others waiting */
+        CHECK_STATUS(ws_world_gather_bytes(w, &one, 1, NULL, 0, &err), WS_EINVAL);
+        CHECK(strstr(err.msg, "out is NULL on root") != NULL, "%s", err.msg);
+    }
+}
+
 static void test_collectives(ws_world *w) {
     ws_error err = {0};
     int rank = ws_world_rank(w), size = ws_world_size(w);
@@ -333,6 +380,7 @@ static void test_collectives(ws_world *w) {
         }
     }
     CHECK_STATUS(ws_world_gather_f64(w, sum, 1, NULL, -1, &err), WS_EINVAL);
+    test_gather_bytes(w);
 }
 
 /* ------------------------------------------------------------------ grad_sync */
@@ -590,6 +638,11 @@ static int run_failure_mode(const char *mode, const char *arg) {
     } else if (!strcmp(mode, "mismatch")) {
         double x = 1;
         st = rank == last ? ws_world_allreduce_sum_f64(w, &x, 1, &err) : ws_world_barrier(w, &err);
+    } else if (!strcmp(mode, "mismatch-gather")) {
+        /* the same 8 bytes to rank 0 through the other gather: told apart, not mixed up */
+        double x = rank, all[64];
+        st = rank == last ? ws_world_gather_bytes(w, &x, sizeof x, NULL, 0, &err)
+                          : ws_world_gather_f64(w, &x, 1, rank == 0 ? all : NULL, 0, &err);
     } else if (!strcmp(mode, "fatal")) {
         if (rank == last) {
             ws_sleep_s(0.5);
@@ -597,7 +650,7 @@ static int run_failure_mode(const char *mode, const char *arg) {
         }
         st = ws_world_barrier(w, &err);
     } else {
-        fprintf(stderr, "test_world_mpi: unknown mode %s (hang, die, exit, abort, fatal, expect)\n", mode);
+        fprintf(stderr, "test_world_mpi: unknown mode %s (hang, die, exit, abort, fatal, mismatch, mismatch-gather, expect)\n", mode);
         return 2;
     }
     if (st != WS_OK) {

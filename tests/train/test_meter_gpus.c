@@ -260,15 +260,20 @@ static void test_node_gpus_gather_single_world(void **state) {
     ws_error err = {0};
     WS_TEST_OK(ws_world_open(&w, &err));
     wsi_node_gpus per[1];
-    WS_TEST_OK(wsi_node_gpus_gather(w, m, per, 1, &err));
+    WS_TEST_OK(wsi_node_gpus_gather(w, m, per, 1, 0, &err));
     assert_int_equal(per[0].has_meter, m != NULL);
     if (m) {
         assert_int_equal(per[0].metered, 2);
         assert_int_equal(per[0].left_out, 0);
         assert_string_equal(per[0].gpu[1].id, "GPU-aaaaaaaa-0000-0000-0000-000000000001");
     }
-    WS_TEST_OK(wsi_node_gpus_gather(w, NULL, per, 1, &err)); /* no meter: the node has no list */
+    WS_TEST_OK(wsi_node_gpus_gather(w, NULL, per, 1, 0, &err)); /* no meter: the node has no list */
     assert_int_equal(per[0].has_meter, 0);
+    /* the writer needs somewhere to put the lists; a root outside the world is refused */
+    assert_int_equal(wsi_node_gpus_gather(w, m, NULL, 1, 0, &err), WS_EINVAL);
+    assert_non_null(strstr(err.msg, "per_node"));
+    assert_int_equal(wsi_node_gpus_gather(w, m, per, 1, 1, &err), WS_EINVAL);
+    assert_non_null(strstr(err.msg, "root 1"));
     ws_world_close(w);
     ws_meter_close(m);
     ws_test_rmtree(dir);
