@@ -186,15 +186,9 @@ extern "C" ws_status wsi_nvjpeg_open(wsi_nvjpeg **out, int device, int max_batch
         wsi_nvjpeg_close(g);
         return wsi_error(err, WS_ENOTSUP, "nvjpeg decoder: libnvjpeg lacks the batched decode API (%s)", dlerror());
     }
-    /* The decoder's stream has the GPU's highest priority: its few small kernels (nvJPEG's,
-     * the crop and resize) otherwise queue behind a training step's hundreds, and the next
-     * batch came late (ResNet-50 bf16 LBS 256 on an H200: 82% of the synthetic rate). */
-    int least = 0, greatest = 0;
-    if ((ce = cudaSetDevice(device)) != cudaSuccess ||
-        (ce = cudaDeviceGetStreamPriorityRange(&least, &greatest)) != cudaSuccess ||
-        (ce = cudaStreamCreateWithPriority(&g->stream, cudaStreamNonBlocking, greatest)) != cudaSuccess) {
+    if ((ce = cudaSetDevice(device)) != cudaSuccess || (ce = cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         wsi_nvjpeg_close(g);
-        return cuda_err(err, ce, "cudaSetDevice/cudaStreamCreateWithPriority");
+        return cuda_err(err, ce, "cudaSetDevice/cudaStreamCreate");
     }
     /* the hardware decoder where the GPU has one (and not refused by the environment) */
     const char *want = getenv("WATTSCALE_NVJPEG_BACKEND");
