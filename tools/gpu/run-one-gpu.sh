@@ -30,7 +30,8 @@
 #               bf16 LBS 256, 60 steps (steady window: the last 50) with synthetic data made
 #               on the GPU, CPU decoding with 16 and 15 threads, nvJPEG, and 16 threads with
 #               --upload-ahead off, in turn, twice; prints samples/s, J/sample and the data
-#               phase's share of the steady window of each run, and the means (~4 min)
+#               phase's share of the steady window of each run, and the means (~4 min);
+#               WS_E2E_VARIANTS="synthetic nvjpeg ..." runs only those
 #   conv-choices  the convolution choices kept between runs (WATTSCALE_CONV_CHOICES): ResNet-50
 #               fp32 and bf16 LBS 256 twice each on one fresh file (timed, then restored);
 #               process wall time, device.conv_planning, samples/s (~2.5 min, estimated)
@@ -172,7 +173,7 @@ for p in "${phases[@]}"; do
       e2e=(train --model resnet50 --device cuda --precision bf16 --local-batch 256 --steps 60 --timing-warmup-steps 10
            --eval-every 0 --checkpoint-every 0 --lr 0.1 --warmup-epochs 0 --schedule constant --log-every 1000000)
       for round in 1 2; do
-        for v in synthetic cpu16 cpu15 nvjpeg cpu16-sync; do
+        for v in ${WS_E2E_VARIANTS:-synthetic cpu16 cpu15 nvjpeg cpu16-sync}; do
           case $v in
             synthetic)  f=(--data synthetic --synthetic-count 2000000) ;;
             cpu16)      f=(--data imagenet:$tree --data-threads 16 --upload-ahead on) ;;
