@@ -50,6 +50,7 @@ typedef struct {
     size_t w_off, b_off;   /* params: conv/fc weight, fc bias; BN gamma, beta */
     size_t rm_off, rv_off; /* buffers: BN running mean, var */
     float *save_mean, *save_invstd;
+    uint8_t *relu_mask;    /* BN with residual and ReLU on CUDA: what the ReLU kept (NULL: none) */
     int32_t *argmax;
     ws_conv2d_desc conv;   /* n set per call */
     ws_maxpool_desc pool;
@@ -75,6 +76,8 @@ typedef struct {
     size_t bn_bytes;
     int32_t *argmax_arena;
     size_t argmax_bytes;
+    uint8_t *mask_arena;   /* the relu_masks (CUDA; NULL on the CPU, whose backward reads y) */
+    size_t mask_bytes;
     size_t work_bytes;     /* params_work when it is a copy */
     ws_profile *profile;   /* WATTSCALE_PROFILE=1: per-node times (models/profile.h) */
     int planning;          /* building pass 1: count only */
@@ -336,6 +339,13 @@ static void init_params(resnet *r, float *params, float *buffers) {
 /* ------------------------------------------------------------------ run */
 
 static size_t act_elems(const activation *a, int n) { return (size_t)n * a->c * a->h * a->w; }
+/* A BN node's ReLU mask at batch n (ops/batchnorm.h). */
+static size_t mask_bytes_of(const resnet *r, const node *nd, int n) {
+    const activation *a = &r->acts[nd->in];
+    ws_batchnorm_desc d = {n, a->c, a->h, a->w, 1e-5, 0.1};
+    return ws_batchnorm_relu_mask_bytes(&d);
+}
+
 static size_t act_bytes(const resnet *r, const activation *a, int n) {
     return act_elems(a, n) * ws_dtype_size(ws_act_dtype(r->base.exec.precision));
 }
@@ -396,7 +406,7 @@ static ws_status resnet_forward(ws_model *m, const ws_exec *ex, const void *x, i
             const void *res = nd->residual >= 0 ? r->acts[nd->residual].data : NULL;
             st = train ? ws_batchnorm_forward_train(ex, &d, out->data, in->data, g, b, m->buffers + nd->rm_off,
                                                     m->buffers + nd->rv_off, nd->save_mean, nd->save_invstd, res,
-                                                    nd->relu)
+                                                    nd->relu, nd->relu_mask)
                        : ws_batchnorm_forward_eval(ex, &d, out->data, in->data, g, b, m->buffers + nd->rm_off,
                                                    m->buffers + nd->rv_off, res, nd->relu);
             break;
@@ -491,7 +501,7 @@ static ws_status resnet_backward(ws_model *m, const ws_exec *ex, const void *dlo
             }
             st = ws_batchnorm_backward(ex, &d, dx, m->grads + nd->w_off, m->grads + nd->b_off, dy, out->data, in->data,
                                        m->params + nd->w_off, m->params + nd->b_off, nd->save_mean, nd->save_invstd,
-                                       dres, nd->relu);
+                                       dres, nd->relu, nd->relu_mask);
             if (st == WS_OK && nd->residual >= 0) {
                 if (res_scratch) st = finish_grad(r, ex, nd->residual, act_elems(out, n));
                 else r->grad_written[nd->residual] = 1;
@@ -534,6 +544,7 @@ static void resnet_close(ws_model *m) {
     ws_mem_free(ex, r->arena, r->arena_bytes);
     ws_mem_free(ex, r->bn_stats, r->bn_bytes);
     ws_mem_free(ex, r->argmax_arena, r->argmax_bytes);
+    ws_mem_free(ex, r->mask_arena, r->mask_bytes);
     if (m->params_work != (void *)m->params) ws_mem_free(ex, m->params_work, r->work_bytes);
     ws_mem_free(ex, m->params, m->n_params * sizeof(float));
     ws_mem_free(ex, m->grads, m->n_params * sizeof(float));
@@ -675,7 +686,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
 
     /* plan: activations (not the input) and their shared gradients, BN statistics, argmax,
      * the CPU conv workspace or the CUDA algorithms */
-    size_t data_bytes = 0, bn_floats = 0, argmax_count = 0, scratch_bytes = 0;
+    size_t data_bytes = 0, bn_floats = 0, argmax_count = 0, scratch_bytes = 0, mask_bytes = 0;
     for (size_t i = 1; i < r->n_acts; i++) data_bytes += align256(act_elems(&r->acts[i], o->max_batch) * esz);
     grad_off = malloc(r->n_acts * sizeof *grad_off);
     if (!grad_off) goto nomem;
@@ -684,6 +695,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     for (size_t i = 0; i < r->n_nodes; i++) {
         node *nd = &r->nodes[i];
         if (nd->kind == NODE_BN) bn_floats += 2 * (size_t)r->acts[nd->in].c;
+        if (nd->kind == NODE_BN && cuda && nd->residual >= 0 && nd->relu) mask_bytes += align256(mask_bytes_of(r, nd, o->max_batch));
         if (nd->kind == NODE_MAXPOOL) argmax_count += (size_t)o->max_batch * r->acts[nd->out].c * nd->pool.p * nd->pool.q;
         if (nd->kind == NODE_FC &&
             (st = ws_linear_plan(&ex, o->max_batch, r->acts[nd->in].c, r->acts[nd->out].c, err)) != WS_OK)
@@ -699,6 +711,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     r->arena_bytes = data_bytes + grad_bytes;
     r->bn_bytes = (bn_floats ? bn_floats : 1) * sizeof(float);
     r->argmax_bytes = (argmax_count ? argmax_count : 1) * sizeof(int32_t);
+    r->mask_bytes = mask_bytes;
     r->scratch_bytes = scratch_bytes;
     if ((st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "parameters", (void **)&m->params, err)) != WS_OK ||
         (st = ws_mem_alloc(&ex, m->n_params * sizeof(float), "gradients", (void **)&m->grads, err)) != WS_OK ||
@@ -707,6 +720,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         (st = ws_mem_alloc(&ex, r->arena_bytes, "activations", &r->arena, err)) != WS_OK ||
         (st = ws_mem_alloc(&ex, r->bn_bytes, "BN statistics", (void **)&r->bn_stats, err)) != WS_OK ||
         (st = ws_mem_alloc(&ex, r->argmax_bytes, "max-pool indices", (void **)&r->argmax_arena, err)) != WS_OK ||
+        (mask_bytes && (st = ws_mem_alloc(&ex, mask_bytes, "ReLU masks", (void **)&r->mask_arena, err)) != WS_OK) ||
         (scratch_bytes && (st = ws_mem_alloc(&ex, scratch_bytes, "gradient scratch", &r->scratch, err)) != WS_OK))
         goto fail;
     m->params_work = m->params;
@@ -729,12 +743,17 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
         r->acts[i].grad = grad_off[i] == SIZE_MAX ? NULL : (char *)r->arena + data_bytes + grad_off[i];
     float *s = r->bn_stats;
     int32_t *am = r->argmax_arena;
+    uint8_t *mk = r->mask_arena;
     for (size_t i = 0; i < r->n_nodes; i++) {
         node *nd = &r->nodes[i];
         if (nd->kind == NODE_BN) {
             nd->save_mean = s;
             nd->save_invstd = s + r->acts[nd->in].c;
             s += 2 * (size_t)r->acts[nd->in].c;
+        }
+        if (nd->kind == NODE_BN && mk && nd->residual >= 0 && nd->relu) {
+            nd->relu_mask = mk;
+            mk += align256(mask_bytes_of(r, nd, o->max_batch));
         }
         if (nd->kind == NODE_MAXPOOL) {
             nd->argmax = am;
@@ -743,7 +762,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     }
     r->workspace_threads = o->threads;
     r->profile = ws_profile_open_from_env();
-    m->activation_bytes = r->arena_bytes + r->workspace_bytes + scratch_bytes;
+    m->activation_bytes = r->arena_bytes + r->workspace_bytes + scratch_bytes + mask_bytes;
     init_params(r, host_params, host_buffers);
     if ((st = ws_model_set_params(m, host_params, err)) != WS_OK || (st = ws_model_set_buffers(m, host_buffers, err)) != WS_OK)
         goto fail;

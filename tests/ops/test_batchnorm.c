@@ -260,20 +260,20 @@ static void test_batchnorm_dispatch(void **state) {
     ws_exec bf16 = {WS_DEVICE_CPU, WS_BF16, 1, NULL, WS_NCHW};
     const ws_batchnorm_desc good = pb.d;
     WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_train(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                     pb.save_mean, pb.save_invstd, NULL, 0));
+                                                     pb.save_mean, pb.save_invstd, NULL, 0, NULL));
     WS_TEST_STATUS(WS_OK, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
-                                                pb.beta, pb.save_mean, pb.save_invstd, NULL, 0));
+                                                pb.beta, pb.save_mean, pb.save_invstd, NULL, 0, NULL));
     /* with the ReLU, y and beta are needed (CUDA recomputes y's sign from beta) */
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, pb.y, pb.x, pb.gamma,
-                                                    NULL, pb.save_mean, pb.save_invstd, NULL, 1));
+                                                    NULL, pb.save_mean, pb.save_invstd, NULL, 1, NULL));
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
-                                                    pb.beta, pb.save_mean, pb.save_invstd, NULL, 1));
+                                                    pb.beta, pb.save_mean, pb.save_invstd, NULL, 1, NULL));
     WS_TEST_STATUS(WS_OK, ws_batchnorm_forward_eval(&ex, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_train(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                          pb.save_mean, pb.save_invstd, NULL, 0));
+                                                          pb.save_mean, pb.save_invstd, NULL, 0, NULL));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&gpu, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_backward(&gpu, &good, pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x, pb.gamma,
-                                                     pb.beta, pb.save_mean, pb.save_invstd, NULL, 0));
+                                                     pb.beta, pb.save_mean, pb.save_invstd, NULL, 0, NULL));
     WS_TEST_STATUS(WS_ENOTSUP, ws_batchnorm_forward_eval(&bf16, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
 
     ws_batchnorm_desc bad[7];
@@ -287,18 +287,23 @@ static void test_batchnorm_dispatch(void **state) {
     bad[6].eps = NAN;
     for (int i = 0; i < 7; i++) {
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train(&ex, &bad[i], pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                             pb.save_mean, pb.save_invstd, NULL, 0));
+                                                             pb.save_mean, pb.save_invstd, NULL, 0, NULL));
         WS_TEST_STATUS(WS_EINVAL,
                        ws_batchnorm_forward_eval(&gpu, &bad[i], pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_backward(&ex, &bad[i], pb.dx, pb.dgamma, pb.dbeta, pb.dy, NULL, pb.x,
-                                                        pb.gamma, pb.beta, pb.save_mean, pb.save_invstd, NULL, 0));
+                                                        pb.gamma, pb.beta, pb.save_mean, pb.save_invstd, NULL, 0, NULL));
         WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train_cpu(&bad[i], 1, pb.y, pb.x, pb.gamma, pb.beta, pb.rm,
                                                                  pb.rv, pb.save_mean, pb.save_invstd));
     }
+    /* the ReLU mask: one bit per element, rounded up to whole bytes */
+    ws_batchnorm_desc md = {3, 5, 1, 1, 1e-5, 0.1};
+    assert_int_equal(ws_batchnorm_relu_mask_bytes(&md), 2);
+    md.c = 8;
+    assert_int_equal(ws_batchnorm_relu_mask_bytes(&md), 3);
     /* training on one value per channel (PyTorch refuses too) */
     ws_batchnorm_desc one = {1, good.c, 1, 1, 1e-5, 0.1};
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train(&ex, &one, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
-                                                         pb.save_mean, pb.save_invstd, NULL, 0));
+                                                         pb.save_mean, pb.save_invstd, NULL, 0, NULL));
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_train_cpu(&one, 1, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv,
                                                              pb.save_mean, pb.save_invstd));
     WS_TEST_STATUS(WS_EINVAL, ws_batchnorm_forward_eval(NULL, &good, pb.y, pb.x, pb.gamma, pb.beta, pb.rm, pb.rv, NULL, 0));

@@ -324,11 +324,15 @@ static void test_conv_choices(ws_dtype p, conv_shape cs) {
 
 /* ---------------------------------------------------------------- batch norm */
 
-static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int relu) {
+/* mask: 0 no ReLU mask; 1 a mask (forward writes, backward reads: ops/batchnorm.h); 2 a mask
+ * with y one element off 16-byte alignment in the forward (scalar threads write the bytes by
+ * shuffles); 3 a mask with dx off alignment in the backward (scalar threads read it). */
+static void test_bn_mask(ws_dtype p, int n, int c, int h, int w, int residual, int relu, int mask) {
     ws_exec ex = ws_cuda_exec(ctx[p]), cpu = ws_exec_cpu(0);
     ws_batchnorm_desc d = {n, c, h, w, 1e-5, 0.1};
     char shape[64];
-    snprintf(shape, sizeof shape, "%dx%dx%dx%d%s%s", n, c, h, w, residual ? " +res" : "", relu ? " relu" : "");
+    snprintf(shape, sizeof shape, "%dx%dx%dx%d%s%s%s", n, c, h, w, residual ? " +res" : "", relu ? " relu" : "",
+             mask == 1 ? " mask" : mask == 2 ? " mask y+1" : mask == 3 ? " mask dx+1" : "");
     size_t nx = (size_t)n * c * h * w;
     float *x = host(nx), *res = host(nx), *y = host(nx), *y_ref = host(nx), *dy = host(nx), *dy_ref = host(nx);
     float *dx = host(nx), *dx_ref = host(nx), *dres = host(nx), *dres_ref = host(nx);
@@ -343,7 +347,12 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
     for (int i = 0; i < c; i++) rv[i] = 0.5f + (float)fabs(ws_rng_normal(&rng));
     ws_error err = {0};
     void *d_x = up(&ex, x, n, c, h, w), *d_res = up(&ex, res, n, c, h, w), *d_dy = up(&ex, dy, n, c, h, w);
-    void *d_y = dev(&ex, nx * esz(&ex)), *d_dx = dev(&ex, nx * esz(&ex)), *d_dres = dev(&ex, nx * esz(&ex));
+    void *d_y_raw = dev(&ex, (nx + 16) * esz(&ex)), *d_dx_raw = dev(&ex, (nx + 16) * esz(&ex));
+    void *d_dres = dev(&ex, nx * esz(&ex));
+    void *d_y = (char *)d_y_raw + (mask == 2 ? esz(&ex) : 0), *d_dx = (char *)d_dx_raw + (mask == 3 ? esz(&ex) : 0);
+    const size_t mask_bytes = ws_batchnorm_relu_mask_bytes(&d);
+    uint8_t *d_mask = mask ? dev(&ex, mask_bytes) : NULL;
+    if (d_mask) poison(&ex, d_mask, mask_bytes); /* every bit written, or the check below fails */
     float *d_vec[10];
     for (int i = 0; i < 10; i++) d_vec[i] = dev(&ex, (size_t)c * sizeof(float));
     enum { G, B, RM, RV, SM, SI, DG, DB };
@@ -354,14 +363,29 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
     /* reference */
     memcpy(rm_ref, rm, c * sizeof(float)), memcpy(rv_ref, rv, c * sizeof(float));
     ws_gpu_must(ws_batchnorm_forward_train(&cpu, &d, y_ref, x, gamma, beta, rm_ref, rv_ref, sm_ref, si_ref,
-                                    residual ? res : NULL, relu), "cpu bn fwd", NULL);
+                                    residual ? res : NULL, relu, NULL), "cpu bn fwd", NULL);
     /* the GPU's fused output is rounded to storage once; the reference composes fp32 ops */
     poison(&ex, d_y, nx * esz(&ex));
     ws_gpu_must(ws_batchnorm_forward_train(&ex, &d, d_y, d_x, d_vec[G], d_vec[B], d_vec[RM], d_vec[RV], d_vec[SM],
-                                           d_vec[SI], residual ? d_res : NULL, relu),
+                                           d_vec[SI], residual ? d_res : NULL, relu, d_mask),
                 "bn fwd", NULL);
     down(&ex, y, d_y, n, c, h, w);
     check("batchnorm train forward", p, shape, y, y_ref, nx, tol_of(p));
+    if (d_mask && residual && relu && c % 8 == 0) { /* bit e%8 of byte e/8: y[e] > 0, e over NHWC */
+        uint8_t *bits = (uint8_t *)host((mask_bytes + 3) / 4);
+        ws_gpu_must(ws_mem_download(&ex, bits, d_mask, mask_bytes, &err), "mask", &err);
+        size_t wrong = 0, first = SIZE_MAX;
+        for (size_t e = 0; e < nx; e++) {
+            size_t ci = e % c, pix = e / c; /* NHWC element e -> NCHW index of y */
+            size_t ni = pix / ((size_t)h * w), hw = pix % ((size_t)h * w);
+            int want = y[(ni * c + ci) * h * w + hw] > 0.0f, got = (bits[e / 8] >> (e % 8)) & 1;
+            if (want != got && wrong++ == 0) first = e;
+        }
+        char detail[96];
+        snprintf(detail, sizeof detail, "%zu of %zu bits wrong (first: element %zu)", wrong, nx, first);
+        ws_gpu_expect(wrong == 0, "batchnorm relu mask bits", p, shape, detail);
+        free(bits);
+    }
     tol f32 = {1e-5, 1e-6};
     ws_gpu_must(ws_mem_download(&ex, v, d_vec[SM], c * sizeof(float), &err), "sm", &err);
     check("batchnorm save_mean", p, shape, v, sm_ref, c, f32);
@@ -376,11 +400,11 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
     memcpy(dy_ref, dy, nx * sizeof(float));
     memcpy(dg_ref, dg, c * sizeof(float)), memcpy(db_ref, db, c * sizeof(float));
     ws_gpu_must(ws_batchnorm_backward(&cpu, &d, dx_ref, dg_ref, db_ref, dy_ref, y, x, gamma, beta, sm_ref, si_ref,
-                               residual ? dres_ref : NULL, relu), "cpu bn bwd", NULL);
+                               residual ? dres_ref : NULL, relu, NULL), "cpu bn bwd", NULL);
     poison(&ex, d_dx, nx * esz(&ex));
     poison(&ex, d_dres, nx * esz(&ex));
     ws_gpu_must(ws_batchnorm_backward(&ex, &d, d_dx, d_vec[DG], d_vec[DB], d_dy, d_y, d_x, d_vec[G], d_vec[B], d_vec[SM],
-                                      d_vec[SI], residual ? d_dres : NULL, relu),
+                                      d_vec[SI], residual ? d_dres : NULL, relu, d_mask),
                 "bn bwd", NULL);
     down(&ex, dx, d_dx, n, c, h, w);
     check("batchnorm backward dx", p, shape, dx, dx_ref, nx, tol_of(p));
@@ -404,12 +428,16 @@ static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int re
                 "bn eval", NULL);
     down(&ex, y, d_y, n, c, h, w);
     check("batchnorm eval forward", p, shape, y, y_ref, nx, tol_of(p));
-    ws_mem_free(&ex, d_x, 0), ws_mem_free(&ex, d_res, 0), ws_mem_free(&ex, d_dy, 0), ws_mem_free(&ex, d_y, 0);
-    ws_mem_free(&ex, d_dx, 0), ws_mem_free(&ex, d_dres, 0);
+    ws_mem_free(&ex, d_x, 0), ws_mem_free(&ex, d_res, 0), ws_mem_free(&ex, d_dy, 0), ws_mem_free(&ex, d_y_raw, 0);
+    ws_mem_free(&ex, d_dx_raw, 0), ws_mem_free(&ex, d_dres, 0), ws_mem_free(&ex, d_mask, 0);
     for (int i = 0; i < 10; i++) ws_mem_free(&ex, d_vec[i], 0);
     free(x), free(res), free(y), free(y_ref), free(dy), free(dy_ref), free(dx), free(dx_ref), free(dres);
     free(dres_ref), free(gamma), free(beta), free(rm), free(rv), free(rm_ref), free(rv_ref), free(sm), free(si);
     free(sm_ref), free(si_ref), free(dg), free(db), free(dg_ref), free(db_ref), free(v);
+}
+
+static void test_bn(ws_dtype p, int n, int c, int h, int w, int residual, int relu) {
+    test_bn_mask(p, n, c, h, w, residual, relu, 0);
 }
 
 /* ---------------------------------------------------------------- element-wise, pooling */
@@ -679,6 +707,13 @@ int main(void) {
         test_bn(p, 32, 64, 28, 28, 1, 1);
         test_bn(p, 32, 64, 28, 28, 0, 1); /* the ReLU's sign recomputed from x, many row blocks */
         test_bn(p, 4, 200, 14, 14, 0, 1); /* finalize over channels not a multiple of 32 */
+        test_bn_mask(p, 2, 64, 9, 7, 1, 1, 1);   /* the residual ReLU's sign from the mask */
+        test_bn_mask(p, 32, 64, 28, 28, 1, 1, 1);
+        test_bn_mask(p, 3, 24, 5, 5, 1, 1, 1);   /* fp32: 3 bytes a row, TX 8 */
+        test_bn_mask(p, 2, 64, 9, 7, 1, 1, 2);   /* written by scalar threads */
+        test_bn_mask(p, 2, 64, 9, 7, 1, 1, 3);   /* read by scalar threads */
+        test_bn_mask(p, 2, 13, 6, 5, 1, 1, 1);   /* C not a multiple of 8: no mask, y read */
+        test_bn_mask(p, 2, 64, 9, 7, 0, 1, 1);   /* no residual: mask ignored, sign from x */
         test_eltwise(p, 1001);
         test_eltwise(p, 65536 + 3);
         test_pool(p, 2, 64, 15, 13);
