@@ -680,6 +680,9 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     size_t *grad_off = NULL;
     if (build(r) < 0) goto nomem;
     const int cuda = ex.device == WS_DEVICE_CUDA;
+    /* WATTSCALE_BN_RELU_MASK=off: the residual BNs' backward reads y instead (for A/B timing) */
+    const char *mask_env = getenv("WATTSCALE_BN_RELU_MASK");
+    const int masks = cuda && !(mask_env && !strcmp(mask_env, "off"));
     const size_t esz = ws_dtype_size(ws_act_dtype(ex.precision));
     if (cuda)
         for (size_t i = 0; i < m->n_tensors; i++) m->tensors[i].device_krsc = m->tensors[i].ndims == 4;
@@ -695,7 +698,7 @@ ws_status ws_resnet_open(ws_model **out, const ws_resnet_opts *o, ws_error *err)
     for (size_t i = 0; i < r->n_nodes; i++) {
         node *nd = &r->nodes[i];
         if (nd->kind == NODE_BN) bn_floats += 2 * (size_t)r->acts[nd->in].c;
-        if (nd->kind == NODE_BN && cuda && nd->residual >= 0 && nd->relu) mask_bytes += align256(mask_bytes_of(r, nd, o->max_batch));
+        if (nd->kind == NODE_BN && masks && nd->residual >= 0 && nd->relu) mask_bytes += align256(mask_bytes_of(r, nd, o->max_batch));
         if (nd->kind == NODE_MAXPOOL) argmax_count += (size_t)o->max_batch * r->acts[nd->out].c * nd->pool.p * nd->pool.q;
         if (nd->kind == NODE_FC &&
             (st = ws_linear_plan(&ex, o->max_batch, r->acts[nd->in].c, r->acts[nd->out].c, err)) != WS_OK)
