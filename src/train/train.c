@@ -667,30 +667,36 @@ static ws_status setup_grad_sync(run *r, ws_error *err) {
 }
 
 /* The record names every node's host and its energy, a single process's too (one node):
- * rank 0 keeps the table. */
+ * rank 0 keeps the table. The hosts and node numbers go to rank 0 only (the record's
+ * writer; nothing else reads node_hosts): a gather, not an allgather, which on the tcp
+ * backend would carry world^2 x 64 bytes through rank 0. */
 static ws_status setup_node_table(run *r, ws_error *err) {
-    ws_status st = WS_OK;
     r->st.nodes = ws_world_nodes(r->w);
     r->st.node_energy = calloc((size_t)r->st.nodes * 2 * WS_DOMAIN_COUNT, sizeof(double));
-    r->st.node_hosts = calloc((size_t)r->st.nodes, 64);
-    char *hosts = calloc((size_t)r->world, 64);
-    char mine[64] = {0};
+    char mine[64] = {0}, *hosts = NULL;
+    double me = ws_world_node(r->w), *node_of = NULL;
     snprintf(mine, sizeof mine, "%s", ws_world_host(r->w));
-    if (st == WS_OK && hosts && r->st.node_hosts) {
-        st = ws_world_allgather_bytes(r->w, mine, 64, hosts, err);
-        double me = ws_world_node(r->w), *all = calloc((size_t)r->world, sizeof *all);
-        if (st == WS_OK && all) {
-            /* every rank learns every rank's node, to name each node by a host */
-            for (int k = 0; k < r->world; k++) all[k] = 0;
-            all[r->rank] = me;
-            st = ws_world_allreduce_sum_f64(r->w, all, (size_t)r->world, err);
-            for (int k = 0; st == WS_OK && k < r->world; k++)
-                if ((int)all[k] >= 0 && (int)all[k] < r->st.nodes)
-                    memcpy(r->st.node_hosts + (size_t)all[k] * 64, hosts + (size_t)k * 64, 64);
+    if (r->rank == 0) {
+        r->st.node_hosts = calloc((size_t)r->st.nodes, 64);
+        hosts = calloc((size_t)r->world, 64);
+        node_of = calloc((size_t)r->world, sizeof *node_of);
+        /* rank 0 skips the collectives when it cannot allocate: its error aborts the world (out:) */
+        if (!r->st.node_hosts || !hosts || !node_of) {
+            free(hosts);
+            free(node_of);
+            return wsi_error(err, WS_ENOMEM, "no memory for the table of %d nodes", r->st.nodes);
         }
-        free(all);
     }
+    ws_status st = ws_world_gather_bytes(r->w, mine, sizeof mine, hosts, 0, err);
+    if (st == WS_OK) st = ws_world_gather_f64(r->w, &me, 1, node_of, 0, err);
+    for (int k = 0; st == WS_OK && r->rank == 0 && k < r->world; k++)
+        if ((int)node_of[k] >= 0 && (int)node_of[k] < r->st.nodes) {
+            char *host = r->st.node_hosts + (size_t)node_of[k] * 64;
+            memcpy(host, hosts + (size_t)k * 64, 64);
+            host[63] = '\0'; /* bytes from another process: terminated here */
+        }
     free(hosts);
+    free(node_of);
     return st;
 }
 
