@@ -34,6 +34,67 @@ void ws_test_write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+/* ---- each case's environment: WATTSCALE_* as the program found it ---- */
+
+extern char **environ;
+static char **env_saved; /* "NAME=value" copies, NULL-terminated; kept until exit */
+
+static int env_ours(const char *entry) { return strncmp(entry, "WATTSCALE_", 10) == 0; }
+
+/* The name of "NAME=value" into name[size]; 0, or -1 when it does not fit. */
+static int env_name(const char *entry, char *name, size_t size) {
+    size_t len = strcspn(entry, "=");
+    if (len >= size) return -1;
+    memcpy(name, entry, len);
+    name[len] = '\0';
+    return 0;
+}
+
+int ws_test_env_save(void **state) {
+    (void)state;
+    size_t n = 0;
+    for (char **e = environ; *e; e++) n += env_ours(*e);
+    char **saved = calloc(n + 1, sizeof *saved);
+    if (!saved) return -1;
+    size_t k = 0;
+    for (char **e = environ; *e && k < n; e++)
+        if (env_ours(*e) && !(saved[k++] = strdup(*e))) {
+            print_error("ws_test_env_save: out of memory\n");
+            return -1;
+        }
+    for (char **s = env_saved; s && *s; s++) free(*s);
+    free(env_saved);
+    env_saved = saved;
+    return 0;
+}
+
+int ws_test_env_restore(void **state) {
+    (void)state;
+    if (!env_saved) {
+        print_error("ws_test_env_restore: nothing saved (give ws_test_env_save as the group setup)\n");
+        return -1;
+    }
+    char name[256];
+    /* unset every WATTSCALE_* variable: environ changes with each unsetenv, so look afresh */
+    for (char **e = environ; *e;) {
+        if (!env_ours(*e)) {
+            e++;
+            continue;
+        }
+        if (env_name(*e, name, sizeof name) != 0 || unsetenv(name) != 0) {
+            print_error("ws_test_env_restore: cannot unset %.60s\n", *e);
+            return -1;
+        }
+        e = environ;
+    }
+    for (char **s = env_saved; *s; s++)
+        if (env_name(*s, name, sizeof name) != 0 || setenv(name, *s + strlen(name) + 1, 1) != 0) {
+            print_error("ws_test_env_restore: cannot set %.60s\n", *s);
+            return -1;
+        }
+    return 0;
+}
+
 int ws_test_run(const char *bin, const char *const *args, int sig, double sig_after_s, char *err, size_t size) {
     char *argv[128];
     size_t n = 0;

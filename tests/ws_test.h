@@ -1,7 +1,8 @@
 /* tests/ws_test.h - what every wattscale test includes: cmocka, plus checks that print
  * both values and refuse NaN.
  * defines: WS_TEST_OK (a ws_status call succeeds, else prints the error line),
- * WS_TEST_NEAR (|got-want| <= atol + rtol*|want|, NaN fails), ws_test_tmpdir. */
+ * WS_TEST_NEAR (|got-want| <= atol + rtol*|want|, NaN fails), ws_test_tmpdir, and the
+ * fixtures that keep a case's environment its own (ws_test_env_save, ws_test_env_restore). */
 #ifndef WS_TEST_H
 #define WS_TEST_H
 
@@ -38,6 +39,15 @@
 const char *ws_test_tmpdir(const char *stem);
 void ws_test_rmtree(const char *path);
 void ws_test_write_file(const char *path, const char *text);
+
+/* A case that sets WATTSCALE_* variables gives ws_test_env_restore as its cmocka teardown
+ * (cmocka_unit_test_teardown), its group ws_test_env_save as the group setup. A failed check
+ * jumps out of the case past its own unsetenv; the teardown still runs and puts every
+ * WATTSCALE_* variable back as the program found it (as ctest set them), so the failure
+ * stays in its case instead of cascading into the next ones. Both return 0, or -1 (saying
+ * why) when they cannot. */
+int ws_test_env_save(void **state);
+int ws_test_env_restore(void **state);
 
 /* Runs bin with args (NULL-terminated, without argv[0]); sends `sig` after `sig_after_s`
  * when sig != 0; collects stderr into err (truncated to size). Returns the exit code, or

@@ -527,6 +527,10 @@ static ws_status run_epochs(run *r, ws_error *err) {
         int epoch_done = r->st.step_in_epoch >= r->steps_per_epoch;
         r->st.ep_time_s += ws_now_s() - t_epoch0;
         ws_meter_region_end(r->meter, region, NULL);
+        /* the phases' split covers the epoch's region, taken before the all-reduces below,
+         * whose wait for slower ranks would otherwise land in "other" beyond the region */
+        double phase_now[4];
+        phase_totals(r, phase_now);
         ws_epoch_row row;
         memset(&row, 0, sizeof row);
         row.epoch = r->st.epoch + 1;
@@ -549,8 +553,6 @@ static ws_status run_epochs(run *r, ws_error *err) {
             sum_energy(r->meter, e, &row);
         else
             snprintf(row.energy_source, sizeof row.energy_source, "none");
-        double phase_now[4];
-        phase_totals(r, phase_now);
         for (int k = 0; k < 4; k++) row.phase_energy_j[k] = phase_now[k] - r->st.phase_mark_j[k];
         if (r->world > 1) {
             rst = ws_world_allreduce_sum_f64(r->w, row.phase_energy_j, 4, err);

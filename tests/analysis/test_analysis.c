@@ -305,9 +305,6 @@ static void test_report_in_process(void **state) {
     o.out_dir = out;
     ws_report_result res;
     ws_error err = {0};
-    const char *have = getenv("WATTSCALE_GNUPLOT");
-    char keep[512] = "";
-    if (have) snprintf(keep, sizeof keep, "%s", have);
     setenv("WATTSCALE_GNUPLOT", "/nonexistent/gnuplot", 1);
     WS_TEST_OK(ws_report_write(&rs, &o, &res, &err));
     assert_int_equal(res.n_figures, 0);
@@ -321,10 +318,7 @@ static void test_report_in_process(void **state) {
     assert_int_equal(access(path, R_OK), 0);
     snprintf(path, sizeof path, "%s/figures/speedup.gp", out);
     assert_int_equal(access(path, R_OK), 0); /* the script is written for drawing later */
-    if (keep[0])
-        setenv("WATTSCALE_GNUPLOT", keep, 1);
-    else
-        unsetenv("WATTSCALE_GNUPLOT");
+    assert_int_equal(ws_test_env_restore(NULL), 0); /* gnuplot as found */
     if (ws_gnuplot_present()) {
         WS_TEST_OK(ws_report_write(&rs, &o, &res, &err));
         assert_int_equal(res.n_failed_figures, 0);
@@ -367,8 +361,8 @@ int main(void) {
                                        cmocka_unit_test(test_energy_fit_from_records),
                                        cmocka_unit_test(test_scaling),
                                        cmocka_unit_test(test_accuracy_pareto_target),
-                                       cmocka_unit_test(test_report_in_process)};
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+                                       cmocka_unit_test_teardown(test_report_in_process, ws_test_env_restore)};
+    int rc = cmocka_run_group_tests(tests, ws_test_env_save, NULL);
     ws_store_close(store);
     ws_test_rmtree(tmp);
     return rc;

@@ -131,9 +131,6 @@ static void test_sensors_through_environment_overrides(void **state) {
     run_result r;
     const char *args[] = {"measure", "--interval", "10", "--json", json, "--", "sleep", "0.5", NULL};
     run_ws(args, 0, 0, &r);
-    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
-    unsetenv("WATTSCALE_NVML_LIBRARY");
-    unsetenv("WATTSCALE_POWERCAP_ROOT");
     assert_int_equal(r.status, 0);
     assert_non_null(strstr(r.err, "Fake GPU"));
     assert_non_null(strstr(r.err, "package-0"));
@@ -203,8 +200,6 @@ static void test_gpus_flag_selects_by_uuid(void **state) {
     run_ws(empty, 0, 0, &r);
     assert_int_equal(r.status, 125);
     assert_non_null(strstr(r.err, "--gpus"));
-    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
-    unsetenv("WATTSCALE_NVML_LIBRARY");
     ws_test_rmtree(dir);
 }
 
@@ -231,9 +226,9 @@ int main(void) {
         cmocka_unit_test(test_death_by_signal_gives_128_plus_n),
         cmocka_unit_test(test_sigint_is_forwarded),
         cmocka_unit_test(test_command_not_found_and_bad_flags),
-        cmocka_unit_test(test_sensors_through_environment_overrides),
-        cmocka_unit_test(test_gpus_flag_selects_by_uuid),
+        cmocka_unit_test_teardown(test_sensors_through_environment_overrides, ws_test_env_restore),
+        cmocka_unit_test_teardown(test_gpus_flag_selects_by_uuid, ws_test_env_restore),
         cmocka_unit_test(test_version_lists_optional_parts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, ws_test_env_save, NULL);
 }

@@ -387,7 +387,6 @@ static void test_missing_domains_have_reasons(void **state) {
     WS_TEST_OK(ws_meter_start(m, &err));
     WS_TEST_OK(ws_meter_stop(m, &err));
     ws_meter_close(m);
-    unsetenv("WATTSCALE_PERF_SYSFS_ROOT");
 }
 
 static void test_bad_options_and_states(void **state) {
@@ -481,41 +480,66 @@ static void test_footprint(void **state) {
     setenv("WATTSCALE_PUE", "garbage", 1); /* ignored: the default stays */
     o = ws_footprint_opts_default();
     WS_TEST_NEAR(o.pue, 1.0, 0, 0);
-    unsetenv("WATTSCALE_PUE");
-    unsetenv("WATTSCALE_CARBON_G_PER_KWH");
-    unsetenv("WATTSCALE_PRICE_PER_KWH");
-    unsetenv("WATTSCALE_CURRENCY");
+}
+
+/* The fake-NVML cases' fixture. A failed check jumps out of a case past its clean-up; the
+ * teardown still closes what the case left: its meter (an open meter keeps the fake's
+ * nvmlInit, so the next case's script would be ignored), the script's folder and the
+ * environment, so that a failure stays in its case. */
+typedef struct {
+    ws_meter *m;
+    char dir[512];
+} nvml_case;
+
+/* Starts a case: its folder, the script `text` in it, WATTSCALE_FAKE_NVML_CONFIG naming it. */
+static nvml_case *nvml_case_script(void **state, const char *stem, const char *text) {
+    nvml_case *c = *state;
+    snprintf(c->dir, sizeof c->dir, "%s", ws_test_tmpdir(stem));
+    char cfg[600];
+    snprintf(cfg, sizeof cfg, "%s/nvml.conf", c->dir);
+    ws_test_write_file(cfg, text);
+    setenv("WATTSCALE_FAKE_NVML_CONFIG", cfg, 1);
+    return c;
+}
+
+static int nvml_case_setup(void **state) {
+    *state = calloc(1, sizeof(nvml_case));
+    return *state ? 0 : -1;
+}
+
+static int nvml_case_teardown(void **state) {
+    nvml_case *c = *state;
+    ws_meter_close(c->m);
+    if (c->dir[0]) ws_test_rmtree(c->dir);
+    free(c);
+    return ws_test_env_restore(state);
 }
 
 /* The meter over the fake libnvidia-ml.so (tests/energy/fake_nvml.c): the whole path from
  * dlopen to figures, with a counter quantised to 100 ms as on the H100. */
 static void test_meter_over_fake_nvml(void **state) {
-    (void)state;
     const char *lib = getenv("WATTSCALE_FAKE_NVML");
     if (!lib) skip();
-    const char *dir = ws_test_tmpdir("meter-nvml");
-    char cfg[600];
-    snprintf(cfg, sizeof cfg, "%s/nvml.conf", dir);
-    ws_test_write_file(cfg, "gpu name=\"Fake H100\" uuid=GPU-aaaa counter=yes counter_period_ms=100 power_mw=200000\n"
-                            "gpu name=\"Fake H100\" uuid=GPU-bbbb counter=no power_mw=50000\n");
-    setenv("WATTSCALE_FAKE_NVML_CONFIG", cfg, 1);
+    nvml_case *c =
+        nvml_case_script(state, "meter-nvml",
+                         "gpu name=\"Fake H100\" uuid=GPU-aaaa counter=yes counter_period_ms=100 power_mw=200000\n"
+                         "gpu name=\"Fake H100\" uuid=GPU-bbbb counter=no power_mw=50000\n");
     ws_meter_opts o = ws_meter_opts_default();
     o.sensors = WS_SENSOR_NVML;
     o.nvml_library = lib;
     o.interval_ms = 10;
     o.counter_refresh_ms = 0; /* the counter at every tick, to see its period */
-    ws_meter *m = NULL;
     ws_error err = {0};
-    WS_TEST_OK(ws_meter_open(&m, &o, &err));
-    assert_int_equal(ws_meter_device_count(m), 2);
-    assert_string_equal(ws_meter_device(m, 0)->id, "GPU-aaaa");
-    assert_true(ws_meter_device(m, 0)->has_counter);
-    assert_false(ws_meter_device(m, 1)->has_counter);
-    WS_TEST_OK(ws_meter_start(m, &err));
+    WS_TEST_OK(ws_meter_open(&c->m, &o, &err));
+    assert_int_equal(ws_meter_device_count(c->m), 2);
+    assert_string_equal(ws_meter_device(c->m, 0)->id, "GPU-aaaa");
+    assert_true(ws_meter_device(c->m, 0)->has_counter);
+    assert_false(ws_meter_device(c->m, 1)->has_counter);
+    WS_TEST_OK(ws_meter_start(c->m, &err));
     ws_sleep_s(0.5);
-    WS_TEST_OK(ws_meter_stop(m, &err));
+    WS_TEST_OK(ws_meter_stop(c->m, &err));
     ws_device_energy e[2];
-    WS_TEST_OK(ws_meter_read(m, e, &err));
+    WS_TEST_OK(ws_meter_read(c->m, e, &err));
     assert_int_equal(e[0].source, WS_SOURCE_COUNTER);
     WS_TEST_NEAR(e[0].uncertainty_j, 0.1 * 200, 1e-6, 0);
     /* the truth is 200 W x duration; the 100 ms counter may lag one period at each end */
@@ -527,93 +551,86 @@ static void test_meter_over_fake_nvml(void **state) {
      * within one sampling gap of when it happened, so the mean time between changes seen
      * lies within the longest gap (10 ms unloaded) of 100 ms; 0 (fewer than two changes
      * seen in 0.5 s) fails too. */
-    double period = ws_meter_observed_counter_period_s(m, 0), gap = longest_gap_s(m, 0);
+    double period = ws_meter_observed_counter_period_s(c->m, 0), gap = longest_gap_s(c->m, 0);
     if (!(period > 0 && period > 0.1 - gap - 1e-3 && period < 0.1 + gap + 1e-3))
         fail_msg("observed counter period %.4f s, want 0.1 s within the longest sampling gap %.4f s", period, gap);
-    ws_meter_close(m);
-    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
-    ws_test_rmtree(dir);
 }
 
 /* GPU selection by UUID: two fake GPUs at different powers; the one left out fails every
  * power and energy read, so a single probe or read of it would show up as a warning. */
 static void test_meter_selects_gpus_by_uuid(void **state) {
-    (void)state;
     const char *lib = getenv("WATTSCALE_FAKE_NVML");
     if (!lib) skip();
-    const char *dir = ws_test_tmpdir("meter-select");
-    char cfg[600];
-    snprintf(cfg, sizeof cfg, "%s/nvml.conf", dir);
-    ws_test_write_file(cfg, "gpu name=\"Busy\" uuid=GPU-0a0a0a0a-1111-2222-3333-444444444444 power_mw=80000 "
-                            "counter_period_ms=0 fail_power=1\n"
-                            "gpu name=\"Ours\" uuid=GPU-0b0b0b0b-1111-2222-3333-444444444444 power_mw=50000 "
-                            "counter_period_ms=0\n");
-    setenv("WATTSCALE_FAKE_NVML_CONFIG", cfg, 1);
+    nvml_case *c = nvml_case_script(state, "meter-select",
+                                    "gpu name=\"Busy\" uuid=GPU-0a0a0a0a-1111-2222-3333-444444444444 power_mw=80000 "
+                                    "counter_period_ms=0 fail_power=1\n"
+                                    "gpu name=\"Ours\" uuid=GPU-0b0b0b0b-1111-2222-3333-444444444444 power_mw=50000 "
+                                    "counter_period_ms=0\n");
     ws_meter_opts o = ws_meter_opts_default();
     o.sensors = WS_SENSOR_NVML;
     o.nvml_library = lib;
     o.interval_ms = 10;
-    ws_meter *m = NULL;
     ws_error err = {0};
 
     /* select one, spelled as a user might (upper case, no prefix, a newline) */
     const char *one[] = {"0B0B0B0B-1111-2222-3333-444444444444\n", NULL};
     o.gpu_uuids = one;
-    WS_TEST_OK(ws_meter_open(&m, &o, &err));
-    assert_int_equal(ws_meter_device_count(m), 1);
-    assert_string_equal(ws_meter_device(m, 0)->id, "GPU-0b0b0b0b-1111-2222-3333-444444444444");
-    assert_int_equal(ws_meter_left_out_count(m), 1);
-    assert_string_equal(ws_meter_left_out(m, 0)->id, "GPU-0a0a0a0a-1111-2222-3333-444444444444");
-    assert_string_equal(ws_meter_left_out(m, 0)->name, "Busy");
-    assert_string_equal(ws_meter_left_out(m, 0)->reason, "not selected");
-    assert_null(ws_meter_left_out(m, 1));
-    WS_TEST_OK(ws_meter_start(m, &err));
+    WS_TEST_OK(ws_meter_open(&c->m, &o, &err));
+    assert_int_equal(ws_meter_device_count(c->m), 1);
+    assert_string_equal(ws_meter_device(c->m, 0)->id, "GPU-0b0b0b0b-1111-2222-3333-444444444444");
+    assert_int_equal(ws_meter_left_out_count(c->m), 1);
+    assert_string_equal(ws_meter_left_out(c->m, 0)->id, "GPU-0a0a0a0a-1111-2222-3333-444444444444");
+    assert_string_equal(ws_meter_left_out(c->m, 0)->name, "Busy");
+    assert_string_equal(ws_meter_left_out(c->m, 0)->reason, "not selected");
+    assert_null(ws_meter_left_out(c->m, 1));
+    WS_TEST_OK(ws_meter_start(c->m, &err));
     ws_sleep_s(0.3);
-    WS_TEST_OK(ws_meter_stop(m, &err));
+    WS_TEST_OK(ws_meter_stop(c->m, &err));
     ws_device_energy e[1];
-    WS_TEST_OK(ws_meter_read(m, e, &err));
+    WS_TEST_OK(ws_meter_read(c->m, e, &err));
     assert_int_equal(e[0].source, WS_SOURCE_COUNTER);
     WS_TEST_NEAR(e[0].energy_j, 50 * e[0].duration_s, 0, 0.05 * 50 * e[0].duration_s); /* 50 W alone, not 130 */
-    assert_int_equal(ws_meter_warning_count(m), 0); /* the failing GPU was never touched */
-    ws_meter_close(m);
+    assert_int_equal(ws_meter_warning_count(c->m), 0); /* the failing GPU was never touched */
+    ws_meter_close(c->m);
+    c->m = NULL;
 
     /* all (NULL): both, the failing one warns */
     o.gpu_uuids = NULL;
-    WS_TEST_OK(ws_meter_open(&m, &o, &err));
-    assert_int_equal(ws_meter_device_count(m), 2);
-    assert_int_equal(ws_meter_left_out_count(m), 0);
-    assert_true(ws_meter_warning_count(m) > 0);
-    ws_meter_close(m);
+    WS_TEST_OK(ws_meter_open(&c->m, &o, &err));
+    assert_int_equal(ws_meter_device_count(c->m), 2);
+    assert_int_equal(ws_meter_left_out_count(c->m), 0);
+    assert_true(ws_meter_warning_count(c->m) > 0);
+    ws_meter_close(c->m);
+    c->m = NULL;
 
     /* none ({NULL}): no GPU metered, both listed, the domain missing with the reason */
     const char *none[] = {NULL};
     o.gpu_uuids = none;
-    WS_TEST_OK(ws_meter_open(&m, &o, &err));
-    assert_int_equal(ws_meter_device_count(m), 0);
-    assert_int_equal(ws_meter_left_out_count(m), 2);
+    WS_TEST_OK(ws_meter_open(&c->m, &o, &err));
+    assert_int_equal(ws_meter_device_count(c->m), 0);
+    assert_int_equal(ws_meter_left_out_count(c->m), 2);
     const ws_missing_domain *gpu_missing = NULL;
-    for (size_t i = 0; i < ws_meter_missing_count(m); i++)
-        if (ws_meter_missing(m, i)->domain == WS_DOMAIN_GPU) gpu_missing = ws_meter_missing(m, i);
+    for (size_t i = 0; i < ws_meter_missing_count(c->m); i++)
+        if (ws_meter_missing(c->m, i)->domain == WS_DOMAIN_GPU) gpu_missing = ws_meter_missing(c->m, i);
     assert_non_null(gpu_missing);
     assert_non_null(strstr(gpu_missing->reason, "2 of the 2 GPUs NVML lists left out"));
-    ws_meter_close(m);
+    ws_meter_close(c->m);
+    c->m = NULL;
 
     /* a UUID of no GPU here fails the open, naming it and the GPUs there are */
     const char *unknown[] = {"GPU-0b0b0b0b-1111-2222-3333-444444444444", "GPU-deadbeef-0000-0000-0000-000000000000",
                              NULL};
     o.gpu_uuids = unknown;
-    assert_int_equal(ws_meter_open(&m, &o, &err), WS_EINVAL);
-    assert_null(m);
+    assert_int_equal(ws_meter_open(&c->m, &o, &err), WS_EINVAL);
+    assert_null(c->m);
     assert_non_null(strstr(err.msg, "GPU-deadbeef-0000-0000-0000-000000000000"));
     assert_non_null(strstr(err.msg, "GPU-0a0a0a0a-1111-2222-3333-444444444444"));
 
     /* not a UUID at all */
     const char *bad[] = {"cuda:0", NULL};
     o.gpu_uuids = bad;
-    assert_int_equal(ws_meter_open(&m, &o, &err), WS_EINVAL);
+    assert_int_equal(ws_meter_open(&c->m, &o, &err), WS_EINVAL);
     assert_non_null(strstr(err.msg, "'cuda:0'"));
-    unsetenv("WATTSCALE_FAKE_NVML_CONFIG");
-    ws_test_rmtree(dir);
 }
 
 /* CUDA's cudaDeviceProp.uuid as cuda_ctx.cu prints it, NVML's form and a user's spelling
@@ -646,13 +663,13 @@ int main(void) {
         cmocka_unit_test(test_failing_device_reports_none_and_warns),
         cmocka_unit_test(test_series_is_bounded_and_ordered),
         cmocka_unit_test(test_csv_stream),
-        cmocka_unit_test(test_missing_domains_have_reasons),
+        cmocka_unit_test_teardown(test_missing_domains_have_reasons, ws_test_env_restore),
         cmocka_unit_test(test_bad_options_and_states),
         cmocka_unit_test(test_phases_attribute_energy),
-        cmocka_unit_test(test_footprint),
-        cmocka_unit_test(test_meter_over_fake_nvml),
-        cmocka_unit_test(test_meter_selects_gpus_by_uuid),
+        cmocka_unit_test_teardown(test_footprint, ws_test_env_restore),
+        cmocka_unit_test_setup_teardown(test_meter_over_fake_nvml, nvml_case_setup, nvml_case_teardown),
+        cmocka_unit_test_setup_teardown(test_meter_selects_gpus_by_uuid, nvml_case_setup, nvml_case_teardown),
         cmocka_unit_test(test_gpu_uuid_normalize),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, ws_test_env_save, NULL);
 }
