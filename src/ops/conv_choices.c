@@ -122,22 +122,8 @@ static ws_status read_locked(wsi_conv_choices *cc, ws_error *err) {
                        "or set WATTSCALE_CONV_CHOICES to another path (off: none)", cc->path, MAX_FILE_BYTES >> 20);
         goto done;
     }
-    size_t size = (size_t)sb.st_size, got = 0;
-    if (!(text = malloc(size + 1))) {
-        st = wsi_error(err, WS_ENOMEM, "conv choices: out of memory");
-        goto done;
-    }
-    while (got < size) {
-        ssize_t r = read(fd, text + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            st = wsi_error(err, WS_EIO, "read %s: %s", cc->path, strerror(errno));
-            goto done;
-        }
-        if (r == 0) break; /* shrank meanwhile: what is there */
-        got += (size_t)r;
-    }
-    text[got] = '\0';
+    /* the lock on fd keeps writers out while the file is read through its own handle */
+    if ((st = ws_read_file(cc->path, &text, NULL, err)) != WS_OK) goto done;
     for (char *line = text; *line && st == WS_OK;) {
         char *nl = strchr(line, '\n');
         if (!nl) { /* no newline: a writer that died mid-line, not an entry */

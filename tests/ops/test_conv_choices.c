@@ -26,31 +26,27 @@ static int clean_env(void **state) {
     return 0;
 }
 
+/* The path wsi_conv_choices_path gives with variable `name` set to value (NULL: unset). */
+static void expect_path(const char *name, const char *value, const char *want) {
+    char buf[256];
+    set_env(name, value);
+    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
+    assert_string_equal(buf, want);
+}
+
 static void test_path(void **state) {
     (void)state;
     char buf[256];
     const char *home = getenv("HOME");
     char *saved_home = home ? strdup(home) : NULL;
-    set_env("HOME", "/h");
-    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
-    assert_string_equal(buf, "/h/.cache/wattscale/conv-choices.txt");
-    set_env("XDG_CACHE_HOME", "/x");
-    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
-    assert_string_equal(buf, "/x/wattscale/conv-choices.txt");
-    set_env("WATTSCALE_CONV_CHOICES", "/p/c.txt");
-    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
-    assert_string_equal(buf, "/p/c.txt");
-    set_env("WATTSCALE_CONV_CHOICES", "off");
-    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
-    assert_string_equal(buf, "");
-    set_env("WATTSCALE_CONV_CHOICES", "");
-    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
-    assert_string_equal(buf, "");
+    expect_path("HOME", "/h", "/h/.cache/wattscale/conv-choices.txt");
+    expect_path("XDG_CACHE_HOME", "/x", "/x/wattscale/conv-choices.txt");
+    expect_path("WATTSCALE_CONV_CHOICES", "/p/c.txt", "/p/c.txt");
+    expect_path("WATTSCALE_CONV_CHOICES", "off", "");
+    expect_path("WATTSCALE_CONV_CHOICES", "", "");
     set_env("WATTSCALE_CONV_CHOICES", NULL);
     set_env("XDG_CACHE_HOME", NULL);
-    set_env("HOME", NULL);
-    assert_int_equal(wsi_conv_choices_path(buf, sizeof buf), 0);
-    assert_string_equal(buf, ""); /* nowhere to keep it */
+    expect_path("HOME", NULL, ""); /* nowhere to keep it */
     set_env("HOME", "/a/rather/long/home");
     assert_int_equal(wsi_conv_choices_path(buf, 16), -1);
     assert_string_equal(buf, "");

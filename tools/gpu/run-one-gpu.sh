@@ -137,7 +137,8 @@ for p in "${phases[@]}"; do
       rm -f "$d/profile"/*.wstf
       grep -E "conv [0-9]+x[0-9]+x" "$d/profile.log" > "$d/conv-choices.txt"
       grep -E "planned in" "$d/conv-choices.txt" | tail -1
-      grep -cE "(fwd|dx|dx\+|dw): graph" "$d/conv-choices.txt" | sed 's/^/routes won by the graph API: /' ;;
+      grep -cE "(fwd|dx|dx\+|dw): graph" "$d/conv-choices.txt" | sed 's/^/routes won by the graph API: /'
+      unset WATTSCALE_CONV_CHOICES ;; # later phases use the file again
     conv-choices)
       # the convolution choices file: ResNet-50 fp32 and bf16 LBS 256, each run twice with one
       # fresh file (the first times every shape and keeps the choices, the second restores
